@@ -1,0 +1,59 @@
+//! The one `Engine` trait every backend implements, and what a loaded model carries with it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::ChatTemplate;
+use crate::error::Result;
+use crate::tokenizer::Tokenizer;
+
+/// What a model is, as the engine loaded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub path: PathBuf,
+    pub architecture: String,
+    pub context_length: usize,
+    pub vocab_size: usize,
+    /// Storage format of the weights, e.g. "GGUF Q4_1" (the dominant tensor type).
+    pub weight_format: String,
+    pub weight_bytes: u64,
+}
+
+/// An engine's memory at one moment. Allocator figures are engine-specific (MLX) and optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    pub weight_bytes: u64,
+    /// Bytes held by the KV cache now (allocated capacity, not just the used part).
+    pub kv_cache_bytes: u64,
+    /// Positions currently in the KV cache.
+    pub kv_tokens: usize,
+    pub allocator_active_bytes: Option<u64>,
+    pub allocator_peak_bytes: Option<u64>,
+    pub allocator_cache_bytes: Option<u64>,
+}
+
+/// A loaded model that can run forward passes. Object-safe; one per loaded model.
+///
+/// Contract: `forward` appends `tokens` to the sequence held in the KV cache (positions
+/// `kv_len()..kv_len()+tokens.len()`) and returns the logits of the last one. `reset` empties
+/// the cache. Not `Sync`: an engine is driven by one thread at a time (see `runtime`).
+pub trait Engine: Send {
+    /// Short backend name: "gguf" or "mlx".
+    fn backend(&self) -> &'static str;
+    fn info(&self) -> &ModelInfo;
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
+    fn reset(&mut self) -> Result<()>;
+    fn kv_len(&self) -> usize;
+    fn memory(&self) -> MemoryReport;
+}
+
+/// An engine together with the tokenizer and chat template of its model.
+pub struct LoadedModel {
+    pub engine: Box<dyn Engine>,
+    pub tokenizer: Arc<Tokenizer>,
+    pub template: Option<Arc<ChatTemplate>>,
+    pub load_ms: f64,
+}

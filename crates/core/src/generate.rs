@@ -1,0 +1,224 @@
+//! The one generation loop (prefill, then decode) that every engine goes through, so timings
+//! from different engines are comparable.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::ChatMessage;
+use crate::engine::LoadedModel;
+use crate::error::{Error, Result};
+use crate::sampling::{Sampler, SamplingParams};
+use crate::stop::StopMatcher;
+use crate::tokenizer::StreamDecoder;
+
+/// Prompts are fed to the engine in chunks of at most this many tokens, bounding the
+/// attention scratch memory of a long prefill.
+pub const PREFILL_CHUNK: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    /// Rendered through the model's chat template, with the assistant turn opened.
+    Chat(Vec<ChatMessage>),
+    /// Tokenised as given, with BOS added if the model asks for it.
+    Raw(String),
+    /// Token ids, fed as they are.
+    Tokens(Vec<u32>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// EOS or a stop string.
+    Stop,
+    /// `max_tokens` or the context length was reached.
+    Length,
+    /// The consumer went away.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+}
+
+/// Timings of one generation. `decode_tps = generated / (total − ttft)`, the study's definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Request accepted → first generated token sampled.
+    pub ttft_ms: f64,
+    pub prompt_tps: f64,
+    pub decode_tps: f64,
+    pub total_ms: f64,
+    /// Time from request to each generated token, in order.
+    pub token_times_ms: Vec<f64>,
+}
+
+impl Timings {
+    pub fn from_token_times(prompt_tokens: usize, token_times_ms: Vec<f64>, total_ms: f64) -> Self {
+        let ttft_ms = token_times_ms.first().copied().unwrap_or(total_ms);
+        let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 / (ms / 1000.0) } else { 0.0 };
+        Timings {
+            ttft_ms,
+            prompt_tps: rate(prompt_tokens, ttft_ms),
+            decode_tps: rate(token_times_ms.len(), total_ms - ttft_ms),
+            total_ms,
+            token_times_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationResult {
+    pub text: String,
+    pub token_ids: Vec<u32>,
+    pub finish_reason: FinishReason,
+    pub usage: Usage,
+    pub timings: Timings,
+    /// Positions in the KV cache at the end: prompt plus every token fed back.
+    pub kv_len: usize,
+}
+
+/// What the loop reports as it goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started { prompt_tokens: usize },
+    /// `text` may be empty while a possible stop string or an incomplete character is held back.
+    Token { id: u32, text: String, elapsed_ms: f64 },
+    Finished(GenerationResult),
+}
+
+/// Whether the consumer wants more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Cancel,
+}
+
+/// Turns a prompt into token ids.
+pub fn tokenize_prompt(model: &LoadedModel, prompt: &Prompt) -> Result<Vec<u32>> {
+    match prompt {
+        Prompt::Chat(messages) => {
+            let template = model.template.as_ref().ok_or_else(|| {
+                Error::ChatTemplate("this model has no chat template; use a raw prompt".into())
+            })?;
+            let text = template.render(messages, true)?;
+            // The template writes any BOS itself.
+            model.tokenizer.encode(&text, false)
+        }
+        Prompt::Raw(text) => model.tokenizer.encode(text, true),
+        Prompt::Tokens(ids) => Ok(ids.clone()),
+    }
+}
+
+/// Runs one generation. `emit` sees every event; returning `Flow::Cancel` stops the work
+/// before the next token. The final event is also returned.
+pub fn generate(
+    model: &mut LoadedModel,
+    req: &GenerateRequest,
+    emit: &mut dyn FnMut(&Event) -> Flow,
+) -> Result<GenerationResult> {
+    let start = Instant::now();
+    if req.max_tokens == 0 {
+        return Err(Error::invalid("max_tokens", "must be at least 1"));
+    }
+    let mut sampler = Sampler::new(req.sampling.clone())?;
+    let prompt = tokenize_prompt(model, &req.prompt)?;
+    let context_length = model.engine.info().context_length;
+    if prompt.is_empty() {
+        return Err(Error::invalid("prompt", "is empty"));
+    }
+    if prompt.len() >= context_length {
+        return Err(Error::ContextLengthExceeded { prompt_tokens: prompt.len(), context_length });
+    }
+    let vocab = model.engine.info().vocab_size as u32;
+    if let Some(bad) = prompt.iter().find(|&&id| id >= vocab) {
+        return Err(Error::invalid("prompt", format!("token id {bad} is outside the vocabulary")));
+    }
+    let finish = |result: GenerationResult, emit: &mut dyn FnMut(&Event) -> Flow| {
+        emit(&Event::Finished(result.clone()));
+        result
+    };
+    if emit(&Event::Started { prompt_tokens: prompt.len() }) == Flow::Cancel {
+        return Ok(finish(empty_result(&prompt, start, FinishReason::Cancelled), emit));
+    }
+
+    model.engine.reset()?;
+    let mut logits = Vec::new();
+    for chunk in prompt.chunks(PREFILL_CHUNK) {
+        logits = model.engine.forward(chunk)?;
+    }
+
+    let max_new = req.max_tokens.min(context_length - prompt.len());
+    let mut history = prompt.clone();
+    let mut generated: Vec<u32> = Vec::new();
+    let mut token_times = Vec::new();
+    let mut decoder = StreamDecoder::default();
+    let mut stops = StopMatcher::new(&req.stop);
+    let mut reason = FinishReason::Length;
+    loop {
+        let id = sampler.sample(&mut logits, &history, &generated);
+        let elapsed_ms = ms(start);
+        if model.tokenizer.is_eos(id) {
+            reason = FinishReason::Stop;
+            break;
+        }
+        generated.push(id);
+        history.push(id);
+        token_times.push(elapsed_ms);
+        let piece = decoder.push(&model.tokenizer, id)?;
+        let (text, hit_stop) = stops.push(&piece);
+        if emit(&Event::Token { id, text, elapsed_ms }) == Flow::Cancel {
+            reason = FinishReason::Cancelled;
+            break;
+        }
+        if hit_stop {
+            reason = FinishReason::Stop;
+            break;
+        }
+        if generated.len() >= max_new {
+            break;
+        }
+        logits = model.engine.forward(&[id])?;
+    }
+    if reason != FinishReason::Cancelled {
+        let tail = decoder.flush(&model.tokenizer)?;
+        stops.push(&tail);
+    }
+    let total_ms = ms(start);
+    let result = GenerationResult {
+        text: stops.finish(),
+        usage: Usage { prompt_tokens: prompt.len(), completion_tokens: generated.len() },
+        timings: Timings::from_token_times(prompt.len(), token_times, total_ms),
+        token_ids: generated,
+        finish_reason: reason,
+        kv_len: model.engine.kv_len(),
+    };
+    Ok(finish(result, emit))
+}
+
+fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> GenerationResult {
+    GenerationResult {
+        text: String::new(),
+        token_ids: vec![],
+        finish_reason: reason,
+        usage: Usage { prompt_tokens: prompt.len(), completion_tokens: 0 },
+        timings: Timings::from_token_times(prompt.len(), vec![], ms(start)),
+        kv_len: 0,
+    }
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}

@@ -1,0 +1,332 @@
+//! A defensive GGUF header reader: metadata and tensor directory, validated against the file size
+//! before anything is allocated, so a crafted or truncated file is an error, never an abort.
+//!
+//! Engines still load tensor data with their own library; they call [`GgufHeader::read`] first so
+//! the library only ever sees a header that is known to be sane.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+const MAGIC: [u8; 4] = *b"GGUF";
+/// GGML_MAX_DIMS in ggml.h.
+const MAX_DIMS: u32 = 4;
+const DEFAULT_ALIGNMENT: u64 = 32;
+
+/// One metadata value. Integers are widened; the GGUF type tag is not needed downstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetaValue {
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Array(Vec<MetaValue>),
+}
+
+impl MetaValue {
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            MetaValue::Int(v) => u64::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            MetaValue::Float(v) => Some(*v),
+            MetaValue::Int(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            MetaValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            MetaValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    pub fn as_array(&self) -> Option<&[MetaValue]> {
+        match self {
+            MetaValue::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// A ggml tensor type this reader can size. Anything else is rejected as unsupported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GgmlType {
+    pub id: u32,
+    pub name: &'static str,
+    pub block_elems: u64,
+    pub block_bytes: u64,
+}
+
+/// (id, name, elements per block, bytes per block), from ggml.c's type_traits.
+const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
+    (0, "F32", 1, 4),
+    (1, "F16", 1, 2),
+    (2, "Q4_0", 32, 18),
+    (3, "Q4_1", 32, 20),
+    (6, "Q5_0", 32, 22),
+    (7, "Q5_1", 32, 24),
+    (8, "Q8_0", 32, 34),
+    (9, "Q8_1", 32, 36),
+    (10, "Q2_K", 256, 84),
+    (11, "Q3_K", 256, 110),
+    (12, "Q4_K", 256, 144),
+    (13, "Q5_K", 256, 176),
+    (14, "Q6_K", 256, 210),
+    (15, "Q8_K", 256, 292),
+    (30, "BF16", 1, 2),
+];
+
+impl GgmlType {
+    pub fn from_id(id: u32) -> Option<Self> {
+        GGML_TYPES.iter().find(|t| t.0 == id).map(|&(id, name, block_elems, block_bytes)| {
+            GgmlType { id, name, block_elems, block_bytes }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TensorEntry {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub ggml_type: GgmlType,
+    /// Offset relative to the start of the data section.
+    pub offset: u64,
+    pub n_bytes: u64,
+}
+
+/// The validated header of a GGUF file.
+#[derive(Debug, Clone)]
+pub struct GgufHeader {
+    pub path: PathBuf,
+    pub version: u32,
+    pub metadata: HashMap<String, MetaValue>,
+    pub tensors: Vec<TensorEntry>,
+    pub data_offset: u64,
+    pub file_size: u64,
+}
+
+impl GgufHeader {
+    /// Reads and validates the header. Every length is checked against the bytes left in the
+    /// file before it is used, and every tensor must lie inside the file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ModelNotFound(path.to_path_buf()),
+            _ => Error::Io { path: path.to_path_buf(), source: e },
+        })?;
+        let file_size = file
+            .metadata()
+            .map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?
+            .len();
+        let mut r = Cursor { inner: BufReader::new(file), pos: 0, len: file_size, path };
+        let mut magic = [0u8; 4];
+        if file_size < 4 || r.inner.read_exact(&mut magic).is_err() || magic != MAGIC {
+            return Err(Error::NotGguf { path: path.to_path_buf() });
+        }
+        r.pos = 4;
+        let version = r.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(r.invalid(format!("unsupported GGUF version {version}")));
+        }
+        let tensor_count = r.u64()?;
+        let kv_count = r.u64()?;
+        // The smallest possible kv entry is 8 (key len) + 4 (type) + 1 (u8 value) bytes,
+        // the smallest tensor entry 8 + 4 + 4 + 8 bytes.
+        r.check_count(kv_count, 13, "metadata count")?;
+        r.check_count(tensor_count, 24, "tensor count")?;
+        let mut metadata = HashMap::new();
+        for _ in 0..kv_count {
+            let key = r.string()?;
+            let ty = r.u32()?;
+            let value = r.value(ty, 0)?;
+            metadata.insert(key, value);
+        }
+        let mut tensors = Vec::with_capacity(tensor_count as usize);
+        for _ in 0..tensor_count {
+            tensors.push(r.tensor_entry()?);
+        }
+        let alignment = match metadata.get("general.alignment") {
+            Some(v) => v.as_u64().filter(|a| *a > 0 && a.is_power_of_two()).ok_or_else(|| {
+                r.invalid("general.alignment is not a power of two".into())
+            })?,
+            None => DEFAULT_ALIGNMENT,
+        };
+        let data_offset = r.pos.div_ceil(alignment) * alignment;
+        for t in &tensors {
+            let end = data_offset.checked_add(t.offset).and_then(|s| s.checked_add(t.n_bytes));
+            if end.is_none_or(|end| end > file_size) {
+                return Err(r.invalid(format!(
+                    "tensor `{}` extends past the end of the file (truncated download?)",
+                    t.name
+                )));
+            }
+        }
+        Ok(GgufHeader { path: path.to_path_buf(), version, metadata, tensors, data_offset, file_size })
+    }
+
+    pub fn architecture(&self) -> Option<&str> {
+        self.get_str("general.architecture")
+    }
+    pub fn get(&self, key: &str) -> Option<&MetaValue> {
+        self.metadata.get(key)
+    }
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(MetaValue::as_str)
+    }
+    pub fn get_u64(&self, key: &str) -> Option<u64> {
+        self.metadata.get(key).and_then(MetaValue::as_u64)
+    }
+    pub fn get_f64(&self, key: &str) -> Option<f64> {
+        self.metadata.get(key).and_then(MetaValue::as_f64)
+    }
+    pub fn get_bool(&self, key: &str) -> Option<bool> {
+        self.metadata.get(key).and_then(MetaValue::as_bool)
+    }
+    /// `<arch>.<suffix>`, the usual way hyper-parameters are keyed.
+    pub fn arch_u64(&self, suffix: &str) -> Option<u64> {
+        self.get_u64(&format!("{}.{suffix}", self.architecture()?))
+    }
+    pub fn arch_f64(&self, suffix: &str) -> Option<f64> {
+        self.get_f64(&format!("{}.{suffix}", self.architecture()?))
+    }
+    pub fn context_length(&self) -> Option<usize> {
+        self.arch_u64("context_length").map(|v| v as usize)
+    }
+    /// Bytes of all tensor data, i.e. the weights as stored.
+    pub fn weight_bytes(&self) -> u64 {
+        self.tensors.iter().map(|t| t.n_bytes).sum()
+    }
+    pub fn invalid(&self, reason: impl Into<String>) -> Error {
+        Error::InvalidGguf { path: self.path.clone(), reason: reason.into() }
+    }
+}
+
+struct Cursor<'a> {
+    inner: BufReader<File>,
+    pos: u64,
+    len: u64,
+    path: &'a Path,
+}
+
+/// Nesting limit for arrays of arrays; GGUF writers never nest.
+const MAX_ARRAY_DEPTH: u32 = 2;
+
+impl Cursor<'_> {
+    fn invalid(&self, reason: String) -> Error {
+        Error::InvalidGguf { path: self.path.to_path_buf(), reason }
+    }
+    fn remaining(&self) -> u64 {
+        self.len.saturating_sub(self.pos)
+    }
+    fn check_count(&self, count: u64, min_bytes_each: u64, what: &str) -> Result<()> {
+        if count.saturating_mul(min_bytes_each) > self.remaining() {
+            return Err(self.invalid(format!(
+                "{what} {count} cannot fit in the {} bytes left in the file",
+                self.remaining()
+            )));
+        }
+        Ok(())
+    }
+    fn bytes<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut buf = [0u8; N];
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|_| self.invalid(format!("unexpected end of file at byte {}", self.pos)))?;
+        self.pos += N as u64;
+        Ok(buf)
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.bytes()?))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.bytes()?))
+    }
+    fn string(&mut self) -> Result<String> {
+        let len = self.u64()?;
+        self.check_count(len, 1, "string length")?;
+        let mut buf = vec![0u8; len as usize];
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|_| self.invalid(format!("unexpected end of file at byte {}", self.pos)))?;
+        self.pos += len;
+        String::from_utf8(buf).map_err(|_| self.invalid("a string is not valid UTF-8".into()))
+    }
+    fn value(&mut self, ty: u32, depth: u32) -> Result<MetaValue> {
+        Ok(match ty {
+            0 => MetaValue::Int(self.bytes::<1>()?[0] as i128),
+            1 => MetaValue::Int(i8::from_le_bytes(self.bytes()?) as i128),
+            2 => MetaValue::Int(u16::from_le_bytes(self.bytes()?) as i128),
+            3 => MetaValue::Int(i16::from_le_bytes(self.bytes()?) as i128),
+            4 => MetaValue::Int(self.u32()? as i128),
+            5 => MetaValue::Int(i32::from_le_bytes(self.bytes()?) as i128),
+            6 => MetaValue::Float(f32::from_le_bytes(self.bytes()?) as f64),
+            7 => MetaValue::Bool(self.bytes::<1>()?[0] != 0),
+            8 => MetaValue::Str(self.string()?),
+            9 => {
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(self.invalid("arrays nested too deeply".into()));
+                }
+                let item_ty = self.u32()?;
+                let count = self.u64()?;
+                let min_size = match item_ty {
+                    0 | 1 | 7 => 1,
+                    2 | 3 => 2,
+                    4..=6 => 4,
+                    8 | 10..=12 => 8,
+                    9 => 12,
+                    other => return Err(self.invalid(format!("unknown value type {other}"))),
+                };
+                self.check_count(count, min_size, "array length")?;
+                let mut items = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    items.push(self.value(item_ty, depth + 1)?);
+                }
+                MetaValue::Array(items)
+            }
+            10 => MetaValue::Int(self.u64()? as i128),
+            11 => MetaValue::Int(i64::from_le_bytes(self.bytes()?) as i128),
+            12 => MetaValue::Float(f64::from_le_bytes(self.bytes()?)),
+            other => return Err(self.invalid(format!("unknown value type {other}"))),
+        })
+    }
+    fn tensor_entry(&mut self) -> Result<TensorEntry> {
+        let name = self.string()?;
+        let n_dims = self.u32()?;
+        if n_dims == 0 || n_dims > MAX_DIMS {
+            return Err(self.invalid(format!("tensor `{name}` has {n_dims} dimensions")));
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            dims.push(self.u64()?);
+        }
+        let type_id = self.u32()?;
+        let offset = self.u64()?;
+        let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
+            self.invalid(format!("tensor `{name}` has unsupported ggml type {type_id}"))
+        })?;
+        let elems = dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&e| e <= self.len.saturating_mul(ggml_type.block_elems))
+            .ok_or_else(|| self.invalid(format!("tensor `{name}` has absurd dimensions {dims:?}")))?;
+        if dims[0] % ggml_type.block_elems != 0 {
+            return Err(self.invalid(format!(
+                "tensor `{name}` row of {} is not a multiple of the {} block size",
+                dims[0], ggml_type.name
+            )));
+        }
+        let n_bytes = elems / ggml_type.block_elems * ggml_type.block_bytes;
+        Ok(TensorEntry { name, dims, ggml_type, offset, n_bytes })
+    }
+}

@@ -1,0 +1,23 @@
+//! Parallax core: the `Engine` trait, the one generation loop, sampling, stop strings, the GGUF
+//! tokenizer and chat template, the per-engine worker runtime and the model catalog.
+//! No engine lives here; backends are their own crates.
+
+pub mod catalog;
+pub mod chat;
+pub mod engine;
+pub mod error;
+pub mod generate;
+pub mod gguf_meta;
+pub mod runtime;
+pub mod sampling;
+pub mod stop;
+pub mod tokenizer;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use engine::{Engine, LoadedModel, MemoryReport, ModelInfo};
+pub use error::{Error, Result};
+pub use generate::{generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Prompt, Timings, Usage};
+pub use gguf_meta::GgufHeader;
+pub use runtime::{EngineHandle, GenerationStream};
+pub use sampling::SamplingParams;
+pub use tokenizer::Tokenizer;

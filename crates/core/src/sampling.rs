@@ -1,0 +1,274 @@
+//! Token sampling: greedy, temperature, top-k, top-p, min-p, repetition/presence/frequency
+//! penalties, with a seeded generator so the same seed and settings give the same tokens.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Sampling settings. `temperature == 0` means greedy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingParams {
+    pub temperature: f32,
+    /// 0 disables.
+    pub top_k: usize,
+    /// 1.0 disables.
+    pub top_p: f32,
+    /// 0.0 disables.
+    pub min_p: f32,
+    /// 1.0 disables; applied llama.cpp-style to the last `penalty_window` tokens.
+    pub repetition_penalty: f32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    pub penalty_window: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            temperature: 0.7,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repetition_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            penalty_window: 64,
+            seed: 0,
+        }
+    }
+}
+
+impl SamplingParams {
+    pub fn greedy() -> Self {
+        SamplingParams { temperature: 0.0, ..Default::default() }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let finite = |v: f32| v.is_finite();
+        if !finite(self.temperature) || self.temperature < 0.0 {
+            return Err(Error::invalid("temperature", format!("must be >= 0, got {}", self.temperature)));
+        }
+        if !finite(self.top_p) || !(0.0..=1.0).contains(&self.top_p) || self.top_p == 0.0 {
+            return Err(Error::invalid("top_p", format!("must be in (0, 1], got {}", self.top_p)));
+        }
+        if !finite(self.min_p) || !(0.0..=1.0).contains(&self.min_p) {
+            return Err(Error::invalid("min_p", format!("must be in [0, 1], got {}", self.min_p)));
+        }
+        if !finite(self.repetition_penalty) || self.repetition_penalty <= 0.0 {
+            return Err(Error::invalid("repetition_penalty", "must be > 0"));
+        }
+        for (name, v) in [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)] {
+            if !finite(v) || !(-2.0..=2.0).contains(&v) {
+                return Err(Error::invalid(name, format!("must be in [-2, 2], got {v}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// xoshiro256** seeded through splitmix64: small, fast, and stable across crate versions, so a
+/// seed reproduces its output forever.
+#[derive(Debug, Clone)]
+pub struct Rng([u64; 4]);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        let mut s = seed;
+        let mut next = || {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng([next(), next(), next(), next()])
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.0;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Picks tokens from logits. One per generation; holds the RNG state.
+pub struct Sampler {
+    params: SamplingParams,
+    rng: Rng,
+}
+
+impl Sampler {
+    pub fn new(params: SamplingParams) -> Result<Self> {
+        params.validate()?;
+        let rng = Rng::new(params.seed);
+        Ok(Sampler { params, rng })
+    }
+
+    /// Chooses the next token. `history` is every token so far (prompt and generated).
+    pub fn sample(&mut self, logits: &mut [f32], history: &[u32], generated: &[u32]) -> u32 {
+        self.apply_penalties(logits, history, generated);
+        if self.params.temperature == 0.0 {
+            return argmax(logits);
+        }
+        let mut cands: Vec<(u32, f32)> =
+            logits.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as u32, l)).collect();
+        if cands.is_empty() {
+            return argmax(logits);
+        }
+        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if self.params.top_k > 0 {
+            cands.truncate(self.params.top_k);
+        }
+        let t = self.params.temperature;
+        let max = cands[0].1;
+        let mut probs: Vec<f32> = cands.iter().map(|c| ((c.1 - max) / t).exp()).collect();
+        let sum: f32 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= sum);
+        let mut keep = probs.len();
+        if self.params.top_p < 1.0 {
+            let mut acc = 0.0;
+            for (i, p) in probs.iter().enumerate() {
+                acc += p;
+                if acc >= self.params.top_p {
+                    keep = i + 1;
+                    break;
+                }
+            }
+        }
+        if self.params.min_p > 0.0 {
+            let floor = probs[0] * self.params.min_p;
+            keep = keep.min(probs.iter().take_while(|&&p| p >= floor).count().max(1));
+        }
+        let total: f32 = probs[..keep].iter().sum();
+        let mut r = self.rng.next_f64() as f32 * total;
+        for (i, p) in probs[..keep].iter().enumerate() {
+            r -= p;
+            if r <= 0.0 {
+                return cands[i].0;
+            }
+        }
+        cands[keep - 1].0
+    }
+
+    fn apply_penalties(&self, logits: &mut [f32], history: &[u32], generated: &[u32]) {
+        let p = &self.params;
+        if p.repetition_penalty != 1.0 && p.penalty_window > 0 {
+            let start = history.len().saturating_sub(p.penalty_window);
+            let mut seen = std::collections::HashSet::new();
+            for &id in &history[start..] {
+                if let (true, Some(l)) = (seen.insert(id), logits.get_mut(id as usize)) {
+                    *l = if *l > 0.0 { *l / p.repetition_penalty } else { *l * p.repetition_penalty };
+                }
+            }
+        }
+        if p.presence_penalty != 0.0 || p.frequency_penalty != 0.0 {
+            // OpenAI's definition: over the completion so far.
+            let mut counts = std::collections::HashMap::new();
+            for &id in generated {
+                *counts.entry(id).or_insert(0u32) += 1;
+            }
+            for (id, n) in counts {
+                if let Some(l) = logits.get_mut(id as usize) {
+                    *l -= p.presence_penalty + p.frequency_penalty * n as f32;
+                }
+            }
+        }
+    }
+}
+
+/// Index of the largest logit; the lowest index wins a tie.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logits() -> Vec<f32> {
+        (0..100).map(|i| ((i * 37) % 100) as f32 / 10.0).collect()
+    }
+
+    #[test]
+    fn greedy_picks_the_largest_logit() {
+        let mut s = Sampler::new(SamplingParams::greedy()).unwrap();
+        let mut l = logits();
+        let expected = argmax(&l);
+        assert_eq!(l[expected as usize], 9.9);
+        assert_eq!(s.sample(&mut l, &[], &[]), expected);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_tokens_and_another_seed_differs() {
+        let run = |seed| {
+            let mut s = Sampler::new(SamplingParams { seed, top_k: 0, min_p: 0.0, temperature: 1.5, ..Default::default() }).unwrap();
+            (0..64).map(|_| s.sample(&mut logits(), &[], &[])).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn top_k_one_is_greedy() {
+        let mut s = Sampler::new(SamplingParams { top_k: 1, temperature: 2.0, ..Default::default() }).unwrap();
+        for _ in 0..20 {
+            assert_eq!(s.sample(&mut logits(), &[], &[]), argmax(&logits()));
+        }
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_nucleus() {
+        let mut l = vec![0.0f32; 10];
+        l[3] = 10.0;
+        l[5] = 9.0;
+        let mut s = Sampler::new(SamplingParams { top_p: 0.5, top_k: 0, min_p: 0.0, temperature: 1.0, ..Default::default() }).unwrap();
+        for _ in 0..50 {
+            assert_eq!(s.sample(&mut l.clone(), &[], &[]), 3);
+        }
+    }
+
+    #[test]
+    fn min_p_drops_unlikely_tokens() {
+        let mut l = vec![0.0f32; 10];
+        l[1] = 5.0;
+        l[2] = 4.9;
+        let mut s = Sampler::new(SamplingParams { min_p: 0.5, top_k: 0, top_p: 1.0, temperature: 1.0, ..Default::default() }).unwrap();
+        let picks: std::collections::HashSet<u32> = (0..200).map(|_| s.sample(&mut l.clone(), &[], &[])).collect();
+        assert!(picks.is_subset(&[1, 2].into()), "{picks:?}");
+        assert_eq!(picks.len(), 2);
+    }
+
+    #[test]
+    fn repetition_penalty_can_change_the_greedy_choice() {
+        let mut l = vec![1.0f32, 2.0, 1.9];
+        let mut s = Sampler::new(SamplingParams { repetition_penalty: 1.5, ..SamplingParams::greedy() }).unwrap();
+        assert_eq!(s.sample(&mut l, &[1], &[]), 2);
+    }
+
+    #[test]
+    fn negative_temperature_and_bad_top_p_are_rejected() {
+        assert_eq!(Sampler::new(SamplingParams { temperature: -0.5, ..Default::default() }).err().unwrap().code(), "invalid_parameter");
+        assert!(Sampler::new(SamplingParams { top_p: 0.0, ..Default::default() }).is_err());
+        assert!(Sampler::new(SamplingParams { temperature: f32::NAN, ..Default::default() }).is_err());
+    }
+}

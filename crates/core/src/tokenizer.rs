@@ -1,0 +1,315 @@
+//! The tokenizer, built with the `tokenizers` crate from a GGUF's own metadata (nothing downloaded).
+//!
+//! The pipeline mirrors what Hugging Face transformers builds from the same GGUF (our reference,
+//! see `scripts/reference/make_fixtures.py`):
+//! - `gpt2` (byte-level BPE, e.g. SmolLM2): the file's vocabulary and merges, `ByteLevel`
+//!   pre-tokenizer and decoder.
+//! - `llama` (SentencePiece-style BPE, e.g. Gemma 3): the file lists no merges, so they are
+//!   recovered from the vocabulary; spaces become `▁`, unknown bytes fall back to `<0xNN>` tokens.
+//!
+//! Tokens typed CONTROL become special added tokens, USER_DEFINED ones plain added tokens, so both
+//! stay whole in text.
+
+use std::collections::HashMap;
+
+use tokenizers::decoders::byte_fallback::ByteFallback;
+use tokenizers::decoders::byte_level::ByteLevel;
+use tokenizers::decoders::fuse::Fuse;
+use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::models::bpe::BPE;
+use tokenizers::normalizers::replace::Replace;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::{AddedToken, SplitDelimiterBehavior};
+
+use crate::error::{Error, Result};
+use crate::gguf_meta::{GgufHeader, MetaValue};
+
+/// GGUF `tokenizer.ggml.token_type` values (llama.cpp `llama_token_type`).
+const TOKEN_TYPE_CONTROL: i128 = 3;
+const TOKEN_TYPE_USER_DEFINED: i128 = 4;
+const SPIECE_SPACE: char = '\u{2581}';
+
+/// A model's tokenizer plus the special ids the generation loop needs.
+///
+/// Thread-safety: immutable after construction; `Send + Sync`, share it behind an `Arc`.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    pub bos_id: Option<u32>,
+    pub eos_ids: Vec<u32>,
+    pub add_bos: bool,
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+}
+
+fn tok_err(e: impl std::fmt::Display) -> Error {
+    Error::Tokenizer(e.to_string())
+}
+
+impl Tokenizer {
+    pub fn from_gguf(header: &GgufHeader) -> Result<Self> {
+        let model = header
+            .get_str("tokenizer.ggml.model")
+            .ok_or_else(|| header.invalid("no tokenizer.ggml.model in metadata"))?;
+        let tokens = string_array(header, "tokenizer.ggml.tokens")?;
+        let token_types: Vec<i128> = header
+            .get("tokenizer.ggml.token_type")
+            .and_then(MetaValue::as_array)
+            .map(|a| a.iter().map(|v| if let MetaValue::Int(i) = v { *i } else { 0 }).collect())
+            .unwrap_or_default();
+        let (mut inner, tokens) = match model {
+            "gpt2" => (byte_level(header, &tokens)?, tokens),
+            "llama" => sentencepiece_bpe(header, tokens)?,
+            other => {
+                return Err(Error::Tokenizer(format!(
+                    "tokenizer model `{other}` is not supported (supported: gpt2, llama)"
+                )))
+            }
+        };
+        add_typed_tokens(&mut inner, &tokens, &token_types, model == "gpt2");
+
+        let id = |key: &str| header.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
+        let bos_id = id("tokenizer.ggml.bos_token_id");
+        let eos_id = id("tokenizer.ggml.eos_token_id");
+        let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
+        // Chat models end a turn with their end-of-turn token even where the file's EOS differs.
+        for stop in ["<end_of_turn>", "<|im_end|>", "<|eot_id|>"] {
+            if let Some(pos) = tokens.iter().position(|t| t == stop) {
+                if !eos_ids.contains(&(pos as u32)) {
+                    eos_ids.push(pos as u32);
+                }
+            }
+        }
+        // llama.cpp adds BOS to a sentencepiece vocabulary that does not say otherwise.
+        let add_bos = header.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(model == "llama");
+        let bos_token = bos_id.map(|i| tokens[i as usize].clone());
+        if add_bos {
+            if let Some(bos) = &bos_token {
+                let post = TemplateProcessing::builder()
+                    .try_single(format!("{bos}:0 $A:0"))
+                    .and_then(|b| b.try_pair(format!("{bos}:0 $A:0 {bos}:1 $B:1")))
+                    .map_err(tok_err)?
+                    .special_tokens(vec![(bos.clone(), bos_id.unwrap_or_default())])
+                    .build()
+                    .map_err(tok_err)?;
+                inner.with_post_processor(Some(post));
+            }
+        }
+        Ok(Tokenizer {
+            inner,
+            bos_id,
+            eos_token: eos_id.map(|i| tokens[i as usize].clone()),
+            eos_ids,
+            add_bos,
+            bos_token,
+        })
+    }
+
+    /// Encodes text. `add_special_tokens` adds BOS where the model wants it; special tokens
+    /// written in the text (e.g. by a chat template) are always recognised.
+    pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, add_special_tokens).map_err(tok_err)?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, false).map_err(tok_err)
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn is_eos(&self, id: u32) -> bool {
+        self.eos_ids.contains(&id)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+}
+
+fn string_array(header: &GgufHeader, key: &str) -> Result<Vec<String>> {
+    header
+        .get(key)
+        .and_then(MetaValue::as_array)
+        .ok_or_else(|| header.invalid(format!("no {key} in metadata")))?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| header.invalid(format!("{key} holds a non-string"))))
+        .collect()
+}
+
+/// GPT-2's byte → printable-character table (`bytes_to_unicode`).
+fn byte_alphabet() -> Vec<char> {
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut chars: Vec<u32> = printable.clone();
+    let mut extra = 0;
+    for b in 0..=255u32 {
+        if !printable.contains(&b) {
+            printable.push(b);
+            chars.push(256 + extra);
+            extra += 1;
+        }
+    }
+    let mut table = vec![' '; 256];
+    for (b, c) in printable.iter().zip(chars) {
+        table[*b as usize] = char::from_u32(c).unwrap_or(' ');
+    }
+    table
+}
+
+fn byte_level(header: &GgufHeader, tokens: &[String]) -> Result<tokenizers::Tokenizer> {
+    let alphabet = byte_alphabet();
+    let in_alphabet = |t: &str| t.chars().all(|c| alphabet.contains(&c));
+    let mut vocab = HashMap::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        let spelled =
+            if in_alphabet(t) { t.clone() } else { t.bytes().map(|b| alphabet[b as usize]).collect() };
+        vocab.insert(spelled, i as u32);
+    }
+    let merges = string_array(header, "tokenizer.ggml.merges")?
+        .into_iter()
+        .map(|m| match m.split_once(' ') {
+            Some((a, b)) => Ok((a.to_owned(), b.to_owned())),
+            None => Err(header.invalid(format!("merge `{m}` is not a pair"))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bpe = BPE::builder().vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges).build().map_err(tok_err)?;
+    let mut tk = tokenizers::Tokenizer::new(bpe);
+    tk.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true)));
+    tk.with_decoder(Some(ByteLevel::default()));
+    Ok(tk)
+}
+
+/// SentencePiece-style vocabulary as BPE. Gemma files store runs of spaces as real spaces and list
+/// no merges; merges are recovered from the vocabulary in file order (which, for Gemma, is the
+/// merge priority — its scores do not follow it).
+fn sentencepiece_bpe(header: &GgufHeader, tokens: Vec<String>) -> Result<(tokenizers::Tokenizer, Vec<String>)> {
+    let tokens: Vec<String> = tokens
+        .into_iter()
+        .map(|t| {
+            if !t.is_empty() && t.chars().all(|c| c == ' ') {
+                SPIECE_SPACE.to_string().repeat(t.chars().count())
+            } else {
+                t
+            }
+        })
+        .collect();
+    let mut vocab: HashMap<String, u32> = HashMap::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        vocab.insert(t.clone(), i as u32);
+    }
+    let merges = match header.get("tokenizer.ggml.merges") {
+        Some(_) => string_array(header, "tokenizer.ggml.merges")?
+            .into_iter()
+            .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
+            .collect(),
+        None => merges_from_vocab(&tokens, &vocab),
+    };
+    let unk = header
+        .get_u64("tokenizer.ggml.unknown_token_id")
+        .and_then(|i| tokens.get(i as usize))
+        .cloned()
+        .unwrap_or_else(|| "<unk>".into());
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .unk_token(unk)
+        .fuse_unk(true)
+        .byte_fallback(true)
+        .build()
+        .map_err(tok_err)?;
+    let mut tk = tokenizers::Tokenizer::new(bpe);
+    tk.with_normalizer(Some(Replace::new(" ", SPIECE_SPACE.to_string()).map_err(tok_err)?));
+    let split = Split::new(SplitPattern::String(" ".into()), SplitDelimiterBehavior::MergedWithPrevious, false)
+        .map_err(tok_err)?;
+    tk.with_pre_tokenizer(Some(split));
+    let decoders: Vec<DecoderWrapper> = vec![
+        tokenizers::decoders::DecoderWrapper::Replace(
+            Replace::new(SPIECE_SPACE.to_string(), " ").map_err(tok_err)?,
+        ),
+        ByteFallback::new().into(),
+        Fuse::new().into(),
+    ];
+    tk.with_decoder(Some(DecoderSequence::new(decoders)));
+    Ok((tk, tokens))
+}
+
+/// Every split of a token into two vocabulary pieces is a merge; earlier tokens merge first, and
+/// within one token longer left pieces first (transformers' `generate_merges` with file order as score).
+fn merges_from_vocab(tokens: &[String], vocab: &HashMap<String, u32>) -> Vec<(String, String)> {
+    let mut merges = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for token in tokens {
+        // A token spelled twice keeps its last index in `vocab`; visit it once, at that index.
+        if !seen.insert(token.as_str()) {
+            continue;
+        }
+        let cuts: Vec<usize> = token.char_indices().map(|(i, _)| i).skip(1).collect();
+        for &cut in cuts.iter().rev() {
+            let (l, r) = token.split_at(cut);
+            if vocab.contains_key(l) && vocab.contains_key(r) {
+                merges.push((vocab[token.as_str()], l.to_owned(), r.to_owned()));
+            }
+        }
+    }
+    // Stable: ties keep the per-token order built above.
+    merges.sort_by_key(|m| m.0);
+    merges.into_iter().map(|(_, l, r)| (l, r)).collect()
+}
+
+fn add_typed_tokens(tk: &mut tokenizers::Tokenizer, tokens: &[String], types: &[i128], byte_level: bool) {
+    let alphabet = byte_alphabet();
+    let control: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types)
+        .filter(|(t, ty)| {
+            **ty == TOKEN_TYPE_CONTROL && (!byte_level || t.chars().all(|c| alphabet.contains(&c)))
+        })
+        .map(|(t, _)| AddedToken::from(t.clone(), true).normalized(false))
+        .collect();
+    tk.add_special_tokens(&control);
+    let user: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types)
+        .filter(|(_, ty)| **ty == TOKEN_TYPE_USER_DEFINED)
+        .map(|(t, _)| AddedToken::from(t.clone(), false).normalized(false))
+        .collect();
+    tk.add_tokens(&user);
+}
+
+/// Turns a growing list of token ids into text deltas that are always whole UTF-8 characters.
+///
+/// It re-decodes a short window and holds back output while the window ends in an incomplete
+/// character (decoded as U+FFFD), so a multi-byte character split over tokens is emitted once whole.
+#[derive(Default)]
+pub struct StreamDecoder {
+    ids: Vec<u32>,
+    prefix: usize,
+    read: usize,
+}
+
+impl StreamDecoder {
+    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> Result<String> {
+        self.ids.push(id);
+        let before = tok.decode(&self.ids[self.prefix..self.read])?;
+        let now = tok.decode(&self.ids[self.prefix..])?;
+        if now.len() > before.len() && !now.ends_with('\u{FFFD}') && now.is_char_boundary(before.len()) {
+            let delta = now[before.len()..].to_owned();
+            self.prefix = self.read;
+            self.read = self.ids.len();
+            Ok(delta)
+        } else {
+            Ok(String::new())
+        }
+    }
+
+    /// Whatever is still held back at the end (an incomplete character is emitted as U+FFFD).
+    pub fn flush(&mut self, tok: &Tokenizer) -> Result<String> {
+        let before = tok.decode(&self.ids[self.prefix..self.read])?;
+        let now = tok.decode(&self.ids[self.prefix..])?;
+        self.prefix = self.ids.len();
+        self.read = self.ids.len();
+        Ok(now.get(before.len()..).unwrap_or_default().to_owned())
+    }
+}
