@@ -1,1 +1,36 @@
-fn main(){}
+//! `parallax`: the headless front end. Same core and engines as the desktop app, no Tauri.
+
+mod engines;
+mod generate_cmd;
+mod models_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "parallax", version, about = "Run local LLMs on GGUF (candle) and compare engines, headless.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the model catalog and the files found on disk.
+    Models(models_cmd::Args),
+    /// Generate text with one engine, streaming it to stdout.
+    Generate(generate_cmd::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Models(args) => models_cmd::run(args),
+        Command::Generate(args) => generate_cmd::run(args),
+    };
+    if let Err(e) = result {
+        // One line, no backtrace: the error types carry the useful detail.
+        let msg = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
+}

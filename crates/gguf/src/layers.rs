@@ -1,0 +1,247 @@
+//! Building blocks shared by the architectures: a growable KV cache, RoPE, grouped-query
+//! attention with an optional sliding window, and the gated MLP.
+
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, Module, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
+
+use crate::weights::Weights;
+
+pub type CResult<T> = candle_core::Result<T>;
+
+/// KV cache of one layer, `(1, n_kv_heads, positions, head_dim)`, grown by doubling so a short
+/// chat does not pay for the whole context up front.
+pub struct KvCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+    len: usize,
+    max_len: usize,
+}
+
+const KV_MIN_CAPACITY: usize = 256;
+
+impl KvCache {
+    pub fn new(max_len: usize) -> Self {
+        KvCache { k: None, v: None, len: 0, max_len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn reset(&mut self) {
+        self.k = None;
+        self.v = None;
+        self.len = 0;
+    }
+
+    /// Bytes allocated for keys and values.
+    pub fn bytes(&self) -> u64 {
+        [&self.k, &self.v].iter().filter_map(|t| t.as_ref()).map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64).sum()
+    }
+
+    /// Appends `(1, h, n, d)` keys and values; returns views of everything cached so far.
+    pub fn append(&mut self, k: &Tensor, v: &Tensor) -> CResult<(Tensor, Tensor)> {
+        let n = k.dim(2)?;
+        let needed = self.len + n;
+        if needed > self.max_len {
+            candle_core::bail!("KV cache full: {needed} positions > context {}", self.max_len);
+        }
+        let capacity = self.k.as_ref().map(|t| t.dim(2)).transpose()?.unwrap_or(0);
+        if needed > capacity {
+            let new_cap = (capacity * 2).max(needed).max(KV_MIN_CAPACITY).min(self.max_len);
+            self.k = Some(grow(self.k.take(), k, new_cap, self.len)?);
+            self.v = Some(grow(self.v.take(), v, new_cap, self.len)?);
+        }
+        let (kc, vc) = match (&self.k, &self.v) {
+            (Some(kc), Some(vc)) => (kc, vc),
+            _ => candle_core::bail!("KV cache not allocated"),
+        };
+        kc.slice_set(&k.contiguous()?, 2, self.len)?;
+        vc.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = needed;
+        Ok((kc.narrow(2, 0, self.len)?, vc.narrow(2, 0, self.len)?))
+    }
+}
+
+fn grow(old: Option<Tensor>, like: &Tensor, cap: usize, len: usize) -> CResult<Tensor> {
+    let (b, h, _, d) = like.dims4()?;
+    let fresh = Tensor::zeros((b, h, cap, d), like.dtype(), like.device())?;
+    if let Some(old) = old {
+        if len > 0 {
+            fresh.slice_set(&old.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+        }
+    }
+    Ok(fresh)
+}
+
+/// RoPE tables for positions `start..start+n`, computed the way ggml does (angle multiplied by
+/// the per-dimension scale step by step in f32), so results track llama.cpp closely.
+pub fn rope_tables(start: usize, n: usize, head_dim: usize, base: f32, device: &Device) -> CResult<(Tensor, Tensor)> {
+    let half = head_dim / 2;
+    let scale = base.powf(-2.0 / head_dim as f32);
+    let mut cos = Vec::with_capacity(n * half);
+    let mut sin = Vec::with_capacity(n * half);
+    for p in start..start + n {
+        let mut theta = p as f32;
+        for _ in 0..half {
+            cos.push(theta.cos());
+            sin.push(theta.sin());
+            theta *= scale;
+        }
+    }
+    Ok((Tensor::from_vec(cos, (n, half), device)?, Tensor::from_vec(sin, (n, half), device)?))
+}
+
+/// How query/key pairs are rotated: GGUF llama weights are permuted for the interleaved form,
+/// Gemma uses the split-halves ("neox") form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    Interleaved,
+    Halves,
+}
+
+pub struct AttentionConfig {
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub rope_base: f32,
+    pub rope_style: RopeStyle,
+    pub scale: f64,
+    /// Keys further back than this many positions are not attended to.
+    pub sliding_window: Option<usize>,
+}
+
+pub struct Attention {
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    cfg: AttentionConfig,
+    pub cache: KvCache,
+}
+
+impl Attention {
+    pub fn load(w: &mut Weights, prefix: &str, cfg: AttentionConfig, qk_norm_eps: Option<f64>, max_len: usize) -> CResult<Self> {
+        let (q_norm, k_norm) = match qk_norm_eps {
+            Some(eps) => (
+                Some(w.rms_norm(&format!("{prefix}.attn_q_norm.weight"), eps)?),
+                Some(w.rms_norm(&format!("{prefix}.attn_k_norm.weight"), eps)?),
+            ),
+            None => (None, None),
+        };
+        Ok(Attention {
+            wq: w.matmul(&format!("{prefix}.attn_q.weight"))?,
+            wk: w.matmul(&format!("{prefix}.attn_k.weight"))?,
+            wv: w.matmul(&format!("{prefix}.attn_v.weight"))?,
+            wo: w.matmul(&format!("{prefix}.attn_output.weight"))?,
+            q_norm,
+            k_norm,
+            cfg,
+            cache: KvCache::new(max_len),
+        })
+    }
+
+    /// `x` is `(1, seq, hidden)` at positions `pos..pos+seq`.
+    pub fn forward(&mut self, x: &Tensor, pos: usize) -> CResult<Tensor> {
+        let c = &self.cfg;
+        let (b, seq, _) = x.dims3()?;
+        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, c.head_dim))?.transpose(1, 2)?.contiguous();
+        let mut q = heads(self.wq.forward(x)?, c.n_head)?;
+        let mut k = heads(self.wk.forward(x)?, c.n_kv_head)?;
+        let v = heads(self.wv.forward(x)?, c.n_kv_head)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q)?;
+            k = kn.forward(&k)?;
+        }
+        let (cos, sin) = rope_tables(pos, seq, c.head_dim, c.rope_base, x.device())?;
+        let rope = match c.rope_style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i,
+            RopeStyle::Halves => candle_nn::rotary_emb::rope,
+        };
+        let q = rope(&q, &cos, &sin)?;
+        let k = rope(&k, &cos, &sin)?;
+        let (k, v) = self.cache.append(&k, &v)?;
+        let kv_len = k.dim(2)?;
+
+        // Grouped-query attention without copying K/V: query heads that share a KV head are
+        // stacked as rows, `(1, n_kv, n_rep * seq, d)`.
+        let n_rep = c.n_head / c.n_kv_head;
+        let q = q.reshape((b, c.n_kv_head, n_rep * seq, c.head_dim))?;
+        let k = k.contiguous()?;
+        let att = (q.matmul(&k.t()?)? * c.scale)?;
+        let att = if seq > 1 || c.sliding_window.is_some_and(|w| kv_len > w) {
+            let mask = attention_mask(pos, seq, kv_len, c.sliding_window, x.device())?;
+            att.reshape((b, c.n_kv_head, n_rep, seq, kv_len))?
+                .broadcast_add(&mask)?
+                .reshape((b, c.n_kv_head, n_rep * seq, kv_len))?
+        } else {
+            att
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v.contiguous()?)?;
+        let y = y.reshape((b, c.n_head, seq, c.head_dim))?.transpose(1, 2)?.reshape((b, seq, c.n_head * c.head_dim))?;
+        self.wo.forward(&y)
+    }
+}
+
+/// Additive mask `(seq, kv_len)`: query `pos+i` sees key `j` when `j <= pos+i` and, with a
+/// window, `pos+i - j < window` (llama.cpp's standard sliding window).
+fn attention_mask(pos: usize, seq: usize, kv_len: usize, window: Option<usize>, device: &Device) -> CResult<Tensor> {
+    let mut m = Vec::with_capacity(seq * kv_len);
+    for i in 0..seq {
+        let p = pos + i;
+        for j in 0..kv_len {
+            let visible = j <= p && window.is_none_or(|w| p - j < w);
+            m.push(if visible { 0f32 } else { f32::NEG_INFINITY });
+        }
+    }
+    Tensor::from_vec(m, (seq, kv_len), device)?.to_dtype(DType::F32)
+}
+
+#[derive(Clone, Copy)]
+pub enum Activation {
+    Silu,
+    /// GELU, tanh approximation (Gemma's `gelu_pytorch_tanh`).
+    GeluTanh,
+}
+
+pub struct Mlp {
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+    act: Activation,
+}
+
+impl Mlp {
+    pub fn load(w: &mut Weights, prefix: &str, act: Activation) -> CResult<Self> {
+        Ok(Mlp {
+            gate: w.matmul(&format!("{prefix}.ffn_gate.weight"))?,
+            up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
+            down: w.matmul(&format!("{prefix}.ffn_down.weight"))?,
+            act,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let gate = self.gate.forward(x)?;
+        let gate = match self.act {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        self.down.forward(&(gate * self.up.forward(x)?)?)
+    }
+}
+
+/// Logits of the last position, as a flat `Vec<f32>`.
+pub fn last_logits(logits: &Tensor) -> CResult<Vec<f32>> {
+    logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()
+}
+
+pub fn last_position(x: &Tensor) -> CResult<Tensor> {
+    let seq = x.dim(1)?;
+    x.narrow(1, seq - 1, 1)?.squeeze(1)
+}
+

@@ -1,0 +1,74 @@
+//! Tensor access for one GGUF file through candle's reader, after `GgufHeader` has vouched for
+//! the header. Missing tensors become clear errors naming the tensor.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{Device, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
+use parallax_core::GgufHeader;
+
+use crate::layers::CResult;
+
+pub struct Weights<'h> {
+    pub header: &'h GgufHeader,
+    content: gguf_file::Content,
+    file: File,
+    pub device: Device,
+}
+
+impl<'h> Weights<'h> {
+    pub fn open(header: &'h GgufHeader, device: Device) -> CResult<Self> {
+        let mut file = File::open(&header.path)?;
+        let content = gguf_file::Content::read(&mut file)?;
+        Ok(Weights { header, content, file, device })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    pub fn qtensor(&mut self, name: &str) -> CResult<QTensor> {
+        if !self.has(name) {
+            candle_core::bail!("tensor `{name}` is missing from the file");
+        }
+        self.content.tensor(&mut self.file, name, &self.device)
+    }
+
+    pub fn matmul(&mut self, name: &str) -> CResult<QMatMul> {
+        QMatMul::from_qtensor(self.qtensor(name)?)
+    }
+
+    pub fn rms_norm(&mut self, name: &str, eps: f64) -> CResult<RmsNorm> {
+        RmsNorm::from_qtensor(self.qtensor(name)?, eps)
+    }
+
+    /// The token embedding (kept quantized: rows are dequantized on lookup) and the output
+    /// projection, which is the same tensor when the model ties them.
+    pub fn embedding_and_output(&mut self) -> CResult<(Arc<QTensor>, QMatMul)> {
+        let embd = Arc::new(self.qtensor("token_embd.weight")?);
+        let output = if self.has("output.weight") {
+            self.matmul("output.weight")?
+        } else {
+            QMatMul::from_arc(embd.clone())?
+        };
+        Ok((embd, output))
+    }
+
+    pub fn hparam(&self, suffix: &str) -> CResult<usize> {
+        match self.header.arch_u64(suffix) {
+            Some(v) => Ok(v as usize),
+            None => candle_core::bail!("metadata key `<arch>.{suffix}` is missing"),
+        }
+    }
+
+    pub fn hparam_f(&self, suffix: &str) -> Option<f64> {
+        self.header.arch_f64(suffix)
+    }
+}
+
+/// Looks up embedding rows for `ids` (shape `(1, seq)`) → `(1, seq, hidden)`.
+pub fn embed(table: &QTensor, ids: &Tensor) -> CResult<Tensor> {
+    table.embedding(ids)
+}
