@@ -1,40 +1,11 @@
 //! The thin Tauri shell: commands take state, call the core, and return typed errors.
 //! For now one window and one command; the full UI arrives with the desktop-app issue.
 
-use serde::Serialize;
-
-/// What the UI shows about this build before any model is loaded.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct AppInfo {
-    pub version: &'static str,
-    pub catalog_models: usize,
-    pub models_fetched: usize,
-}
-
-/// A command failure as the UI receives it: a stable code and a human sentence.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct IpcError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl From<parallax_core::Error> for IpcError {
-    fn from(e: parallax_core::Error) -> Self {
-        IpcError { code: e.code(), message: e.to_string() }
-    }
-}
-
-#[tauri::command]
-pub fn app_info() -> Result<AppInfo, IpcError> {
-    let catalog = parallax_core::catalog::catalog()?;
-    let dir = parallax_core::catalog::models_dir();
-    let models_fetched = catalog.iter().filter(|e| dir.join(&e.file).is_file()).count();
-    Ok(AppInfo { version: env!("CARGO_PKG_VERSION"), catalog_models: catalog.len(), models_fetched })
-}
+pub mod commands;
 
 /// Builds the app on any runtime, so tests can use a mock one.
 pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![app_info])
+    builder.invoke_handler(tauri::generate_handler![commands::app_info])
 }
 
 pub fn run() {
@@ -42,17 +13,5 @@ pub fn run() {
     if let Err(e) = app {
         eprintln!("error: the desktop app failed to start: {e}");
         std::process::exit(1);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn app_info_reports_the_catalog() {
-        let info = app_info().expect("catalog parses");
-        assert_eq!(info.catalog_models, 2);
-        assert!(info.models_fetched <= 2);
     }
 }

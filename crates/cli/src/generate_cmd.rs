@@ -92,7 +92,12 @@ pub fn run(a: Args) -> Result<()> {
     };
     let model = engines::load(&a.engine, &a.model)?;
     let handle = EngineHandle::spawn(model);
-    let mut stream = handle.generate(GenerateRequest { prompt, max_tokens: a.max_tokens, sampling, stop: a.stop })?;
+    let mut stream = handle.generate(GenerateRequest {
+        prompt,
+        max_tokens: a.max_tokens,
+        sampling,
+        stop: a.stop,
+    })?;
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;
     while let Some(event) = stream.next_blocking() {
@@ -140,7 +145,10 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn time_seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Peak resident set size of this process (Linux VmHWM).

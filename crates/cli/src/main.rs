@@ -7,7 +7,11 @@ mod models_cmd;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "parallax", version, about = "Run local LLMs on GGUF (candle) and compare engines, headless.")]
+#[command(
+    name = "parallax",
+    version,
+    about = "Run local LLMs on GGUF (candle) and compare engines, headless."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

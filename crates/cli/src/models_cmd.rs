@@ -50,7 +50,10 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    println!("{:<30} {:<8} {:<8} {:>8} {:>10}  {}", "ID", "ARCH", "QUANT", "CONTEXT", "SIZE", "STATUS");
+    println!(
+        "{:<30} {:<8} {:<8} {:>8} {:>10}  {}",
+        "ID", "ARCH", "QUANT", "CONTEXT", "SIZE", "STATUS"
+    );
     for r in rows {
         let status = match r.size_on_disk {
             _ if r.fetched => format!("fetched  {}", r.path),

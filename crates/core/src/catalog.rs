@@ -62,11 +62,18 @@ pub fn resolve(spec: &str) -> Result<ResolvedModel> {
         if !path.is_file() {
             return Err(Error::ModelNotFound(path));
         }
-        return Ok(ResolvedModel { id: entry.id.clone(), path, entry: Some(entry) });
+        return Ok(ResolvedModel {
+            id: entry.id.clone(),
+            path,
+            entry: Some(entry),
+        });
     }
     let path = PathBuf::from(spec);
     if path.exists() {
-        let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| spec.into());
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| spec.into());
         return Ok(ResolvedModel { id, path, entry: None });
     }
     if spec.contains('/') || spec.contains('.') {

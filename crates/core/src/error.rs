@@ -22,7 +22,10 @@ pub enum Error {
     #[error("chat template: {0}")]
     ChatTemplate(String),
     #[error("prompt is {prompt_tokens} tokens but the context length is {context_length}")]
-    ContextLengthExceeded { prompt_tokens: usize, context_length: usize },
+    ContextLengthExceeded {
+        prompt_tokens: usize,
+        context_length: usize,
+    },
     #[error("invalid parameter `{param}`: {reason}")]
     InvalidParameter { param: &'static str, reason: String },
     #[error("engine failure: {0}")]
@@ -54,7 +57,10 @@ impl Error {
     }
 
     pub fn invalid(param: &'static str, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { param, reason: reason.into() }
+        Error::InvalidParameter {
+            param,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -93,9 +93,15 @@ pub struct GenerationResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Started { prompt_tokens: usize },
+    Started {
+        prompt_tokens: usize,
+    },
     /// `text` may be empty while a possible stop string or an incomplete character is held back.
-    Token { id: u32, text: String, elapsed_ms: f64 },
+    Token {
+        id: u32,
+        text: String,
+        elapsed_ms: f64,
+    },
     Finished(GenerationResult),
 }
 
@@ -110,9 +116,10 @@ pub enum Flow {
 pub fn tokenize_prompt(model: &LoadedModel, prompt: &Prompt) -> Result<Vec<u32>> {
     match prompt {
         Prompt::Chat(messages) => {
-            let template = model.template.as_ref().ok_or_else(|| {
-                Error::ChatTemplate("this model has no chat template; use a raw prompt".into())
-            })?;
+            let template = model
+                .template
+                .as_ref()
+                .ok_or_else(|| Error::ChatTemplate("this model has no chat template; use a raw prompt".into()))?;
             let text = template.render(messages, true)?;
             // The template writes any BOS itself.
             model.tokenizer.encode(&text, false)
@@ -140,17 +147,26 @@ pub fn generate(
         return Err(Error::invalid("prompt", "is empty"));
     }
     if prompt.len() >= context_length {
-        return Err(Error::ContextLengthExceeded { prompt_tokens: prompt.len(), context_length });
+        return Err(Error::ContextLengthExceeded {
+            prompt_tokens: prompt.len(),
+            context_length,
+        });
     }
     let vocab = model.engine.info().vocab_size as u32;
     if let Some(bad) = prompt.iter().find(|&&id| id >= vocab) {
-        return Err(Error::invalid("prompt", format!("token id {bad} is outside the vocabulary")));
+        return Err(Error::invalid(
+            "prompt",
+            format!("token id {bad} is outside the vocabulary"),
+        ));
     }
     let finish = |result: GenerationResult, emit: &mut dyn FnMut(&Event) -> Flow| {
         emit(&Event::Finished(result.clone()));
         result
     };
-    if emit(&Event::Started { prompt_tokens: prompt.len() }) == Flow::Cancel {
+    if emit(&Event::Started {
+        prompt_tokens: prompt.len(),
+    }) == Flow::Cancel
+    {
         return Ok(finish(empty_result(&prompt, start, FinishReason::Cancelled), emit));
     }
 
@@ -199,7 +215,10 @@ pub fn generate(
     let total_ms = ms(start);
     let result = GenerationResult {
         text: stops.finish(),
-        usage: Usage { prompt_tokens: prompt.len(), completion_tokens: generated.len() },
+        usage: Usage {
+            prompt_tokens: prompt.len(),
+            completion_tokens: generated.len(),
+        },
         timings: Timings::from_token_times(prompt.len(), token_times, total_ms),
         token_ids: generated,
         finish_reason: reason,
@@ -213,7 +232,10 @@ fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> Generat
         text: String::new(),
         token_ids: vec![],
         finish_reason: reason,
-        usage: Usage { prompt_tokens: prompt.len(), completion_tokens: 0 },
+        usage: Usage {
+            prompt_tokens: prompt.len(),
+            completion_tokens: 0,
+        },
         timings: Timings::from_token_times(prompt.len(), vec![], ms(start)),
         kv_len: 0,
     }

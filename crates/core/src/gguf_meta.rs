@@ -90,9 +90,15 @@ const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
 
 impl GgmlType {
     pub fn from_id(id: u32) -> Option<Self> {
-        GGML_TYPES.iter().find(|t| t.0 == id).map(|&(id, name, block_elems, block_bytes)| {
-            GgmlType { id, name, block_elems, block_bytes }
-        })
+        GGML_TYPES
+            .iter()
+            .find(|t| t.0 == id)
+            .map(|&(id, name, block_elems, block_bytes)| GgmlType {
+                id,
+                name,
+                block_elems,
+                block_bytes,
+            })
     }
 }
 
@@ -123,16 +129,29 @@ impl GgufHeader {
     pub fn read(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::ModelNotFound(path.to_path_buf()),
-            _ => Error::Io { path: path.to_path_buf(), source: e },
+            _ => Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            },
         })?;
         let file_size = file
             .metadata()
-            .map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?
+            .map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?
             .len();
-        let mut r = Cursor { inner: BufReader::new(file), pos: 0, len: file_size, path };
+        let mut r = Cursor {
+            inner: BufReader::new(file),
+            pos: 0,
+            len: file_size,
+            path,
+        };
         let mut magic = [0u8; 4];
         if file_size < 4 || r.inner.read_exact(&mut magic).is_err() || magic != MAGIC {
-            return Err(Error::NotGguf { path: path.to_path_buf() });
+            return Err(Error::NotGguf {
+                path: path.to_path_buf(),
+            });
         }
         r.pos = 4;
         let version = r.u32()?;
@@ -157,9 +176,10 @@ impl GgufHeader {
             tensors.push(r.tensor_entry()?);
         }
         let alignment = match metadata.get("general.alignment") {
-            Some(v) => v.as_u64().filter(|a| *a > 0 && a.is_power_of_two()).ok_or_else(|| {
-                r.invalid("general.alignment is not a power of two".into())
-            })?,
+            Some(v) => v
+                .as_u64()
+                .filter(|a| *a > 0 && a.is_power_of_two())
+                .ok_or_else(|| r.invalid("general.alignment is not a power of two".into()))?,
             None => DEFAULT_ALIGNMENT,
         };
         let data_offset = r.pos.div_ceil(alignment) * alignment;
@@ -172,7 +192,14 @@ impl GgufHeader {
                 )));
             }
         }
-        Ok(GgufHeader { path: path.to_path_buf(), version, metadata, tensors, data_offset, file_size })
+        Ok(GgufHeader {
+            path: path.to_path_buf(),
+            version,
+            metadata,
+            tensors,
+            data_offset,
+            file_size,
+        })
     }
 
     pub fn architecture(&self) -> Option<&str> {
@@ -208,7 +235,10 @@ impl GgufHeader {
         self.tensors.iter().map(|t| t.n_bytes).sum()
     }
     pub fn invalid(&self, reason: impl Into<String>) -> Error {
-        Error::InvalidGguf { path: self.path.clone(), reason: reason.into() }
+        Error::InvalidGguf {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -224,7 +254,10 @@ const MAX_ARRAY_DEPTH: u32 = 2;
 
 impl Cursor<'_> {
     fn invalid(&self, reason: String) -> Error {
-        Error::InvalidGguf { path: self.path.to_path_buf(), reason }
+        Error::InvalidGguf {
+            path: self.path.to_path_buf(),
+            reason,
+        }
     }
     fn remaining(&self) -> u64 {
         self.len.saturating_sub(self.pos)
@@ -312,9 +345,8 @@ impl Cursor<'_> {
         }
         let type_id = self.u32()?;
         let offset = self.u64()?;
-        let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
-            self.invalid(format!("tensor `{name}` has unsupported ggml type {type_id}"))
-        })?;
+        let ggml_type = GgmlType::from_id(type_id)
+            .ok_or_else(|| self.invalid(format!("tensor `{name}` has unsupported ggml type {type_id}")))?;
         let elems = dims
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
@@ -327,6 +359,12 @@ impl Cursor<'_> {
             )));
         }
         let n_bytes = elems / ggml_type.block_elems * ggml_type.block_bytes;
-        Ok(TensorEntry { name, dims, ggml_type, offset, n_bytes })
+        Ok(TensorEntry {
+            name,
+            dims,
+            ggml_type,
+            offset,
+            n_bytes,
+        })
     }
 }

@@ -40,7 +40,13 @@ impl EngineHandle {
             .name(format!("engine-{backend}"))
             .spawn(move || worker(model, rx))
             .ok();
-        EngineHandle { tx: Some(tx), info, backend, load_ms, thread }
+        EngineHandle {
+            tx: Some(tx),
+            info,
+            backend,
+            load_ms,
+            thread,
+        }
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -68,7 +74,11 @@ impl EngineHandle {
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
-        self.tx.as_ref().ok_or(Error::WorkerGone)?.send(cmd).map_err(|_| Error::WorkerGone)
+        self.tx
+            .as_ref()
+            .ok_or(Error::WorkerGone)?
+            .send(cmd)
+            .map_err(|_| Error::WorkerGone)
     }
 }
 

@@ -42,24 +42,39 @@ impl Default for SamplingParams {
 
 impl SamplingParams {
     pub fn greedy() -> Self {
-        SamplingParams { temperature: 0.0, ..Default::default() }
+        SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
         let finite = |v: f32| v.is_finite();
         if !finite(self.temperature) || self.temperature < 0.0 {
-            return Err(Error::invalid("temperature", format!("must be >= 0, got {}", self.temperature)));
+            return Err(Error::invalid(
+                "temperature",
+                format!("must be >= 0, got {}", self.temperature),
+            ));
         }
         if !finite(self.top_p) || !(0.0..=1.0).contains(&self.top_p) || self.top_p == 0.0 {
-            return Err(Error::invalid("top_p", format!("must be in (0, 1], got {}", self.top_p)));
+            return Err(Error::invalid(
+                "top_p",
+                format!("must be in (0, 1], got {}", self.top_p),
+            ));
         }
         if !finite(self.min_p) || !(0.0..=1.0).contains(&self.min_p) {
-            return Err(Error::invalid("min_p", format!("must be in [0, 1], got {}", self.min_p)));
+            return Err(Error::invalid(
+                "min_p",
+                format!("must be in [0, 1], got {}", self.min_p),
+            ));
         }
         if !finite(self.repetition_penalty) || self.repetition_penalty <= 0.0 {
             return Err(Error::invalid("repetition_penalty", "must be > 0"));
         }
-        for (name, v) in [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)] {
+        for (name, v) in [
+            ("presence_penalty", self.presence_penalty),
+            ("frequency_penalty", self.frequency_penalty),
+        ] {
             if !finite(v) || !(-2.0..=2.0).contains(&v) {
                 return Err(Error::invalid(name, format!("must be in [-2, 2], got {v}")));
             }
@@ -124,8 +139,12 @@ impl Sampler {
         if self.params.temperature == 0.0 {
             return argmax(logits);
         }
-        let mut cands: Vec<(u32, f32)> =
-            logits.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as u32, l)).collect();
+        let mut cands: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_finite())
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
         if cands.is_empty() {
             return argmax(logits);
         }
@@ -171,7 +190,11 @@ impl Sampler {
             let mut seen = std::collections::HashSet::new();
             for &id in &history[start..] {
                 if let (true, Some(l)) = (seen.insert(id), logits.get_mut(id as usize)) {
-                    *l = if *l > 0.0 { *l / p.repetition_penalty } else { *l * p.repetition_penalty };
+                    *l = if *l > 0.0 {
+                        *l / p.repetition_penalty
+                    } else {
+                        *l * p.repetition_penalty
+                    };
                 }
             }
         }
@@ -221,7 +244,14 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_tokens_and_another_seed_differs() {
         let run = |seed| {
-            let mut s = Sampler::new(SamplingParams { seed, top_k: 0, min_p: 0.0, temperature: 1.5, ..Default::default() }).unwrap();
+            let mut s = Sampler::new(SamplingParams {
+                seed,
+                top_k: 0,
+                min_p: 0.0,
+                temperature: 1.5,
+                ..Default::default()
+            })
+            .unwrap();
             (0..64).map(|_| s.sample(&mut logits(), &[], &[])).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -230,7 +260,12 @@ mod tests {
 
     #[test]
     fn top_k_one_is_greedy() {
-        let mut s = Sampler::new(SamplingParams { top_k: 1, temperature: 2.0, ..Default::default() }).unwrap();
+        let mut s = Sampler::new(SamplingParams {
+            top_k: 1,
+            temperature: 2.0,
+            ..Default::default()
+        })
+        .unwrap();
         for _ in 0..20 {
             assert_eq!(s.sample(&mut logits(), &[], &[]), argmax(&logits()));
         }
@@ -241,7 +276,14 @@ mod tests {
         let mut l = vec![0.0f32; 10];
         l[3] = 10.0;
         l[5] = 9.0;
-        let mut s = Sampler::new(SamplingParams { top_p: 0.5, top_k: 0, min_p: 0.0, temperature: 1.0, ..Default::default() }).unwrap();
+        let mut s = Sampler::new(SamplingParams {
+            top_p: 0.5,
+            top_k: 0,
+            min_p: 0.0,
+            temperature: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
         for _ in 0..50 {
             assert_eq!(s.sample(&mut l.clone(), &[], &[]), 3);
         }
@@ -252,7 +294,14 @@ mod tests {
         let mut l = vec![0.0f32; 10];
         l[1] = 5.0;
         l[2] = 4.9;
-        let mut s = Sampler::new(SamplingParams { min_p: 0.5, top_k: 0, top_p: 1.0, temperature: 1.0, ..Default::default() }).unwrap();
+        let mut s = Sampler::new(SamplingParams {
+            min_p: 0.5,
+            top_k: 0,
+            top_p: 1.0,
+            temperature: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
         let picks: std::collections::HashSet<u32> = (0..200).map(|_| s.sample(&mut l.clone(), &[], &[])).collect();
         assert!(picks.is_subset(&[1, 2].into()), "{picks:?}");
         assert_eq!(picks.len(), 2);
@@ -261,14 +310,35 @@ mod tests {
     #[test]
     fn repetition_penalty_can_change_the_greedy_choice() {
         let mut l = vec![1.0f32, 2.0, 1.9];
-        let mut s = Sampler::new(SamplingParams { repetition_penalty: 1.5, ..SamplingParams::greedy() }).unwrap();
+        let mut s = Sampler::new(SamplingParams {
+            repetition_penalty: 1.5,
+            ..SamplingParams::greedy()
+        })
+        .unwrap();
         assert_eq!(s.sample(&mut l, &[1], &[]), 2);
     }
 
     #[test]
     fn negative_temperature_and_bad_top_p_are_rejected() {
-        assert_eq!(Sampler::new(SamplingParams { temperature: -0.5, ..Default::default() }).err().unwrap().code(), "invalid_parameter");
-        assert!(Sampler::new(SamplingParams { top_p: 0.0, ..Default::default() }).is_err());
-        assert!(Sampler::new(SamplingParams { temperature: f32::NAN, ..Default::default() }).is_err());
+        assert_eq!(
+            Sampler::new(SamplingParams {
+                temperature: -0.5,
+                ..Default::default()
+            })
+            .err()
+            .unwrap()
+            .code(),
+            "invalid_parameter"
+        );
+        assert!(Sampler::new(SamplingParams {
+            top_p: 0.0,
+            ..Default::default()
+        })
+        .is_err());
+        assert!(Sampler::new(SamplingParams {
+            temperature: f32::NAN,
+            ..Default::default()
+        })
+        .is_err());
     }
 }

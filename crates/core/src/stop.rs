@@ -36,7 +36,11 @@ impl StopMatcher {
             self.text.truncate(pos);
             self.stopped = true;
         }
-        let end = if self.stopped { self.text.len() } else { self.text.len() - self.held_back() };
+        let end = if self.stopped {
+            self.text.len()
+        } else {
+            self.text.len() - self.held_back()
+        };
         let out = self.text[self.emitted..end].to_owned();
         self.emitted = end;
         (out, self.stopped)

@@ -56,7 +56,11 @@ impl Tokenizer {
         let token_types: Vec<i128> = header
             .get("tokenizer.ggml.token_type")
             .and_then(MetaValue::as_array)
-            .map(|a| a.iter().map(|v| if let MetaValue::Int(i) = v { *i } else { 0 }).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|v| if let MetaValue::Int(i) = v { *i } else { 0 })
+                    .collect()
+            })
             .unwrap_or_default();
         let (mut inner, tokens) = match model {
             "gpt2" => (byte_level(header, &tokens)?, tokens),
@@ -69,7 +73,12 @@ impl Tokenizer {
         };
         add_typed_tokens(&mut inner, &tokens, &token_types, model == "gpt2");
 
-        let id = |key: &str| header.get_u64(key).map(|v| v as u32).filter(|&v| (v as usize) < tokens.len());
+        let id = |key: &str| {
+            header
+                .get_u64(key)
+                .map(|v| v as u32)
+                .filter(|&v| (v as usize) < tokens.len())
+        };
         let bos_id = id("tokenizer.ggml.bos_token_id");
         let eos_id = id("tokenizer.ggml.eos_token_id");
         let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
@@ -82,7 +91,9 @@ impl Tokenizer {
             }
         }
         // llama.cpp adds BOS to a sentencepiece vocabulary that does not say otherwise.
-        let add_bos = header.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(model == "llama");
+        let add_bos = header
+            .get_bool("tokenizer.ggml.add_bos_token")
+            .unwrap_or(model == "llama");
         let bos_token = bos_id.map(|i| tokens[i as usize].clone());
         if add_bos {
             if let Some(bos) = &bos_token {
@@ -136,13 +147,20 @@ fn string_array(header: &GgufHeader, key: &str) -> Result<Vec<String>> {
         .and_then(MetaValue::as_array)
         .ok_or_else(|| header.invalid(format!("no {key} in metadata")))?
         .iter()
-        .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| header.invalid(format!("{key} holds a non-string"))))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| header.invalid(format!("{key} holds a non-string")))
+        })
         .collect()
 }
 
 /// GPT-2's byte → printable-character table (`bytes_to_unicode`).
 fn byte_alphabet() -> Vec<char> {
-    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32)
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut chars: Vec<u32> = printable.clone();
     let mut extra = 0;
     for b in 0..=255u32 {
@@ -164,8 +182,11 @@ fn byte_level(header: &GgufHeader, tokens: &[String]) -> Result<tokenizers::Toke
     let in_alphabet = |t: &str| t.chars().all(|c| alphabet.contains(&c));
     let mut vocab = HashMap::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
-        let spelled =
-            if in_alphabet(t) { t.clone() } else { t.bytes().map(|b| alphabet[b as usize]).collect() };
+        let spelled = if in_alphabet(t) {
+            t.clone()
+        } else {
+            t.bytes().map(|b| alphabet[b as usize]).collect()
+        };
         vocab.insert(spelled, i as u32);
     }
     let merges = string_array(header, "tokenizer.ggml.merges")?
@@ -175,9 +196,14 @@ fn byte_level(header: &GgufHeader, tokens: &[String]) -> Result<tokenizers::Toke
             None => Err(header.invalid(format!("merge `{m}` is not a pair"))),
         })
         .collect::<Result<Vec<_>>>()?;
-    let bpe = BPE::builder().vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges).build().map_err(tok_err)?;
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .build()
+        .map_err(tok_err)?;
     let mut tk = tokenizers::Tokenizer::new(bpe);
-    tk.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true)));
+    tk.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(
+        false, true, true,
+    )));
     tk.with_decoder(Some(ByteLevel::default()));
     Ok(tk)
 }
@@ -221,13 +247,15 @@ fn sentencepiece_bpe(header: &GgufHeader, tokens: Vec<String>) -> Result<(tokeni
         .map_err(tok_err)?;
     let mut tk = tokenizers::Tokenizer::new(bpe);
     tk.with_normalizer(Some(Replace::new(" ", SPIECE_SPACE.to_string()).map_err(tok_err)?));
-    let split = Split::new(SplitPattern::String(" ".into()), SplitDelimiterBehavior::MergedWithPrevious, false)
-        .map_err(tok_err)?;
+    let split = Split::new(
+        SplitPattern::String(" ".into()),
+        SplitDelimiterBehavior::MergedWithPrevious,
+        false,
+    )
+    .map_err(tok_err)?;
     tk.with_pre_tokenizer(Some(split));
     let decoders: Vec<DecoderWrapper> = vec![
-        tokenizers::decoders::DecoderWrapper::Replace(
-            Replace::new(SPIECE_SPACE.to_string(), " ").map_err(tok_err)?,
-        ),
+        tokenizers::decoders::DecoderWrapper::Replace(Replace::new(SPIECE_SPACE.to_string(), " ").map_err(tok_err)?),
         ByteFallback::new().into(),
         Fuse::new().into(),
     ];
@@ -263,9 +291,7 @@ fn add_typed_tokens(tk: &mut tokenizers::Tokenizer, tokens: &[String], types: &[
     let control: Vec<AddedToken> = tokens
         .iter()
         .zip(types)
-        .filter(|(t, ty)| {
-            **ty == TOKEN_TYPE_CONTROL && (!byte_level || t.chars().all(|c| alphabet.contains(&c)))
-        })
+        .filter(|(t, ty)| **ty == TOKEN_TYPE_CONTROL && (!byte_level || t.chars().all(|c| alphabet.contains(&c))))
         .map(|(t, _)| AddedToken::from(t.clone(), true).normalized(false))
         .collect();
     tk.add_special_tokens(&control);

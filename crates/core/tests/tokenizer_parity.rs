@@ -2,12 +2,15 @@
 //! (tests/fixtures/tokenizer, made by scripts/reference/make_tokenizer_fixtures.py), for both
 //! real models. `make test` fetches the models first.
 
-use parallax_core::{catalog, ChatMessage, ChatTemplate, GgufHeader, Tokenizer};
 use parallax_core::tokenizer::StreamDecoder;
+use parallax_core::{catalog, ChatMessage, ChatTemplate, GgufHeader, Tokenizer};
 use serde_json::Value;
 
 fn fixture(model_id: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/tokenizer/{model_id}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/fixtures/tokenizer/{model_id}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture file")).expect("fixture json")
 }
 
@@ -32,7 +35,13 @@ fn check_encodings(model_id: &str) {
             failures.push(format!("{text:?}\n  ours: {got:?}\n  ref:  {expected:?}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), encodings.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        encodings.len(),
+        failures.join("\n")
+    );
 }
 
 fn check_chats(model_id: &str) {
@@ -61,7 +70,11 @@ fn check_stream_decoding(model_id: &str) {
         let mut streamed = String::new();
         for &id in &ids {
             let piece = dec.push(&tok, id).expect("push");
-            assert!(!piece.contains('\u{FFFD}'), "broken UTF-8 streamed for {:?}", case["text"]);
+            assert!(
+                !piece.contains('\u{FFFD}'),
+                "broken UTF-8 streamed for {:?}",
+                case["text"]
+            );
             streamed.push_str(&piece);
         }
         streamed.push_str(&dec.flush(&tok).expect("flush"));

@@ -71,7 +71,13 @@ impl Gemma3 {
             });
         }
         let norm = w.rms_norm("output_norm.weight", eps)?;
-        Ok(Gemma3 { embd, embd_scale: (hidden as f64).sqrt(), blocks, norm, output })
+        Ok(Gemma3 {
+            embd,
+            embd_scale: (hidden as f64).sqrt(),
+            blocks,
+            norm,
+            output,
+        })
     }
 }
 

@@ -22,7 +22,12 @@ const KV_MIN_CAPACITY: usize = 256;
 
 impl KvCache {
     pub fn new(max_len: usize) -> Self {
-        KvCache { k: None, v: None, len: 0, max_len }
+        KvCache {
+            k: None,
+            v: None,
+            len: 0,
+            max_len,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -37,7 +42,11 @@ impl KvCache {
 
     /// Bytes allocated for keys and values.
     pub fn bytes(&self) -> u64 {
-        [&self.k, &self.v].iter().filter_map(|t| t.as_ref()).map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64).sum()
+        [&self.k, &self.v]
+            .iter()
+            .filter_map(|t| t.as_ref())
+            .map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
+            .sum()
     }
 
     /// Appends `(1, h, n, d)` keys and values; returns views of everything cached so far.
@@ -90,7 +99,10 @@ pub fn rope_tables(start: usize, n: usize, head_dim: usize, base: f32, device: &
             theta *= scale;
         }
     }
-    Ok((Tensor::from_vec(cos, (n, half), device)?, Tensor::from_vec(sin, (n, half), device)?))
+    Ok((
+        Tensor::from_vec(cos, (n, half), device)?,
+        Tensor::from_vec(sin, (n, half), device)?,
+    ))
 }
 
 /// How query/key pairs are rotated: GGUF llama weights are permuted for the interleaved form,
@@ -124,7 +136,13 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn load(w: &mut Weights, prefix: &str, cfg: AttentionConfig, qk_norm_eps: Option<f64>, max_len: usize) -> CResult<Self> {
+    pub fn load(
+        w: &mut Weights,
+        prefix: &str,
+        cfg: AttentionConfig,
+        qk_norm_eps: Option<f64>,
+        max_len: usize,
+    ) -> CResult<Self> {
         let (q_norm, k_norm) = match qk_norm_eps {
             Some(eps) => (
                 Some(w.rms_norm(&format!("{prefix}.attn_q_norm.weight"), eps)?),
@@ -182,7 +200,10 @@ impl Attention {
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
         let y = att.matmul(&v.contiguous()?)?;
-        let y = y.reshape((b, c.n_head, seq, c.head_dim))?.transpose(1, 2)?.reshape((b, seq, c.n_head * c.head_dim))?;
+        let y = y
+            .reshape((b, c.n_head, seq, c.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, seq, c.n_head * c.head_dim))?;
         self.wo.forward(&y)
     }
 }
@@ -244,4 +265,3 @@ pub fn last_position(x: &Tensor) -> CResult<Tensor> {
     let seq = x.dim(1)?;
     x.narrow(1, seq - 1, 1)?.squeeze(1)
 }
-

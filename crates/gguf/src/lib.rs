@@ -49,13 +49,19 @@ fn engine_err(header: &GgufHeader) -> impl Fn(candle_core::Error) -> Error + '_ 
 pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let start = Instant::now();
     let header = GgufHeader::read(path)?;
-    let arch = header.architecture().ok_or_else(|| header.invalid("no general.architecture"))?.to_owned();
+    let arch = header
+        .architecture()
+        .ok_or_else(|| header.invalid("no general.architecture"))?
+        .to_owned();
     if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
         return Err(Error::UnsupportedArchitecture(arch));
     }
     let tokenizer = Tokenizer::from_gguf(&header)?;
-    let template = ChatTemplate::from_gguf(&header, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref()).ok();
-    let context_length = header.context_length().ok_or_else(|| header.invalid("no context_length"))?;
+    let template =
+        ChatTemplate::from_gguf(&header, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref()).ok();
+    let context_length = header
+        .context_length()
+        .ok_or_else(|| header.invalid("no context_length"))?;
     let device = Device::Cpu;
     let mut w = Weights::open(&header, device.clone()).map_err(engine_err(&header))?;
     let model: Box<dyn Architecture> = match arch.as_str() {
@@ -126,7 +132,12 @@ impl Engine for GgufEngine {
     }
 
     fn memory(&self) -> MemoryReport {
-        MemoryReport { weight_bytes: self.info.weight_bytes, kv_cache_bytes: self.kv_bytes(), kv_tokens: self.kv_len(), ..Default::default() }
+        MemoryReport {
+            weight_bytes: self.info.weight_bytes,
+            kv_cache_bytes: self.kv_bytes(),
+            kv_tokens: self.kv_len(),
+            ..Default::default()
+        }
     }
 }
 

@@ -55,7 +55,12 @@ impl Llama {
             });
         }
         let norm = w.rms_norm("output_norm.weight", eps)?;
-        Ok(Llama { embd, blocks, norm, output })
+        Ok(Llama {
+            embd,
+            blocks,
+            norm,
+            output,
+        })
     }
 }
 

@@ -22,7 +22,12 @@ impl<'h> Weights<'h> {
     pub fn open(header: &'h GgufHeader, device: Device) -> CResult<Self> {
         let mut file = File::open(&header.path)?;
         let content = gguf_file::Content::read(&mut file)?;
-        Ok(Weights { header, content, file, device })
+        Ok(Weights {
+            header,
+            content,
+            file,
+            device,
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {

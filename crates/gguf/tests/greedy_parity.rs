@@ -14,7 +14,10 @@ const MIN_FULL_MATCHES: usize = 5;
 const NEAR_TIE: f64 = 0.25;
 
 fn fixture(model_id: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/greedy/{model_id}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../tests/fixtures/greedy/{model_id}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }
 
@@ -36,7 +39,11 @@ fn check(model_id: &str) {
     for case in cases {
         let prompt = case["prompt"].as_str().expect("prompt");
         let prompt_ids = ids(&case["prompt_ids"]);
-        assert_eq!(model.tokenizer.encode(prompt, true).expect("encode"), prompt_ids, "tokenisation of {prompt:?}");
+        assert_eq!(
+            model.tokenizer.encode(prompt, true).expect("encode"),
+            prompt_ids,
+            "tokenisation of {prompt:?}"
+        );
         let req = GenerateRequest {
             prompt: Prompt::Tokens(prompt_ids.clone()),
             max_tokens: MATCH_TOKENS,
@@ -45,7 +52,10 @@ fn check(model_id: &str) {
         };
         let out = generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
         // llama.cpp lists the EOS it stopped at; ours ends the list before it.
-        let reference: Vec<u32> = ids(&case["tokens"]).into_iter().take_while(|&t| !model.tokenizer.is_eos(t)).collect();
+        let reference: Vec<u32> = ids(&case["tokens"])
+            .into_iter()
+            .take_while(|&t| !model.tokenizer.is_eos(t))
+            .collect();
         // A token list that ends early ended at EOS; `None` stands for that EOS.
         let ours = |i: usize| out.token_ids.get(i).copied();
         let theirs = |i: usize| reference.get(i).copied();
@@ -53,7 +63,11 @@ fn check(model_id: &str) {
             None => full += 1,
             Some(i) => {
                 let top2 = &case["top2_logprobs"][i];
-                let lp = |k: usize| top2[k][1].as_f64().unwrap_or_else(|| panic!("{model_id} {prompt:?}: diverges at {i} with no reference log-probs there"));
+                let lp = |k: usize| {
+                    top2[k][1].as_f64().unwrap_or_else(|| {
+                        panic!("{model_id} {prompt:?}: diverges at {i} with no reference log-probs there")
+                    })
+                };
                 let margin = lp(0) - lp(1);
                 let line = format!(
                     "{prompt:?}: same for {i} tokens, then ours {:?} vs llama.cpp {:?} (None = EOS) where llama.cpp's top-2 margin is {margin:.4} nats",
@@ -65,11 +79,22 @@ fn check(model_id: &str) {
         }
         // The last sampled token (or EOS) is never fed back, so the cache holds one less.
         let n = out.token_ids.len();
-        let fed = if out.finish_reason == parallax_core::FinishReason::Length { n - 1 } else { n };
+        let fed = if out.finish_reason == parallax_core::FinishReason::Length {
+            n - 1
+        } else {
+            n
+        };
         assert_eq!(out.kv_len, prompt_ids.len() + fed, "KV length");
     }
-    eprintln!("{model_id}: {full}/{} prompts match {MATCH_TOKENS} greedy tokens; near-ties:\n  {}", cases.len(), report.join("\n  "));
-    assert!(full >= MIN_FULL_MATCHES, "only {full} prompts matched all {MATCH_TOKENS} tokens");
+    eprintln!(
+        "{model_id}: {full}/{} prompts match {MATCH_TOKENS} greedy tokens; near-ties:\n  {}",
+        cases.len(),
+        report.join("\n  ")
+    );
+    assert!(
+        full >= MIN_FULL_MATCHES,
+        "only {full} prompts matched all {MATCH_TOKENS} tokens"
+    );
     let mem = model.engine.memory();
     let header = parallax_core::GgufHeader::read(&model.engine.info().path).expect("header");
     assert_eq!(mem.weight_bytes, header.weight_bytes());

