@@ -5,10 +5,15 @@ export CARGO_BUILD_JOBS ?= 2
 export CARGO_TERM_COLOR ?= never
 
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev \
-	libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver
+	libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver \
+	libclang-dev libopenblas-dev python3-venv
 APP := target/debug/parallax-app
 
-.PHONY: run test deps apt models ui build build-app test-rust test-gui package clean-models
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed-$(shell cat scripts/requirements-mlx.txt | sha256sum | cut -c1-12)
+MLX_C_STAMP := target/.mlx-c-fetched
+
+.PHONY: run test deps apt venv mlx-c models ui build build-app test-rust test-gui package clean-models
 
 run: deps models ui build-app
 	$(APP)
@@ -17,7 +22,23 @@ test: deps models ui build
 	$(MAKE) test-rust
 	$(MAKE) test-gui
 
-deps: apt
+deps: apt venv mlx-c
+
+# The project venv: the official MLX wheel (mlx-cpu 0.32.2, which crates/mlx-sys builds against)
+# and mlx-lm (the MLX engine's reference, and a test that it loads `parallax convert` output),
+# every version pinned in scripts/requirements-mlx.txt.
+venv: $(VENV_STAMP)
+$(VENV_STAMP): scripts/requirements-mlx.txt
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-mlx.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Unpacks upstream mlx-sys 0.7.0 (with the mlx-c 0.7.0 sources our drop-in compiles) into the
+# cargo registry; that manifest is its own workspace, so our [patch] does not apply to it.
+mlx-c: $(MLX_C_STAMP)
+$(MLX_C_STAMP): scripts/mlx-c-fetch/Cargo.toml
+	cargo fetch --locked --manifest-path scripts/mlx-c-fetch/Cargo.toml
+	mkdir -p $(@D) && touch $@
 
 # Debian packages for the Tauri/WebKit build and the GUI tests. The image's apt clean-up hook
 # can make the first install fail; the same install again succeeds, so retry once.

@@ -3,13 +3,19 @@
 use anyhow::Result;
 use parallax_core::{catalog, Error, LoadedModel};
 
-pub const ENGINES: &[&str] = &[parallax_gguf::BACKEND];
+pub const ENGINES: &[&str] = &[parallax_gguf::BACKEND, parallax_mlx::BACKEND];
 
-/// Loads `model` (catalog id or path) with the named engine.
+/// Loads `model` (catalog id, GGUF path or, for MLX, a model directory) with the named engine.
+/// Load warnings (e.g. requantized weights) go to stderr.
 pub fn load(engine: &str, model: &str) -> Result<LoadedModel> {
     let resolved = catalog::resolve(model)?;
-    match engine {
-        parallax_gguf::BACKEND => Ok(parallax_gguf::load(&resolved.path, &resolved.id)?),
-        other => Err(Error::UnknownEngine(other.into(), ENGINES.join(", ")).into()),
+    let loaded = match engine {
+        parallax_gguf::BACKEND => parallax_gguf::load(&resolved.path, &resolved.id)?,
+        parallax_mlx::BACKEND => parallax_mlx::load(&resolved.path, &resolved.id)?,
+        other => return Err(Error::UnknownEngine(other.into(), ENGINES.join(", ")).into()),
+    };
+    for w in &loaded.engine.info().warnings {
+        eprintln!("warning: {w}");
     }
+    Ok(loaded)
 }

@@ -10,10 +10,10 @@ use crate::engines;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Catalog id (see `parallax models`) or path to a model file.
+    /// Catalog id (see `parallax models`), path to a GGUF file, or (mlx) an MLX model directory.
     #[arg(long)]
     model: String,
-    /// Engine to run the model with.
+    /// Engine to run the model with: gguf (candle) or mlx (mlx-rs).
     #[arg(long, default_value = "gguf")]
     engine: String,
     /// User message, rendered through the model's chat template.

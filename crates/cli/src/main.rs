@@ -1,5 +1,6 @@
 //! `parallax`: the headless front end. Same core and engines as the desktop app, no Tauri.
 
+mod convert_cmd;
 mod engines;
 mod generate_cmd;
 mod models_cmd;
@@ -10,7 +11,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "parallax",
     version,
-    about = "Run local LLMs on GGUF (candle) and compare engines, headless."
+    about = "Run local LLMs with two engines, GGUF (candle) and MLX (mlx-rs), headless."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,6 +24,8 @@ enum Command {
     Models(models_cmd::Args),
     /// Generate text with one engine, streaming it to stdout.
     Generate(generate_cmd::Args),
+    /// Convert a GGUF file into an MLX model directory (loadable by mlx-lm).
+    Convert(convert_cmd::Args),
 }
 
 fn main() {
@@ -30,6 +33,7 @@ fn main() {
     let result = match cli.command {
         Command::Models(args) => models_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
+        Command::Convert(args) => convert_cmd::run(args),
     };
     if let Err(e) = result {
         // One line, no backtrace: the error types carry the useful detail.

@@ -31,6 +31,7 @@ const GEMMA3_TEMPLATE: &str = include_str!("../templates/gemma3.jinja");
 /// Thread-safety: immutable; `Send + Sync`.
 pub struct ChatTemplate {
     env: Environment<'static>,
+    source: String,
     bos_token: String,
     eos_token: String,
     /// True when the template came from Parallax's built-ins rather than the file.
@@ -72,14 +73,20 @@ impl ChatTemplate {
                 Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
             },
         );
-        env.add_template_owned("chat", source)
+        env.add_template_owned("chat", source.clone())
             .map_err(|e| Error::ChatTemplate(e.to_string()))?;
         Ok(ChatTemplate {
             env,
+            source,
             bos_token: bos_token.into(),
             eos_token: eos_token.into(),
             is_builtin,
         })
+    }
+
+    /// The Jinja source (what `parallax convert` writes to `tokenizer_config.json`).
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Renders the conversation; `add_generation_prompt` opens the assistant's turn.

@@ -20,6 +20,9 @@ pub struct ModelInfo {
     /// Storage format of the weights, e.g. "GGUF Q4_1" (the dominant tensor type).
     pub weight_format: String,
     pub weight_bytes: u64,
+    /// What the user should know about how the weights were loaded (e.g. requantized).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// An engine's memory at one moment. Allocator figures are engine-specific (MLX) and optional.

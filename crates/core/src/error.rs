@@ -13,6 +13,8 @@ pub enum Error {
     NotGguf { path: PathBuf },
     #[error("invalid GGUF {path}: {reason}")]
     InvalidGguf { path: PathBuf, reason: String },
+    #[error("invalid model {path}: {reason}")]
+    InvalidModel { path: PathBuf, reason: String },
     #[error("unsupported architecture `{0}` (supported: llama, gemma3)")]
     UnsupportedArchitecture(String),
     #[error("unknown engine `{0}` (available: {1})")]
@@ -44,6 +46,7 @@ impl Error {
             Error::UnknownModel(_) => "model_not_found",
             Error::NotGguf { .. } => "not_gguf",
             Error::InvalidGguf { .. } => "invalid_gguf",
+            Error::InvalidModel { .. } => "invalid_model",
             Error::UnsupportedArchitecture(_) => "unsupported_architecture",
             Error::UnknownEngine(..) => "unknown_engine",
             Error::Tokenizer(_) => "tokenizer_error",

@@ -234,6 +234,18 @@ impl GgufHeader {
     pub fn weight_bytes(&self) -> u64 {
         self.tensors.iter().map(|t| t.n_bytes).sum()
     }
+    /// The ggml type holding the most bytes: what the file "is" (e.g. Q4_1).
+    pub fn dominant_type(&self) -> &'static str {
+        let mut bytes: Vec<(&'static str, u64)> = vec![];
+        for t in &self.tensors {
+            match bytes.iter_mut().find(|(n, _)| *n == t.ggml_type.name) {
+                Some(e) => e.1 += t.n_bytes,
+                None => bytes.push((t.ggml_type.name, t.n_bytes)),
+            }
+        }
+        bytes.into_iter().max_by_key(|e| e.1).map(|e| e.0).unwrap_or("?")
+    }
+
     pub fn invalid(&self, reason: impl Into<String>) -> Error {
         Error::InvalidGguf {
             path: self.path.clone(),

@@ -81,15 +81,7 @@ impl Tokenizer {
         };
         let bos_id = id("tokenizer.ggml.bos_token_id");
         let eos_id = id("tokenizer.ggml.eos_token_id");
-        let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
-        // Chat models end a turn with their end-of-turn token even where the file's EOS differs.
-        for stop in ["<end_of_turn>", "<|im_end|>", "<|eot_id|>"] {
-            if let Some(pos) = tokens.iter().position(|t| t == stop) {
-                if !eos_ids.contains(&(pos as u32)) {
-                    eos_ids.push(pos as u32);
-                }
-            }
-        }
+        let eos_ids = with_turn_ends(eos_id, |t| tokens.iter().position(|x| x == t).map(|p| p as u32));
         // llama.cpp adds BOS to a sentencepiece vocabulary that does not say otherwise.
         let add_bos = header
             .get_bool("tokenizer.ggml.add_bos_token")
@@ -117,6 +109,32 @@ impl Tokenizer {
         })
     }
 
+    /// Loads a Hugging Face `tokenizer.json` (as in MLX model directories), with the BOS and EOS
+    /// tokens that the directory's `tokenizer_config.json` names. Whether BOS is added is read
+    /// from the file's own post-processor.
+    pub fn from_hf_json(json: &str, bos_token: Option<&str>, eos_token: Option<&str>) -> Result<Self> {
+        let inner: tokenizers::Tokenizer = json.parse().map_err(tok_err)?;
+        let bos_id = bos_token.and_then(|t| inner.token_to_id(t));
+        let eos_id = eos_token.and_then(|t| inner.token_to_id(t));
+        let add_bos = match bos_id {
+            Some(bos) => inner.encode("", true).map_err(tok_err)?.get_ids().first() == Some(&bos),
+            None => false,
+        };
+        Ok(Tokenizer {
+            eos_ids: with_turn_ends(eos_id, |t| inner.token_to_id(t)),
+            inner,
+            bos_id,
+            add_bos,
+            bos_token: bos_id.and(bos_token.map(str::to_owned)),
+            eos_token: eos_id.and(eos_token.map(str::to_owned)),
+        })
+    }
+
+    /// The tokenizer as Hugging Face `tokenizer.json` text (what `parallax convert` writes).
+    pub fn to_hf_json(&self) -> Result<String> {
+        self.inner.to_string(true).map_err(tok_err)
+    }
+
     /// Encodes text. `add_special_tokens` adds BOS where the model wants it; special tokens
     /// written in the text (e.g. by a chat template) are always recognised.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
@@ -139,6 +157,20 @@ impl Tokenizer {
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
+}
+
+/// The EOS id plus the end-of-turn tokens of the vocabulary: chat models end a turn with their
+/// end-of-turn token even where the file's EOS differs.
+fn with_turn_ends(eos_id: Option<u32>, lookup: impl Fn(&str) -> Option<u32>) -> Vec<u32> {
+    let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
+    for stop in ["<end_of_turn>", "<|im_end|>", "<|eot_id|>"] {
+        if let Some(id) = lookup(stop) {
+            if !eos_ids.contains(&id) {
+                eos_ids.push(id);
+            }
+        }
+    }
+    eos_ids
 }
 
 fn string_array(header: &GgufHeader, key: &str) -> Result<Vec<String>> {

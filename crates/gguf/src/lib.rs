@@ -75,8 +75,9 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
         architecture: arch,
         context_length,
         vocab_size: tokenizer.vocab_size(),
-        weight_format: format!("GGUF {}", dominant_type(&header)),
+        weight_format: format!("GGUF {}", header.dominant_type()),
         weight_bytes: header.weight_bytes(),
+        warnings: vec![],
     };
     let engine = GgufEngine { model, info, device };
     Ok(LoadedModel {
@@ -88,17 +89,6 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
 }
 
 /// The tensor type holding most of the weight bytes, e.g. "Q4_1".
-fn dominant_type(header: &GgufHeader) -> &'static str {
-    let mut bytes: Vec<(&'static str, u64)> = vec![];
-    for t in &header.tensors {
-        match bytes.iter_mut().find(|(n, _)| *n == t.ggml_type.name) {
-            Some(e) => e.1 += t.n_bytes,
-            None => bytes.push((t.ggml_type.name, t.n_bytes)),
-        }
-    }
-    bytes.into_iter().max_by_key(|e| e.1).map(|e| e.0).unwrap_or("?")
-}
-
 impl Engine for GgufEngine {
     fn backend(&self) -> &'static str {
         BACKEND

@@ -1,0 +1,7 @@
+//! Link arguments for the `parallax` binary and its tests: rpath to libmlx, OpenBLAS first
+//! (see crates/mlx-sys/link_args.rs).
+include!("../mlx-sys/link_args.rs");
+
+fn main() {
+    link_mlx_binary();
+}

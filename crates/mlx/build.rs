@@ -1,0 +1,7 @@
+//! Link arguments for this crate's test binaries: rpath to libmlx, OpenBLAS first (see
+//! crates/mlx-sys/link_args.rs).
+include!("../mlx-sys/link_args.rs");
+
+fn main() {
+    link_mlx_binary();
+}

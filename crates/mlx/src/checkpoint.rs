@@ -1,0 +1,236 @@
+//! Reads a model into one form — a `ModelConfig` plus tensors under Hugging Face names — from
+//! either an MLX model directory or a GGUF file. The engine and `parallax convert` both start here.
+//!
+//! GGUF files whose tensors are all Q4_0, Q4_1, Q8_0 or float go through MLX's own GGUF loader,
+//! which turns each quantized tensor into an MLX affine-quantized triple (packed u32 weight, f16
+//! scales and biases) with bit-exact values: both engines then run the very same weights. Other
+//! types (K-quants) are dequantized with candle and requantized with MLX, with a warning.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use mlx_rs::io::GgufFile;
+use mlx_rs::{Array, Dtype};
+use parallax_core::{Error, GgufHeader, Result};
+
+use crate::config::{ModelConfig, QuantSpec};
+
+/// A model read from disk, not yet built into an architecture.
+pub struct Checkpoint {
+    pub config: ModelConfig,
+    /// Hugging Face names: `model.layers.0.self_attn.q_proj.weight` (+ `.scales`, `.biases`).
+    pub tensors: HashMap<String, Array>,
+    /// e.g. "GGUF Q4_1 → MLX affine 4-bit g32 (bit-exact)" or "MLX 4-bit g64".
+    pub weight_format: String,
+    pub weight_bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+/// GGUF tensor types MLX's GGUF loader reads exactly.
+const MLX_NATIVE_TYPES: &[&str] = &["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0"];
+
+fn mlx_err(path: &Path) -> impl Fn(mlx_rs::error::Exception) -> Error + '_ {
+    move |e| Error::InvalidModel { path: path.to_path_buf(), reason: e.what().to_owned() }
+}
+
+pub fn total_bytes(tensors: &HashMap<String, Array>) -> u64 {
+    tensors.values().map(|a| a.nbytes() as u64).sum()
+}
+
+// ---------------------------------------------------------------- MLX directories
+
+pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
+    let invalid = |reason: String| Error::InvalidModel { path: dir.to_path_buf(), reason };
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| invalid(format!("cannot read config.json: {e}")))?;
+    let config = ModelConfig::from_hf_json(dir, &text)?;
+    let mut tensors = HashMap::new();
+    for file in weight_files(dir)? {
+        let arrays = Array::load_safetensors(&file)
+            .map_err(|e| invalid(format!("{}: {e}", file.file_name().unwrap_or_default().to_string_lossy())))?;
+        tensors.extend(arrays);
+    }
+    let weight_format = match quant_in_config(&text) {
+        Some(q) => format!("MLX {}-bit g{}", q.bits, q.group_size),
+        None => "MLX (unquantized)".to_owned(),
+    };
+    Ok(Checkpoint { config, weight_bytes: total_bytes(&tensors), tensors, weight_format, warnings: vec![] })
+}
+
+fn quant_in_config(text: &str) -> Option<QuantSpec> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    serde_json::from_value(v.get("quantization")?.clone()).ok()
+}
+
+/// `model.safetensors`, or the shards that `model.safetensors.index.json` lists.
+fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let invalid = |reason: String| Error::InvalidModel { path: dir.to_path_buf(), reason };
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        let text = std::fs::read_to_string(&index).map_err(|e| invalid(format!("index: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(format!("index: {e}")))?;
+        let map = v["weight_map"].as_object().ok_or_else(|| invalid("index has no weight_map".into()))?;
+        let shards: BTreeSet<&str> = map.values().filter_map(|s| s.as_str()).collect();
+        let files: Vec<_> = shards.into_iter().map(|s| dir.join(s)).collect();
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+            return Err(invalid(format!("shard {} is missing", missing.display())));
+        }
+        return Ok(files);
+    }
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    Err(invalid("no model.safetensors or model.safetensors.index.json".into()))
+}
+
+// ---------------------------------------------------------------- GGUF files
+
+pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
+    let has_output = header.tensors.iter().any(|t| t.name == "output.weight");
+    let config = ModelConfig::from_gguf(header, has_output)?;
+    let foreign: BTreeSet<&str> = header
+        .tensors
+        .iter()
+        .map(|t| t.ggml_type.name)
+        .filter(|t| !MLX_NATIVE_TYPES.contains(t))
+        .collect();
+    let (raw, weight_format, warnings) = if foreign.is_empty() {
+        let file = GgufFile::load(&header.path).map_err(|e| header.invalid(format!("MLX could not load it: {e}")))?;
+        let raw = file.arrays().map_err(|e| header.invalid(e.to_string()))?;
+        let dominant = header.dominant_type();
+        let format = match native_spec(dominant) {
+            Some(q) => format!("GGUF {dominant} → MLX affine {}-bit g{} (bit-exact)", q.bits, q.group_size),
+            None => format!("GGUF {dominant}"),
+        };
+        (raw, format, vec![])
+    } else {
+        let (raw, n, types) = crate::requant::read(header)?;
+        let types = types.into_iter().collect::<Vec<_>>().join(", ");
+        let warning = format!(
+            "MLX cannot load {} exactly: {n} tensors of type {types} were dequantized and requantized to \
+             MLX affine 4-bit (8-bit for 5/6/8-bit types), group 32: close to the file's weights, not bit-exact",
+            foreign.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        (raw, format!("GGUF {} → MLX affine requantized", header.dominant_type()), vec![warning])
+    };
+    let tensors = to_hf_names(raw, &config, header)?;
+    Ok(Checkpoint { config, weight_bytes: total_bytes(&tensors), tensors, weight_format, warnings })
+}
+
+fn native_spec(ggml_type: &str) -> Option<QuantSpec> {
+    match ggml_type {
+        "Q4_0" | "Q4_1" => Some(QuantSpec { bits: 4, group_size: 32 }),
+        "Q8_0" => Some(QuantSpec { bits: 8, group_size: 32 }),
+        _ => None,
+    }
+}
+
+/// GGUF (llama.cpp) module names → Hugging Face names, per architecture.
+fn hf_module(gguf: &str, gemma: bool) -> Option<String> {
+    let top = match gguf {
+        "token_embd" => Some("model.embed_tokens"),
+        "output_norm" => Some("model.norm"),
+        "output" => Some("lm_head"),
+        _ => None,
+    };
+    if let Some(t) = top {
+        return Some(t.to_owned());
+    }
+    let rest = gguf.strip_prefix("blk.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let hf = match (part, gemma) {
+        ("attn_norm", _) => "input_layernorm",
+        ("attn_q", _) => "self_attn.q_proj",
+        ("attn_k", _) => "self_attn.k_proj",
+        ("attn_v", _) => "self_attn.v_proj",
+        ("attn_output", _) => "self_attn.o_proj",
+        ("attn_q_norm", _) => "self_attn.q_norm",
+        ("attn_k_norm", _) => "self_attn.k_norm",
+        ("ffn_gate", _) => "mlp.gate_proj",
+        ("ffn_up", _) => "mlp.up_proj",
+        ("ffn_down", _) => "mlp.down_proj",
+        ("ffn_norm", false) => "post_attention_layernorm",
+        ("ffn_norm", true) => "pre_feedforward_layernorm",
+        ("post_attention_norm", true) => "post_attention_layernorm",
+        ("post_ffw_norm", true) => "post_feedforward_layernorm",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}"))
+}
+
+/// Renames to HF names and undoes what llama.cpp's converter did to the HF weights:
+/// - llama: Q and K rows were permuted for llama.cpp's interleaved RoPE; the inverse permutation
+///   restores HF's split-halves layout (rows only, so quantized groups stay intact);
+/// - gemma3: norm weights were stored as `1 + w`; HF (and mlx-lm) store `w`.
+fn to_hf_names(raw: HashMap<String, Array>, c: &ModelConfig, header: &GgufHeader) -> Result<HashMap<String, Array>> {
+    let gemma = c.is_gemma3();
+    let q_rows = unpermute_rows(c.num_attention_heads, c.head_dim);
+    let k_rows = unpermute_rows(c.num_key_value_heads, c.head_dim);
+    let mut out = HashMap::with_capacity(raw.len());
+    for (name, array) in raw {
+        let Some((module, suffix)) = name.rsplit_once('.') else { continue };
+        let Some(hf) = hf_module(module, gemma) else { continue };
+        let err = |e: mlx_rs::error::Exception| header.invalid(format!("{name}: {e}"));
+        let array = if !gemma && hf.ends_with("q_proj") {
+            array.take_axis(&q_rows, 0).map_err(err)?
+        } else if !gemma && hf.ends_with("k_proj") {
+            array.take_axis(&k_rows, 0).map_err(err)?
+        } else if gemma && hf.ends_with("norm") {
+            array.subtract(Array::from_f32(1.0)).map_err(err)?
+        } else {
+            array
+        };
+        out.insert(format!("{hf}.{suffix}"), array);
+    }
+    Ok(out)
+}
+
+/// Row order that maps llama.cpp's permuted Q/K rows back to HF's: within each head, GGUF row
+/// `2j + t` holds HF row `t·d/2 + j`.
+fn unpermute_rows(heads: usize, head_dim: usize) -> Array {
+    let half = head_dim / 2;
+    let idx: Vec<u32> = (0..heads)
+        .flat_map(|h| (0..2).flat_map(move |t| (0..half).map(move |j| (h * head_dim + 2 * j + t) as u32)))
+        .collect();
+    Array::from_slice(&idx, &[idx.len() as i32])
+}
+
+/// Casts f16/bf16 tensors to f32: on an x86 CPU half-precision arithmetic is emulated (~40×
+/// slower). Exact: every f16 value is an f32 value.
+pub fn widen_half_floats(tensors: &mut HashMap<String, Array>, path: &Path) -> Result<()> {
+    for a in tensors.values_mut() {
+        if matches!(a.dtype(), Dtype::Float16 | Dtype::Bfloat16) {
+            *a = a.as_dtype(Dtype::Float32).map_err(mlx_err(path))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermuting_inverts_llama_cpps_rope_permutation() {
+        // llama.cpp: w.reshape(h, 2, d/2, in).swapaxes(1, 2) — HF row (h, t, j) lands at (h, j, t).
+        let (heads, d) = (2usize, 4usize);
+        let permuted: Vec<usize> = (0..heads)
+            .flat_map(|h| (0..d / 2).flat_map(move |j| (0..2).map(move |t| h * d + t * d / 2 + j)))
+            .collect();
+        let idx = unpermute_rows(heads, d);
+        let back: Vec<usize> = idx.as_slice::<u32>().iter().map(|&i| permuted[i as usize]).collect();
+        assert_eq!(back, (0..heads * d).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn gguf_names_map_to_hf_names_per_architecture() {
+        assert_eq!(hf_module("blk.3.ffn_norm", false).as_deref(), Some("model.layers.3.post_attention_layernorm"));
+        assert_eq!(hf_module("blk.3.ffn_norm", true).as_deref(), Some("model.layers.3.pre_feedforward_layernorm"));
+        assert_eq!(hf_module("token_embd", true).as_deref(), Some("model.embed_tokens"));
+        assert_eq!(hf_module("blk.x.attn_q", false), None);
+        assert_eq!(hf_module("rope_freqs", false), None);
+    }
+}

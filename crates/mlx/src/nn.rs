@@ -1,0 +1,307 @@
+//! The building blocks both architectures share, on MLX arrays: (quantized) linear layers and
+//! embeddings, RMS norm, activations, the growable KV cache and grouped-query attention.
+
+use mlx_rs::fast::{self, ScaledDotProductAttentionMask};
+use mlx_rs::ops::indexing::{IndexOp, TryIndexMutOp};
+use mlx_rs::ops::{self, dequantize, quantized_matmul};
+use mlx_rs::{Array, Dtype};
+
+use crate::config::QuantSpec;
+use crate::tensors::Tensors;
+
+pub type MResult<T> = std::result::Result<T, mlx_rs::error::Exception>;
+
+/// `y = x Wᵀ`, with W dense or MLX-affine-quantized (packed u32 + per-group scales and biases).
+pub enum Linear {
+    Dense { w: Array },
+    Quantized { w: Array, scales: Array, biases: Array, spec: QuantSpec },
+}
+
+impl Linear {
+    /// Loads `{module}.weight` (and `.scales`/`.biases` when quantized), checking the shapes
+    /// against `[out_dim, in_dim]`.
+    pub fn load(t: &mut Tensors, module: &str, out_dim: usize, in_dim: usize) -> parallax_core::Result<Self> {
+        let w = t.take(&format!("{module}.weight"))?;
+        match t.take_optional(&format!("{module}.scales")) {
+            None => {
+                t.expect_shape(module, &w, &[out_dim, in_dim])?;
+                Ok(Linear::Dense { w })
+            }
+            Some(scales) => {
+                let biases = t.take(&format!("{module}.biases"))?;
+                let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
+                t.expect_shape(module, &biases, &shape_usize(&scales))?;
+                Ok(Linear::Quantized { w, scales, biases, spec })
+            }
+        }
+    }
+
+    pub fn forward(&self, x: &Array) -> MResult<Array> {
+        match self {
+            Linear::Dense { w } => ops::matmul(x, w.t()),
+            Linear::Quantized { w, scales, biases, spec } => {
+                quantized_matmul(x, w, scales, biases, true, spec.group_size, spec.bits)
+            }
+        }
+    }
+
+    /// Rows `ids` of the weight, dequantized: the embedding lookup of a (tied) embedding table.
+    pub fn rows(&self, ids: &Array) -> MResult<Array> {
+        match self {
+            Linear::Dense { w } => w.take_axis(ids, 0),
+            Linear::Quantized { w, scales, biases, spec } => dequantize(
+                w.take_axis(ids, 0)?,
+                scales.take_axis(ids, 0)?,
+                &biases.take_axis(ids, 0)?,
+                spec.group_size,
+                spec.bits,
+            ),
+        }
+    }
+}
+
+pub fn shape_usize(a: &Array) -> Vec<usize> {
+    a.shape().iter().map(|&d| d as usize).collect()
+}
+
+pub fn rms_norm(x: &Array, weight: &Array, eps: f32) -> MResult<Array> {
+    fast::rms_norm(x, Some(weight), eps)
+}
+
+/// `x·σ(x)`, written out rather than mlx-rs's compiled version: MLX's CPU compiler would build
+/// C++ at run time.
+pub fn silu(x: &Array) -> MResult<Array> {
+    x.multiply(ops::sigmoid(x)?)
+}
+
+/// GELU, tanh approximation (MLX `nn.gelu_approx`): `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+pub fn gelu_approx(x: &Array) -> MResult<Array> {
+    let c = Array::from_f32((2.0 / std::f32::consts::PI).sqrt());
+    let cube = x.multiply(x)?.multiply(x)?;
+    let inner = x.add(cube.multiply(Array::from_f32(0.044715))?)?.multiply(&c)?;
+    x.multiply(Array::from_f32(0.5))?.multiply(ops::tanh(&inner)?.add(Array::from_f32(1.0))?)
+}
+
+/// The gated MLP: `down(act(gate(x)) · up(x))`.
+pub struct Mlp {
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+    pub act: fn(&Array) -> MResult<Array>,
+}
+
+impl Mlp {
+    pub fn load(t: &mut Tensors, prefix: &str, hidden: usize, inner: usize, act: fn(&Array) -> MResult<Array>) -> parallax_core::Result<Self> {
+        Ok(Mlp {
+            gate: Linear::load(t, &format!("{prefix}.gate_proj"), inner, hidden)?,
+            up: Linear::load(t, &format!("{prefix}.up_proj"), inner, hidden)?,
+            down: Linear::load(t, &format!("{prefix}.down_proj"), hidden, inner)?,
+            act,
+        })
+    }
+
+    pub fn forward(&self, x: &Array) -> MResult<Array> {
+        let gated = (self.act)(&self.gate.forward(x)?)?.multiply(self.up.forward(x)?)?;
+        self.down.forward(&gated)
+    }
+}
+
+/// Loads the four projections of an attention layer (`{prefix}.q_proj` …).
+pub fn load_attention(t: &mut Tensors, prefix: &str, hidden: usize, cfg: AttentionConfig) -> parallax_core::Result<Attention> {
+    let (q_out, kv_out) = (cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim);
+    Ok(Attention {
+        q: Linear::load(t, &format!("{prefix}.q_proj"), q_out, hidden)?,
+        k: Linear::load(t, &format!("{prefix}.k_proj"), kv_out, hidden)?,
+        v: Linear::load(t, &format!("{prefix}.v_proj"), kv_out, hidden)?,
+        o: Linear::load(t, &format!("{prefix}.o_proj"), hidden, q_out)?,
+        cfg,
+        qk_norm: None,
+        cache: KvCache::default(),
+    })
+}
+
+/// Keys and values of one layer, `[1, kv_heads, capacity, head_dim]`, of which the first
+/// `len` positions are filled. Capacity doubles (from `MIN_CAPACITY`) up to the context length,
+/// so appending costs amortised O(1) copies instead of one full copy per token.
+#[derive(Default)]
+pub struct KvCache {
+    kv: Option<(Array, Array)>,
+    len: usize,
+}
+
+const MIN_CAPACITY: usize = 256;
+
+impl KvCache {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.kv.as_ref().map_or(0, |(k, _)| k.shape()[2] as usize)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.kv.as_ref().map_or(0, |(k, v)| (k.nbytes() + v.nbytes()) as u64)
+    }
+
+    pub fn clear(&mut self) {
+        self.kv = None;
+        self.len = 0;
+    }
+
+    /// Appends `k`, `v` (`[1, kv_heads, n, head_dim]`) and returns every position so far.
+    pub fn append(&mut self, k: &Array, v: &Array, max_len: usize) -> MResult<(Array, Array)> {
+        let n = k.shape()[2] as usize;
+        let end = self.len + n;
+        if end > self.capacity() {
+            let cap = end.next_power_of_two().max(MIN_CAPACITY).min(max_len.max(end));
+            self.kv = Some(self.grown(k, v, cap)?);
+        }
+        let (keys, values) = self.kv.as_mut().expect("allocated above when too small");
+        let (s, e) = (self.len as i32, end as i32);
+        keys.try_index_mut((.., .., s..e, ..), k)?;
+        values.try_index_mut((.., .., s..e, ..), v)?;
+        self.len = end;
+        Ok((keys.index((.., .., ..e, ..)), values.index((.., .., ..e, ..))))
+    }
+
+    fn grown(&self, k: &Array, v: &Array, cap: usize) -> MResult<(Array, Array)> {
+        let grow = |old: Option<&Array>, like: &Array| -> MResult<Array> {
+            let mut shape = like.shape().to_vec();
+            shape[2] = (cap - self.len) as i32;
+            let fresh = ops::zeros_dtype(&shape, like.dtype())?;
+            match old {
+                Some(old) if self.len > 0 => {
+                    let kept = old.index((.., .., ..self.len as i32, ..));
+                    ops::concatenate(&[kept, fresh], 2)
+                }
+                _ => Ok(fresh),
+            }
+        };
+        let old = self.kv.as_ref();
+        Ok((grow(old.map(|p| &p.0), k)?, grow(old.map(|p| &p.1), v)?))
+    }
+}
+
+/// Sizes and options of one attention layer.
+pub struct AttentionConfig {
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub scale: f32,
+    pub rope_base: f32,
+    /// Attend only to the last `window` positions (Gemma 3 local layers).
+    pub window: Option<usize>,
+    pub max_len: usize,
+}
+
+/// Grouped-query attention with RoPE (split-halves, as in HF checkpoints) and optional Q/K norms.
+pub struct Attention {
+    pub cfg: AttentionConfig,
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    /// Gemma 3: RMS norms on queries and keys, with their eps.
+    pub qk_norm: Option<(Array, Array, f32)>,
+    pub cache: KvCache,
+}
+
+impl Attention {
+    /// `x`: `[1, n, hidden]` at positions `cache.len()..`; returns `[1, n, hidden]`.
+    pub fn forward(&mut self, x: &Array) -> MResult<Array> {
+        let c = &self.cfg;
+        let n = x.shape()[1];
+        let heads = |lin: &Linear, h: usize| -> MResult<Array> {
+            lin.forward(x)?.reshape(&[1, n, h as i32, c.head_dim as i32])?.transpose_axes(&[0, 2, 1, 3])
+        };
+        let (mut q, mut k, v) = (heads(&self.q, c.n_heads)?, heads(&self.k, c.n_kv_heads)?, heads(&self.v, c.n_kv_heads)?);
+        if let Some((qn, kn, eps)) = &self.qk_norm {
+            q = rms_norm(&q, qn, *eps)?;
+            k = rms_norm(&k, kn, *eps)?;
+        }
+        let offset = self.cache.len() as i32;
+        let dims = c.head_dim as i32;
+        q = fast::rope(&q, dims, false, c.rope_base, 1.0, offset, None)?;
+        k = fast::rope(&k, dims, false, c.rope_base, 1.0, offset, None)?;
+        let (keys, values) = self.cache.append(&k, &v, c.max_len)?;
+        let mask = attention_mask(n as usize, self.cache.len(), c.window);
+        let out = match &mask {
+            Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
+            Mask::Causal => {
+                fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, ScaledDotProductAttentionMask::Causal, None)?
+            }
+            Mask::Array(m) => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, m, None)?,
+        };
+        let out = out.transpose_axes(&[0, 2, 1, 3])?.reshape(&[1, n, (c.n_heads * c.head_dim) as i32])?;
+        self.o.forward(&out)
+    }
+}
+
+enum Mask {
+    None,
+    Causal,
+    Array(Array),
+}
+
+/// The mask for `n` new queries over `total` keys (the last `n` of which are the new ones).
+/// MLX's causal mode aligns queries to the end of the keys; a window needs an explicit mask.
+fn attention_mask(n: usize, total: usize, window: Option<usize>) -> Mask {
+    let windowed = window.filter(|&w| total > w);
+    match (n, windowed) {
+        (1, None) => Mask::None,
+        (_, None) => Mask::Causal,
+        (_, Some(w)) => {
+            let first = total - n;
+            let keep: Vec<bool> = (0..n)
+                .flat_map(|i| (0..total).map(move |j| j <= first + i && first + i - j < w))
+                .collect();
+            Mask::Array(Array::from_slice(&keep, &[n as i32, total as i32]))
+        }
+    }
+}
+
+/// `x` as f32 on the host, after evaluation.
+pub fn to_f32_vec(x: &Array) -> MResult<Vec<f32>> {
+    let x = if x.dtype() == Dtype::Float32 { x.clone() } else { x.as_dtype(Dtype::Float32)? };
+    x.eval()?;
+    x.try_as_slice::<f32>()
+        .map(<[f32]>::to_vec)
+        .map_err(|e| mlx_rs::error::Exception::custom(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_mask_keeps_only_the_last_w_positions() {
+        let Mask::Array(m) = attention_mask(2, 5, Some(3)) else { panic!("expected an explicit mask") };
+        let keep = m.as_slice::<bool>().to_vec();
+        // query 3 sees keys 1..=3; query 4 sees keys 2..=4
+        assert_eq!(keep, vec![false, true, true, true, false, false, false, true, true, true]);
+    }
+
+    #[test]
+    fn without_a_reached_window_prefill_is_causal_and_decode_unmasked() {
+        assert!(matches!(attention_mask(4, 4, Some(512)), Mask::Causal));
+        assert!(matches!(attention_mask(1, 9, None), Mask::None));
+    }
+
+    #[test]
+    fn the_kv_cache_grows_and_keeps_what_it_had() {
+        let mut cache = KvCache::default();
+        let mut all = Vec::new();
+        for step in 0..300 {
+            let k = Array::from_slice(&[step as f32, -(step as f32)], &[1, 1, 1, 2]);
+            all.extend([step as f32, -(step as f32)]);
+            let (keys, _) = cache.append(&k, &k, 4096).expect("append");
+            assert_eq!(keys.shape(), &[1, 1, step + 1, 2]);
+        }
+        assert_eq!(cache.len(), 300);
+        assert_eq!(cache.capacity(), 512);
+        let (keys, _) = cache.append(&Array::from_slice(&[0f32, 0.0], &[1, 1, 1, 2]), &Array::from_slice(&[0f32, 0.0], &[1, 1, 1, 2]), 4096).expect("append");
+        let got = to_f32_vec(&keys.index((.., .., ..300, ..))).expect("eval");
+        assert_eq!(got, all);
+    }
+}

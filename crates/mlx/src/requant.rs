@@ -1,0 +1,66 @@
+//! GGUF tensors MLX cannot load exactly (K-quants, Q5_x): read and dequantized with candle's
+//! GGUF kernels, then requantized with MLX's affine `quantize`. The result approximates the
+//! file's weights; the caller says so with a warning.
+
+use std::collections::{BTreeSet, HashMap};
+
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use mlx_rs::{Array, Dtype};
+use parallax_core::{GgufHeader, Result};
+
+const GROUP_SIZE: i32 = 32;
+
+/// MLX bits for a source type: 8 for types of 5 bits or more, else 4.
+fn target_bits(ggml_type: &str) -> i32 {
+    match ggml_type {
+        "Q5_0" | "Q5_1" | "Q5_K" | "Q6_K" | "Q8_0" | "Q8_1" | "Q8_K" => 8,
+        _ => 4,
+    }
+}
+
+fn is_float(ggml_type: &str) -> bool {
+    matches!(ggml_type, "F32" | "F16" | "BF16")
+}
+
+/// Every tensor of the file under its GGUF name, as MLX arrays in the form MLX's own GGUF
+/// loader produces (`name.weight` packed u32 + f16 `name.scales` / `name.biases` for quantized
+/// matrices, f32 otherwise). Returns the arrays, how many tensors were requantized and their
+/// source types.
+pub fn read(header: &GgufHeader) -> Result<(HashMap<String, Array>, usize, BTreeSet<&'static str>)> {
+    let cerr = |e: candle_core::Error| header.invalid(e.to_string());
+    let mut file = std::fs::File::open(&header.path).map_err(|e| header.invalid(e.to_string()))?;
+    // The header already passed our defensive reader, so candle only sees a sane one.
+    let content = gguf_file::Content::read(&mut file).map_err(cerr)?;
+    let mut out = HashMap::new();
+    let mut requantized = 0;
+    let mut types = BTreeSet::new();
+    for t in &header.tensors {
+        let qt = content.tensor(&mut file, &t.name, &Device::Cpu).map_err(cerr)?;
+        let dims: Vec<i32> = qt.shape().dims().iter().map(|&d| d as i32).collect();
+        let values = qt
+            .dequantize(&Device::Cpu)
+            .and_then(|x| x.flatten_all())
+            .and_then(|x| x.to_vec1::<f32>())
+            .map_err(cerr)?;
+        let dense = Array::from_slice(&values, &dims);
+        drop(values);
+        let name = t.name.strip_suffix(".weight").unwrap_or(&t.name).to_owned();
+        let type_name = t.ggml_type.name;
+        if is_float(type_name) || dims.len() != 2 || dims[1] % GROUP_SIZE != 0 {
+            out.insert(t.name.clone(), dense);
+            continue;
+        }
+        let mlx = |e: mlx_rs::error::Exception| header.invalid(format!("{}: {e}", t.name));
+        let (w, scales, biases) = mlx_rs::ops::quantize(&dense, GROUP_SIZE, target_bits(type_name)).map_err(mlx)?;
+        let half = |a: Array| a.as_dtype(Dtype::Float16);
+        let (scales, biases) = (half(scales).map_err(mlx)?, half(biases).map_err(mlx)?);
+        mlx_rs::transforms::eval([&w, &scales, &biases]).map_err(mlx)?;
+        out.insert(format!("{name}.weight"), w);
+        out.insert(format!("{name}.scales"), scales);
+        out.insert(format!("{name}.biases"), biases);
+        requantized += 1;
+        types.insert(type_name);
+    }
+    Ok((out, requantized, types))
+}

@@ -1,0 +1,1 @@
+//! Empty: this manifest exists only so `cargo fetch` unpacks the upstream mlx-c sources.
