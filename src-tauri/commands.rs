@@ -20,7 +20,10 @@ pub struct IpcError {
 
 impl From<parallax_core::Error> for IpcError {
     fn from(e: parallax_core::Error) -> Self {
-        IpcError { code: e.code(), message: e.to_string() }
+        IpcError {
+            code: e.code(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -29,7 +32,11 @@ pub fn app_info() -> Result<AppInfo, IpcError> {
     let catalog = parallax_core::catalog::catalog()?;
     let dir = parallax_core::catalog::models_dir();
     let models_fetched = catalog.iter().filter(|e| dir.join(&e.file).is_file()).count();
-    Ok(AppInfo { version: env!("CARGO_PKG_VERSION"), catalog_models: catalog.len(), models_fetched })
+    Ok(AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        catalog_models: catalog.len(),
+        models_fetched,
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,12 @@ fn main() {
     for var in ["PARALLAX_MLX_PREFIX", "MLX_C_SRC", "CARGO_HOME"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    for file in ["build.rs", "compat/prelude.h", "compat/format_fallback.hpp", "compat/mach_time.c"] {
+    for file in [
+        "build.rs",
+        "compat/prelude.h",
+        "compat/format_fallback.hpp",
+        "compat/mach_time.c",
+    ] {
         println!("cargo:rerun-if-changed={file}");
     }
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -66,7 +71,10 @@ fn mlx_prefix(manifest: &Path) -> PathBuf {
     if !prefix.join("include/mlx/mlx.h").is_file() {
         fail(&format!("{} has no include/mlx/mlx.h", prefix.display()));
     }
-    println!("cargo:rerun-if-changed={}", prefix.join("include/mlx/version.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        prefix.join("include/mlx/version.h").display()
+    );
     prefix.canonicalize().unwrap_or(prefix)
 }
 
@@ -127,7 +135,10 @@ fn compile_mlx_c(mlx_c: &Path, prefix: &Path, compat: &Path, apple: bool) {
     }
     build.compile("mlxc");
     if !apple {
-        cc::Build::new().file(compat.join("mach_time.c")).pic(true).compile("parallax_mach_time");
+        cc::Build::new()
+            .file(compat.join("mach_time.c"))
+            .pic(true)
+            .compile("parallax_mach_time");
     }
 }
 

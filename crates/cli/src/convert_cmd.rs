@@ -27,7 +27,14 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let resolved = catalog::resolve(&a.model)?;
-    let report = convert(&resolved.path, &a.out, ConvertOptions { bits: a.bits, group_size: a.group_size })?;
+    let report = convert(
+        &resolved.path,
+        &a.out,
+        ConvertOptions {
+            bits: a.bits,
+            group_size: a.group_size,
+        },
+    )?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }

@@ -1,84 +1,14 @@
 //! Every bad input ends with a one-line error and a non-zero exit: never a panic, a hang or a
 //! huge allocation. Crafted GGUF files are built here, byte by byte.
 
-use std::io::Write;
-use std::process::{Command, Output};
-use std::time::Duration;
+mod common;
 
-fn parallax(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn parallax");
-    // A hang is a failure: give each case a generous bound, then kill it.
-    for _ in 0..1200 {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("parallax {args:?} hung");
-}
-
-/// Asserts a clean failure and returns the error line.
-fn fails_cleanly(args: &[&str]) -> String {
-    let out = parallax(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{args:?}: exit {:?}, stderr {stderr}",
-        out.status.code()
-    );
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {stderr:?}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_string()
-}
+use common::{fails_cleanly, temp_file, Gguf};
 
 fn generate_with(model: &str, extra: &[&str]) -> String {
     let mut args = vec!["generate", "--model", model, "--raw", "hello", "--max-tokens", "4"];
     args.extend_from_slice(extra);
     fails_cleanly(&args)
-}
-
-fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
-    let mut f = tempfile::Builder::new().suffix(".gguf").tempfile().expect("temp");
-    f.write_all(bytes).expect("write");
-    f
-}
-
-struct Gguf(Vec<u8>);
-
-impl Gguf {
-    fn new(tensor_count: u64, kv_count: u64) -> Self {
-        let mut b = b"GGUF".to_vec();
-        b.extend(3u32.to_le_bytes());
-        b.extend(tensor_count.to_le_bytes());
-        b.extend(kv_count.to_le_bytes());
-        Gguf(b)
-    }
-    fn string(mut self, s: &str) -> Self {
-        self.0.extend((s.len() as u64).to_le_bytes());
-        self.0.extend(s.as_bytes());
-        self
-    }
-    fn u32(mut self, v: u32) -> Self {
-        self.0.extend(v.to_le_bytes());
-        self
-    }
-    fn u64(mut self, v: u64) -> Self {
-        self.0.extend(v.to_le_bytes());
-        self
-    }
-    fn kv_str(self, key: &str, value: &str) -> Self {
-        self.string(key).u32(8).string(value)
-    }
 }
 
 const GGUF_STRING: u32 = 8;

@@ -30,7 +30,10 @@ pub struct Checkpoint {
 const MLX_NATIVE_TYPES: &[&str] = &["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0"];
 
 fn mlx_err(path: &Path) -> impl Fn(mlx_rs::error::Exception) -> Error + '_ {
-    move |e| Error::InvalidModel { path: path.to_path_buf(), reason: e.what().to_owned() }
+    move |e| Error::InvalidModel {
+        path: path.to_path_buf(),
+        reason: e.what().to_owned(),
+    }
 }
 
 pub fn total_bytes(tensors: &HashMap<String, Array>) -> u64 {
@@ -40,22 +43,34 @@ pub fn total_bytes(tensors: &HashMap<String, Array>) -> u64 {
 // ---------------------------------------------------------------- MLX directories
 
 pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
-    let invalid = |reason: String| Error::InvalidModel { path: dir.to_path_buf(), reason };
+    let invalid = |reason: String| Error::InvalidModel {
+        path: dir.to_path_buf(),
+        reason,
+    };
     let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path)
-        .map_err(|e| invalid(format!("cannot read config.json: {e}")))?;
+    let text = std::fs::read_to_string(&config_path).map_err(|e| invalid(format!("cannot read config.json: {e}")))?;
     let config = ModelConfig::from_hf_json(dir, &text)?;
     let mut tensors = HashMap::new();
     for file in weight_files(dir)? {
-        let arrays = Array::load_safetensors(&file)
-            .map_err(|e| invalid(format!("{}: {e}", file.file_name().unwrap_or_default().to_string_lossy())))?;
+        let arrays = Array::load_safetensors(&file).map_err(|e| {
+            invalid(format!(
+                "{}: {e}",
+                file.file_name().unwrap_or_default().to_string_lossy()
+            ))
+        })?;
         tensors.extend(arrays);
     }
     let weight_format = match quant_in_config(&text) {
         Some(q) => format!("MLX {}-bit g{}", q.bits, q.group_size),
         None => "MLX (unquantized)".to_owned(),
     };
-    Ok(Checkpoint { config, weight_bytes: total_bytes(&tensors), tensors, weight_format, warnings: vec![] })
+    Ok(Checkpoint {
+        config,
+        weight_bytes: total_bytes(&tensors),
+        tensors,
+        weight_format,
+        warnings: vec![],
+    })
 }
 
 fn quant_in_config(text: &str) -> Option<QuantSpec> {
@@ -65,12 +80,17 @@ fn quant_in_config(text: &str) -> Option<QuantSpec> {
 
 /// `model.safetensors`, or the shards that `model.safetensors.index.json` lists.
 fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let invalid = |reason: String| Error::InvalidModel { path: dir.to_path_buf(), reason };
+    let invalid = |reason: String| Error::InvalidModel {
+        path: dir.to_path_buf(),
+        reason,
+    };
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         let text = std::fs::read_to_string(&index).map_err(|e| invalid(format!("index: {e}")))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(format!("index: {e}")))?;
-        let map = v["weight_map"].as_object().ok_or_else(|| invalid("index has no weight_map".into()))?;
+        let map = v["weight_map"]
+            .as_object()
+            .ok_or_else(|| invalid("index has no weight_map".into()))?;
         let shards: BTreeSet<&str> = map.values().filter_map(|s| s.as_str()).collect();
         let files: Vec<_> = shards.into_iter().map(|s| dir.join(s)).collect();
         if let Some(missing) = files.iter().find(|f| !f.is_file()) {
@@ -101,7 +121,10 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
         let raw = file.arrays().map_err(|e| header.invalid(e.to_string()))?;
         let dominant = header.dominant_type();
         let format = match native_spec(dominant) {
-            Some(q) => format!("GGUF {dominant} → MLX affine {}-bit g{} (bit-exact)", q.bits, q.group_size),
+            Some(q) => format!(
+                "GGUF {dominant} → MLX affine {}-bit g{} (bit-exact)",
+                q.bits, q.group_size
+            ),
             None => format!("GGUF {dominant}"),
         };
         (raw, format, vec![])
@@ -113,16 +136,32 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
              MLX affine 4-bit (8-bit for 5/6/8-bit types), group 32: close to the file's weights, not bit-exact",
             foreign.into_iter().collect::<Vec<_>>().join(", ")
         );
-        (raw, format!("GGUF {} → MLX affine requantized", header.dominant_type()), vec![warning])
+        (
+            raw,
+            format!("GGUF {} → MLX affine requantized", header.dominant_type()),
+            vec![warning],
+        )
     };
     let tensors = to_hf_names(raw, &config, header)?;
-    Ok(Checkpoint { config, weight_bytes: total_bytes(&tensors), tensors, weight_format, warnings })
+    Ok(Checkpoint {
+        config,
+        weight_bytes: total_bytes(&tensors),
+        tensors,
+        weight_format,
+        warnings,
+    })
 }
 
 fn native_spec(ggml_type: &str) -> Option<QuantSpec> {
     match ggml_type {
-        "Q4_0" | "Q4_1" => Some(QuantSpec { bits: 4, group_size: 32 }),
-        "Q8_0" => Some(QuantSpec { bits: 8, group_size: 32 }),
+        "Q4_0" | "Q4_1" => Some(QuantSpec {
+            bits: 4,
+            group_size: 32,
+        }),
+        "Q8_0" => Some(QuantSpec {
+            bits: 8,
+            group_size: 32,
+        }),
         _ => None,
     }
 }
@@ -171,7 +210,9 @@ fn to_hf_names(raw: HashMap<String, Array>, c: &ModelConfig, header: &GgufHeader
     let k_rows = unpermute_rows(c.num_key_value_heads, c.head_dim);
     let mut out = HashMap::with_capacity(raw.len());
     for (name, array) in raw {
-        let Some((module, suffix)) = name.rsplit_once('.') else { continue };
+        let Some((module, suffix)) = name.rsplit_once('.') else {
+            continue;
+        };
         let Some(hf) = hf_module(module, gemma) else { continue };
         let err = |e: mlx_rs::error::Exception| header.invalid(format!("{name}: {e}"));
         let array = if !gemma && hf.ends_with("q_proj") {
@@ -227,8 +268,14 @@ mod tests {
 
     #[test]
     fn gguf_names_map_to_hf_names_per_architecture() {
-        assert_eq!(hf_module("blk.3.ffn_norm", false).as_deref(), Some("model.layers.3.post_attention_layernorm"));
-        assert_eq!(hf_module("blk.3.ffn_norm", true).as_deref(), Some("model.layers.3.pre_feedforward_layernorm"));
+        assert_eq!(
+            hf_module("blk.3.ffn_norm", false).as_deref(),
+            Some("model.layers.3.post_attention_layernorm")
+        );
+        assert_eq!(
+            hf_module("blk.3.ffn_norm", true).as_deref(),
+            Some("model.layers.3.pre_feedforward_layernorm")
+        );
         assert_eq!(hf_module("token_embd", true).as_deref(), Some("model.embed_tokens"));
         assert_eq!(hf_module("blk.x.attn_q", false), None);
         assert_eq!(hf_module("rope_freqs", false), None);

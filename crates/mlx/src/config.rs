@@ -43,7 +43,10 @@ pub struct ModelConfig {
 }
 
 fn invalid(path: &std::path::Path, reason: impl Into<String>) -> Error {
-    Error::InvalidModel { path: path.to_path_buf(), reason: reason.into() }
+    Error::InvalidModel {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 impl ModelConfig {
@@ -78,7 +81,11 @@ impl ModelConfig {
             vocab_size: need("vocab_size")?,
             rope_theta: float("rope_theta", if gemma { 1_000_000.0 } else { 10_000.0 }),
             rope_local_base_freq: float("rope_local_base_freq", 10_000.0),
-            sliding_window: if gemma { Some(int("sliding_window").unwrap_or(512)) } else { None },
+            sliding_window: if gemma {
+                Some(int("sliding_window").unwrap_or(512))
+            } else {
+                None
+            },
             sliding_window_pattern: int("sliding_window_pattern").unwrap_or(6),
             query_pre_attn_scalar: float("query_pre_attn_scalar", 256.0),
             max_position_embeddings: int("max_position_embeddings").unwrap_or(2048),
@@ -100,7 +107,13 @@ impl ModelConfig {
         let key = |k: &str| format!("{arch}.{k}");
         let int = |k: &str| header.get_u64(&key(k)).map(|x| x as usize);
         let need = |k: &str| int(k).ok_or_else(|| header.invalid(format!("no {}", key(k))));
-        let float = |k: &str, d: f32| header.get(&key(k)).and_then(|v| v.as_f64()).map(|x| x as f32).unwrap_or(d);
+        let float = |k: &str, d: f32| {
+            header
+                .get(&key(k))
+                .and_then(|v| v.as_f64())
+                .map(|x| x as f32)
+                .unwrap_or(d)
+        };
         let hidden = need("embedding_length")?;
         let heads = need("attention.head_count")?;
         let vocab = header
@@ -120,7 +133,11 @@ impl ModelConfig {
             vocab_size: vocab,
             rope_theta: float("rope.freq_base", if gemma { 1_000_000.0 } else { 10_000.0 }),
             rope_local_base_freq: float("rope.local_freq_base", 10_000.0),
-            sliding_window: if gemma { Some(int("attention.sliding_window").unwrap_or(512)) } else { None },
+            sliding_window: if gemma {
+                Some(int("attention.sliding_window").unwrap_or(512))
+            } else {
+                None
+            },
             sliding_window_pattern: 6,
             query_pre_attn_scalar: int("attention.key_length").unwrap_or(256) as f32,
             max_position_embeddings: need("context_length")?,
@@ -145,7 +162,10 @@ impl ModelConfig {
         if ok {
             Ok(())
         } else {
-            Err(invalid(path, format!("inconsistent sizes in the configuration: {self:?}")))
+            Err(invalid(
+                path,
+                format!("inconsistent sizes in the configuration: {self:?}"),
+            ))
         }
     }
 
@@ -175,7 +195,11 @@ impl ModelConfig {
             v["sliding_window_pattern"] = json!(self.sliding_window_pattern);
             // transformers validates this field as an integer.
             let scalar = self.query_pre_attn_scalar;
-            v["query_pre_attn_scalar"] = if scalar.fract() == 0.0 { json!(scalar as u64) } else { json!(scalar) };
+            v["query_pre_attn_scalar"] = if scalar.fract() == 0.0 {
+                json!(scalar as u64)
+            } else {
+                json!(scalar)
+            };
         }
         if let Some(default) = most_common(quant.values()) {
             let mut q = json!({ "group_size": default.group_size, "bits": default.bits });

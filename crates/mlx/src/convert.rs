@@ -32,7 +32,10 @@ pub struct ConvertReport {
 }
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
-    Error::InvalidModel { path: path.to_path_buf(), reason: reason.into() }
+    Error::InvalidModel {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<ConvertReport> {
@@ -43,10 +46,19 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
         return Err(Error::invalid("group_size", format!("must be 32 or 64, got {g}")));
     }
     if gguf.is_dir() {
-        return Err(Error::invalid("model", "convert reads a GGUF file; this is already a directory"));
+        return Err(Error::invalid(
+            "model",
+            "convert reads a GGUF file; this is already a directory",
+        ));
     }
     let (ckpt, tokenizer, template) = crate::read(gguf)?;
-    let Checkpoint { config, tensors, mut weight_format, mut warnings, .. } = ckpt;
+    let Checkpoint {
+        config,
+        tensors,
+        mut weight_format,
+        mut warnings,
+        ..
+    } = ckpt;
     let mlx = |e: mlx_rs::error::Exception| invalid(gguf, e.what().to_owned());
     let (tensors, quant) = requantize(tensors, &config, opts).map_err(mlx)?;
     if opts.bits.is_some() || opts.group_size.is_some() {
@@ -61,10 +73,17 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
     let metadata = HashMap::from([("format".to_owned(), "mlx".to_owned())]);
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
-    Array::save_safetensors(names.iter().map(|n| (n.as_str(), &tensors[*n])), &metadata, out_dir.join("model.safetensors"))
-        .map_err(|e| invalid(out_dir, format!("writing model.safetensors: {e}")))?;
+    Array::save_safetensors(
+        names.iter().map(|n| (n.as_str(), &tensors[*n])),
+        &metadata,
+        out_dir.join("model.safetensors"),
+    )
+    .map_err(|e| invalid(out_dir, format!("writing model.safetensors: {e}")))?;
     std::fs::write(out_dir.join("tokenizer.json"), tokenizer.to_hf_json()?).map_err(|e| io_err(out_dir, e))?;
-    write_json(&out_dir.join("tokenizer_config.json"), &tokenizer_config(&tokenizer, template.as_ref(), &config))?;
+    write_json(
+        &out_dir.join("tokenizer_config.json"),
+        &tokenizer_config(&tokenizer, template.as_ref(), &config),
+    )?;
     Ok(ConvertReport {
         out_dir: out_dir.to_path_buf(),
         architecture: config.model_type.clone(),
@@ -83,7 +102,10 @@ fn describe(quant: &BTreeMap<String, QuantSpec>) -> String {
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::Io { path: path.to_path_buf(), source: e }
+    Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<()> {
@@ -105,9 +127,16 @@ fn in_dim(module: &str, c: &ModelConfig) -> usize {
 type Tensors = HashMap<String, Array>;
 
 /// Applies `opts` to every quantized matrix and returns the quantization of each module.
-fn requantize(mut t: Tensors, c: &ModelConfig, opts: ConvertOptions) -> mlx_rs::error::Result<(Tensors, BTreeMap<String, QuantSpec>)> {
-    let modules: Vec<String> =
-        t.keys().filter_map(|k| k.strip_suffix(".scales")).map(str::to_owned).collect();
+fn requantize(
+    mut t: Tensors,
+    c: &ModelConfig,
+    opts: ConvertOptions,
+) -> mlx_rs::error::Result<(Tensors, BTreeMap<String, QuantSpec>)> {
+    let modules: Vec<String> = t
+        .keys()
+        .filter_map(|k| k.strip_suffix(".scales"))
+        .map(str::to_owned)
+        .collect();
     let mut quant = BTreeMap::new();
     for m in modules {
         let (w, s, b) = (
@@ -116,10 +145,20 @@ fn requantize(mut t: Tensors, c: &ModelConfig, opts: ConvertOptions) -> mlx_rs::
             t.remove(&format!("{m}.biases")).ok_or_else(|| missing(&m))?,
         );
         let n = in_dim(&m, c) as i32;
-        let have = QuantSpec { bits: w.shape()[1] * 32 / n, group_size: n / s.shape()[1] };
-        let want = QuantSpec { bits: opts.bits.unwrap_or(have.bits), group_size: opts.group_size.unwrap_or(have.group_size) };
+        let have = QuantSpec {
+            bits: w.shape()[1] * 32 / n,
+            group_size: n / s.shape()[1],
+        };
+        let want = QuantSpec {
+            bits: opts.bits.unwrap_or(have.bits),
+            group_size: opts.group_size.unwrap_or(have.group_size),
+        };
         if want == have {
-            t.extend([(format!("{m}.weight"), w), (format!("{m}.scales"), s), (format!("{m}.biases"), b)]);
+            t.extend([
+                (format!("{m}.weight"), w),
+                (format!("{m}.scales"), s),
+                (format!("{m}.biases"), b),
+            ]);
             quant.insert(m, have);
             continue;
         }
@@ -160,7 +199,9 @@ fn tokenizer_config(tok: &Tokenizer, template: Option<&ChatTemplate>, c: &ModelC
 
 /// A special token in `tokenizer_config.json`: a string or `{"content": …}`.
 fn special(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned).or_else(|| v["content"].as_str().map(str::to_owned))
+    v.as_str()
+        .map(str::to_owned)
+        .or_else(|| v["content"].as_str().map(str::to_owned))
 }
 
 /// The tokenizer and chat template of an MLX directory.
@@ -174,7 +215,12 @@ pub fn read_dir_tokenizer(dir: &Path) -> Result<(Tokenizer, Option<ChatTemplate>
     let (bos, eos) = (special(&cfg["bos_token"]), special(&cfg["eos_token"]));
     let tokenizer = Tokenizer::from_hf_json(&json, bos.as_deref(), eos.as_deref())?;
     let template = match cfg["chat_template"].as_str() {
-        Some(src) => Some(ChatTemplate::new(src.to_owned(), bos.as_deref().unwrap_or(""), eos.as_deref().unwrap_or(""), false)?),
+        Some(src) => Some(ChatTemplate::new(
+            src.to_owned(),
+            bos.as_deref().unwrap_or(""),
+            eos.as_deref().unwrap_or(""),
+            false,
+        )?),
         None => None,
     };
     Ok((tokenizer, template))

@@ -48,5 +48,9 @@ pub fn compute_device() -> ComputeDevice {
 /// MLX's allocator: (active, peak, cache) bytes, process-wide.
 pub fn allocator_memory() -> Option<(u64, u64, u64)> {
     use mlx_rs::memory::{active_memory, cache_memory, peak_memory};
-    Some((active_memory().ok()? as u64, peak_memory().ok()? as u64, cache_memory().ok()? as u64))
+    Some((
+        active_memory().ok()? as u64,
+        peak_memory().ok()? as u64,
+        cache_memory().ok()? as u64,
+    ))
 }

@@ -32,7 +32,8 @@ pub struct Gemma3 {
 /// Gemma stores norm weights as offsets from 1.
 fn norm_weight(t: &mut Tensors, name: &str, len: usize) -> Result<Array> {
     let w = t.vector(name, len)?;
-    w.add(Array::from_f32(1.0)).map_err(|e| t.invalid(format!("{name}: {e}")))
+    w.add(Array::from_f32(1.0))
+        .map_err(|e| t.invalid(format!("{name}: {e}")))
 }
 
 /// Round-to-nearest-even to bfloat16, kept as f32.
@@ -80,13 +81,24 @@ impl Gemma3 {
             false => None,
         };
         let embed_scale = round_to_bf16((h as f32).sqrt());
-        Ok(Gemma3 { embed, embed_scale, blocks, norm, lm_head, eps: c.rms_norm_eps })
+        Ok(Gemma3 {
+            embed,
+            embed_scale,
+            blocks,
+            norm,
+            lm_head,
+            eps: c.rms_norm_eps,
+        })
     }
 }
 
 impl Architecture for Gemma3 {
     fn forward(&mut self, ids: &Array) -> MResult<Array> {
-        let mut x = self.embed.rows(ids)?.expand_dims(0)?.multiply(Array::from_f32(self.embed_scale))?;
+        let mut x = self
+            .embed
+            .rows(ids)?
+            .expand_dims(0)?
+            .multiply(Array::from_f32(self.embed_scale))?;
         for b in &mut self.blocks {
             let r = b.attn.forward(&rms_norm(&x, &b.input_norm, self.eps)?)?;
             x = x.add(rms_norm(&r, &b.post_attn_norm, self.eps)?)?;

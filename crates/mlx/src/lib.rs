@@ -81,7 +81,13 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let start = Instant::now();
     let (ckpt, tokenizer, template) = read(path)?;
     let device = compute_device();
-    let Checkpoint { config, mut tensors, weight_format, weight_bytes, warnings } = ckpt;
+    let Checkpoint {
+        config,
+        mut tensors,
+        weight_format,
+        weight_bytes,
+        warnings,
+    } = ckpt;
     if device == ComputeDevice::Cpu {
         checkpoint::widen_half_floats(&mut tensors, path)?;
     }
@@ -105,7 +111,9 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
         },
     };
     if let Some(extra) = t.leftover().first() {
-        return Err(t.invalid(format!("unexpected tensor `{extra}` (the weights do not match the config)")));
+        return Err(t.invalid(format!(
+            "unexpected tensor `{extra}` (the weights do not match the config)"
+        )));
     }
     // One token through the model: materialises the weights and catches a mismatch now.
     engine.forward(&[0])?;

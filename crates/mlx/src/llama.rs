@@ -52,7 +52,13 @@ impl Llama {
             true => Some(Linear::load(t, "lm_head", c.vocab_size, h)?),
             false => None,
         };
-        Ok(Llama { embed, blocks, norm, lm_head, eps: c.rms_norm_eps })
+        Ok(Llama {
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            eps: c.rms_norm_eps,
+        })
     }
 }
 

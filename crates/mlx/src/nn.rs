@@ -13,8 +13,15 @@ pub type MResult<T> = std::result::Result<T, mlx_rs::error::Exception>;
 
 /// `y = x Wᵀ`, with W dense or MLX-affine-quantized (packed u32 + per-group scales and biases).
 pub enum Linear {
-    Dense { w: Array },
-    Quantized { w: Array, scales: Array, biases: Array, spec: QuantSpec },
+    Dense {
+        w: Array,
+    },
+    Quantized {
+        w: Array,
+        scales: Array,
+        biases: Array,
+        spec: QuantSpec,
+    },
 }
 
 impl Linear {
@@ -31,7 +38,12 @@ impl Linear {
                 let biases = t.take(&format!("{module}.biases"))?;
                 let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
                 t.expect_shape(module, &biases, &shape_usize(&scales))?;
-                Ok(Linear::Quantized { w, scales, biases, spec })
+                Ok(Linear::Quantized {
+                    w,
+                    scales,
+                    biases,
+                    spec,
+                })
             }
         }
     }
@@ -39,9 +51,12 @@ impl Linear {
     pub fn forward(&self, x: &Array) -> MResult<Array> {
         match self {
             Linear::Dense { w } => ops::matmul(x, w.t()),
-            Linear::Quantized { w, scales, biases, spec } => {
-                quantized_matmul(x, w, scales, biases, true, spec.group_size, spec.bits)
-            }
+            Linear::Quantized {
+                w,
+                scales,
+                biases,
+                spec,
+            } => quantized_matmul(x, w, scales, biases, true, spec.group_size, spec.bits),
         }
     }
 
@@ -49,7 +64,12 @@ impl Linear {
     pub fn rows(&self, ids: &Array) -> MResult<Array> {
         match self {
             Linear::Dense { w } => w.take_axis(ids, 0),
-            Linear::Quantized { w, scales, biases, spec } => dequantize(
+            Linear::Quantized {
+                w,
+                scales,
+                biases,
+                spec,
+            } => dequantize(
                 w.take_axis(ids, 0)?,
                 scales.take_axis(ids, 0)?,
                 &biases.take_axis(ids, 0)?,
@@ -79,7 +99,8 @@ pub fn gelu_approx(x: &Array) -> MResult<Array> {
     let c = Array::from_f32((2.0 / std::f32::consts::PI).sqrt());
     let cube = x.multiply(x)?.multiply(x)?;
     let inner = x.add(cube.multiply(Array::from_f32(0.044715))?)?.multiply(&c)?;
-    x.multiply(Array::from_f32(0.5))?.multiply(ops::tanh(&inner)?.add(Array::from_f32(1.0))?)
+    x.multiply(Array::from_f32(0.5))?
+        .multiply(ops::tanh(&inner)?.add(Array::from_f32(1.0))?)
 }
 
 /// The gated MLP: `down(act(gate(x)) · up(x))`.
@@ -91,7 +112,13 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn load(t: &mut Tensors, prefix: &str, hidden: usize, inner: usize, act: fn(&Array) -> MResult<Array>) -> parallax_core::Result<Self> {
+    pub fn load(
+        t: &mut Tensors,
+        prefix: &str,
+        hidden: usize,
+        inner: usize,
+        act: fn(&Array) -> MResult<Array>,
+    ) -> parallax_core::Result<Self> {
         Ok(Mlp {
             gate: Linear::load(t, &format!("{prefix}.gate_proj"), inner, hidden)?,
             up: Linear::load(t, &format!("{prefix}.up_proj"), inner, hidden)?,
@@ -107,7 +134,12 @@ impl Mlp {
 }
 
 /// Loads the four projections of an attention layer (`{prefix}.q_proj` …).
-pub fn load_attention(t: &mut Tensors, prefix: &str, hidden: usize, cfg: AttentionConfig) -> parallax_core::Result<Attention> {
+pub fn load_attention(
+    t: &mut Tensors,
+    prefix: &str,
+    hidden: usize,
+    cfg: AttentionConfig,
+) -> parallax_core::Result<Attention> {
     let (q_out, kv_out) = (cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim);
     Ok(Attention {
         q: Linear::load(t, &format!("{prefix}.q_proj"), q_out, hidden)?,
@@ -213,9 +245,15 @@ impl Attention {
         let c = &self.cfg;
         let n = x.shape()[1];
         let heads = |lin: &Linear, h: usize| -> MResult<Array> {
-            lin.forward(x)?.reshape(&[1, n, h as i32, c.head_dim as i32])?.transpose_axes(&[0, 2, 1, 3])
+            lin.forward(x)?
+                .reshape(&[1, n, h as i32, c.head_dim as i32])?
+                .transpose_axes(&[0, 2, 1, 3])
         };
-        let (mut q, mut k, v) = (heads(&self.q, c.n_heads)?, heads(&self.k, c.n_kv_heads)?, heads(&self.v, c.n_kv_heads)?);
+        let (mut q, mut k, v) = (
+            heads(&self.q, c.n_heads)?,
+            heads(&self.k, c.n_kv_heads)?,
+            heads(&self.v, c.n_kv_heads)?,
+        );
         if let Some((qn, kn, eps)) = &self.qk_norm {
             q = rms_norm(&q, qn, *eps)?;
             k = rms_norm(&k, kn, *eps)?;
@@ -228,12 +266,19 @@ impl Attention {
         let mask = attention_mask(n as usize, self.cache.len(), c.window);
         let out = match &mask {
             Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
-            Mask::Causal => {
-                fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, ScaledDotProductAttentionMask::Causal, None)?
-            }
+            Mask::Causal => fast::scaled_dot_product_attention(
+                &q,
+                &keys,
+                &values,
+                c.scale,
+                ScaledDotProductAttentionMask::Causal,
+                None,
+            )?,
             Mask::Array(m) => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, m, None)?,
         };
-        let out = out.transpose_axes(&[0, 2, 1, 3])?.reshape(&[1, n, (c.n_heads * c.head_dim) as i32])?;
+        let out = out
+            .transpose_axes(&[0, 2, 1, 3])?
+            .reshape(&[1, n, (c.n_heads * c.head_dim) as i32])?;
         self.o.forward(&out)
     }
 }
@@ -263,7 +308,11 @@ fn attention_mask(n: usize, total: usize, window: Option<usize>) -> Mask {
 
 /// `x` as f32 on the host, after evaluation.
 pub fn to_f32_vec(x: &Array) -> MResult<Vec<f32>> {
-    let x = if x.dtype() == Dtype::Float32 { x.clone() } else { x.as_dtype(Dtype::Float32)? };
+    let x = if x.dtype() == Dtype::Float32 {
+        x.clone()
+    } else {
+        x.as_dtype(Dtype::Float32)?
+    };
     x.eval()?;
     x.try_as_slice::<f32>()
         .map(<[f32]>::to_vec)
@@ -276,10 +325,15 @@ mod tests {
 
     #[test]
     fn a_window_mask_keeps_only_the_last_w_positions() {
-        let Mask::Array(m) = attention_mask(2, 5, Some(3)) else { panic!("expected an explicit mask") };
+        let Mask::Array(m) = attention_mask(2, 5, Some(3)) else {
+            panic!("expected an explicit mask")
+        };
         let keep = m.as_slice::<bool>().to_vec();
         // query 3 sees keys 1..=3; query 4 sees keys 2..=4
-        assert_eq!(keep, vec![false, true, true, true, false, false, false, true, true, true]);
+        assert_eq!(
+            keep,
+            vec![false, true, true, true, false, false, false, true, true, true]
+        );
     }
 
     #[test]
@@ -300,7 +354,13 @@ mod tests {
         }
         assert_eq!(cache.len(), 300);
         assert_eq!(cache.capacity(), 512);
-        let (keys, _) = cache.append(&Array::from_slice(&[0f32, 0.0], &[1, 1, 1, 2]), &Array::from_slice(&[0f32, 0.0], &[1, 1, 1, 2]), 4096).expect("append");
+        let (keys, _) = cache
+            .append(
+                &Array::from_slice(&[0f32, 0.0], &[1, 1, 1, 2]),
+                &Array::from_slice(&[0f32, 0.0], &[1, 1, 1, 2]),
+                4096,
+            )
+            .expect("append");
         let got = to_f32_vec(&keys.index((.., .., ..300, ..))).expect("eval");
         assert_eq!(got, all);
     }

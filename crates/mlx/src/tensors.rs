@@ -20,11 +20,17 @@ pub struct Tensors {
 
 impl Tensors {
     pub fn new(map: HashMap<String, Array>, path: &Path) -> Self {
-        Tensors { map, path: path.to_path_buf() }
+        Tensors {
+            map,
+            path: path.to_path_buf(),
+        }
     }
 
     pub fn invalid(&self, reason: impl Into<String>) -> Error {
-        Error::InvalidModel { path: self.path.clone(), reason: reason.into() }
+        Error::InvalidModel {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -59,7 +65,14 @@ impl Tensors {
 
     /// Bits and group size are not stored in GGUF-derived arrays, so they are inferred from the
     /// shapes: packed `[out, in·bits/32]` u32 weights, `[out, in/group]` scales.
-    pub fn infer_quant(&self, module: &str, w: &Array, scales: &Array, out_dim: usize, in_dim: usize) -> Result<QuantSpec> {
+    pub fn infer_quant(
+        &self,
+        module: &str,
+        w: &Array,
+        scales: &Array,
+        out_dim: usize,
+        in_dim: usize,
+    ) -> Result<QuantSpec> {
         let (ws, ss) = (shape_usize(w), shape_usize(scales));
         let bad = |why: &str| {
             self.invalid(format!(
@@ -75,9 +88,15 @@ impl Tensors {
         if (ws[1] * 32) % in_dim != 0 || in_dim % ss[1] != 0 {
             return Err(bad("columns"));
         }
-        let spec = QuantSpec { bits: (ws[1] * 32 / in_dim) as i32, group_size: (in_dim / ss[1]) as i32 };
+        let spec = QuantSpec {
+            bits: (ws[1] * 32 / in_dim) as i32,
+            group_size: (in_dim / ss[1]) as i32,
+        };
         if !BITS.contains(&spec.bits) || !GROUP_SIZES.contains(&spec.group_size) {
-            return Err(bad(&format!("bits {} / group size {} unsupported", spec.bits, spec.group_size)));
+            return Err(bad(&format!(
+                "bits {} / group size {} unsupported",
+                spec.bits, spec.group_size
+            )));
         }
         Ok(spec)
     }

@@ -31,5 +31,8 @@ fn unloading_returns_mlx_active_memory_to_near_zero() {
     mlx_rs::memory::clear_cache().expect("clear cache");
     let after = mlx_rs::memory::active_memory().expect("active") as u64;
     println!("active before load {before}, loaded {active}, after unload {after}");
-    assert!(after <= before + SLACK_BYTES, "{after} bytes still active after unload (was {before})");
+    assert!(
+        after <= before + SLACK_BYTES,
+        "{after} bytes still active after unload (was {before})"
+    );
 }

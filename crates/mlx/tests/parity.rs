@@ -69,21 +69,34 @@ fn mlx_matches_mlx_lm(model_id: &str) {
         let prompt = case["prompt"].as_str().expect("prompt");
         let prompt_ids = ids(&case["prompt_ids"]);
         // The directory's tokenizer and template, as we read them, equal transformers'.
-        let text = template.render(&[ChatMessage::new("user", prompt)], true).expect("render");
-        assert_eq!(model.tokenizer.encode(&text, false).expect("encode"), prompt_ids, "prompt {prompt:?}");
+        let text = template
+            .render(&[ChatMessage::new("user", prompt)], true)
+            .expect("render");
+        assert_eq!(
+            model.tokenizer.encode(&text, false).expect("encode"),
+            prompt_ids,
+            "prompt {prompt:?}"
+        );
         let reference = ids(&case["tokens"]);
         let margins: Vec<f64> = serde_json::from_value(case["margins"].clone()).expect("margins");
         let ours = greedy(&mut model, &prompt_ids, reference.len());
         let agree = ours.iter().zip(&reference).take_while(|((o, _), r)| o == *r).count();
         println!("{model_id} {prompt:?}: {agree}/{} tokens equal mlx-lm", reference.len());
         if agree < reference.len() {
-            println!("  first divergence at {agree}: mlx-lm top-2 margin {:.4} nats", margins[agree]);
+            println!(
+                "  first divergence at {agree}: mlx-lm top-2 margin {:.4} nats",
+                margins[agree]
+            );
         }
         if agree >= MATCH_TOKENS {
             full += 1;
         }
     }
-    assert_eq!(full, fx["cases"].as_array().map_or(0, Vec::len), "every prompt must match {MATCH_TOKENS} tokens");
+    assert_eq!(
+        full,
+        fx["cases"].as_array().map_or(0, Vec::len),
+        "every prompt must match {MATCH_TOKENS} tokens"
+    );
 }
 
 #[test]
@@ -103,7 +116,11 @@ fn both_engines_give_the_same_greedy_tokens_on_the_same_q4_1_file() {
     // Both engines live in this one process and are used alternately, prompt by prompt.
     let mut gguf = parallax_gguf::load(&path, model_id).expect("gguf engine");
     let mut mlx = parallax_mlx::load(&path, model_id).expect("mlx engine");
-    assert!(mlx.engine.info().weight_format.contains("bit-exact"), "{}", mlx.engine.info().weight_format);
+    assert!(
+        mlx.engine.info().weight_format.contains("bit-exact"),
+        "{}",
+        mlx.engine.info().weight_format
+    );
     let fx = fixture("greedy", model_id);
     let mut full = 0;
     for case in fx["cases"].as_array().expect("cases") {
@@ -117,7 +134,10 @@ fn both_engines_give_the_same_greedy_tokens_on_the_same_q4_1_file() {
         } else {
             let (gm, mm) = (a[agree].1, b[agree].1);
             println!("  first divergence at {agree}: top-2 logit margin gguf {gm:.4}, mlx {mm:.4}");
-            assert!(gm.min(mm) < NEAR_TIE_LOGITS, "a divergence at a clear choice (margins {gm}, {mm}) is a bug");
+            assert!(
+                gm.min(mm) < NEAR_TIE_LOGITS,
+                "a divergence at a clear choice (margins {gm}, {mm}) is a bug"
+            );
         }
     }
     assert!(full >= 5, "only {full} prompts matched {MATCH_TOKENS} tokens");
@@ -138,6 +158,10 @@ fn mlx_lm_loads_and_runs_a_converted_directory() {
         .output()
         .expect("run mlx-lm");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mlx-lm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mlx-lm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Paris"), "mlx-lm wrote {stdout:?}");
 }
