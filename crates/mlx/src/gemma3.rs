@@ -7,7 +7,9 @@ use mlx_rs::Array;
 use parallax_core::Result;
 
 use crate::config::ModelConfig;
-use crate::nn::{gelu_approx, load_attention, rms_norm, Attention, AttentionConfig, Linear, MResult, Mlp};
+use crate::nn::{
+    gelu_approx, load_attention, output_logits, rms_norm, Attention, AttentionConfig, Linear, MResult, Mlp,
+};
 use crate::tensors::Tensors;
 use crate::Architecture;
 
@@ -76,10 +78,7 @@ impl Gemma3 {
             });
         }
         let norm = norm_weight(t, "model.norm.weight", h)?;
-        let lm_head = match t.contains("lm_head.weight") {
-            true => Some(Linear::load(t, "lm_head", c.vocab_size, h)?),
-            false => None,
-        };
+        let lm_head = Linear::load_optional(t, "lm_head", c.vocab_size, h)?;
         let embed_scale = round_to_bf16((h as f32).sqrt());
         Ok(Gemma3 {
             embed,
@@ -105,9 +104,7 @@ impl Architecture for Gemma3 {
             let r = b.mlp.forward(&rms_norm(&x, &b.pre_ffn_norm, self.eps)?)?;
             x = x.add(rms_norm(&r, &b.post_ffn_norm, self.eps)?)?;
         }
-        let last = crate::last_position(&x)?;
-        let out = rms_norm(&last, &self.norm, self.eps)?;
-        self.lm_head.as_ref().unwrap_or(&self.embed).forward(&out)
+        output_logits(&x, &self.norm, self.eps, self.lm_head.as_ref().unwrap_or(&self.embed))
     }
 
     fn attention(&mut self) -> Vec<&mut Attention> {

@@ -18,7 +18,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{Array, Dtype};
 use parallax_core::{ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelInfo, Result, Tokenizer};
 
@@ -36,12 +35,6 @@ trait Architecture: Send {
     fn forward(&mut self, ids: &Array) -> MResult<Array>;
     fn attention(&mut self) -> Vec<&mut Attention>;
     fn attention_ref(&self) -> Vec<&Attention>;
-}
-
-/// `x[:, -1, :]` of a `[1, n, hidden]` activation.
-fn last_position(x: &Array) -> MResult<Array> {
-    let n = x.shape()[1];
-    Ok(x.index((.., n - 1, ..)))
 }
 
 /// A model loaded with MLX. Driven by one thread at a time (see `Engine`); MLX arrays are

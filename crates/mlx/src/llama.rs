@@ -5,7 +5,7 @@ use mlx_rs::Array;
 use parallax_core::Result;
 
 use crate::config::ModelConfig;
-use crate::nn::{load_attention, rms_norm, silu, Attention, AttentionConfig, Linear, MResult, Mlp};
+use crate::nn::{load_attention, output_logits, rms_norm, silu, Attention, AttentionConfig, Linear, MResult, Mlp};
 use crate::tensors::Tensors;
 use crate::Architecture;
 
@@ -48,10 +48,7 @@ impl Llama {
             });
         }
         let norm = t.vector("model.norm.weight", h)?;
-        let lm_head = match t.contains("lm_head.weight") {
-            true => Some(Linear::load(t, "lm_head", c.vocab_size, h)?),
-            false => None,
-        };
+        let lm_head = Linear::load_optional(t, "lm_head", c.vocab_size, h)?;
         Ok(Llama {
             embed,
             blocks,
@@ -69,9 +66,7 @@ impl Architecture for Llama {
             x = x.add(b.attn.forward(&rms_norm(&x, &b.input_norm, self.eps)?)?)?;
             x = x.add(b.mlp.forward(&rms_norm(&x, &b.post_attn_norm, self.eps)?)?)?;
         }
-        let last = crate::last_position(&x)?;
-        let out = rms_norm(&last, &self.norm, self.eps)?;
-        self.lm_head.as_ref().unwrap_or(&self.embed).forward(&out)
+        output_logits(&x, &self.norm, self.eps, self.lm_head.as_ref().unwrap_or(&self.embed))
     }
 
     fn attention(&mut self) -> Vec<&mut Attention> {

@@ -48,6 +48,19 @@ impl Linear {
         }
     }
 
+    /// `{module}` when the checkpoint has it (e.g. an untied `lm_head`).
+    pub fn load_optional(
+        t: &mut Tensors,
+        module: &str,
+        out_dim: usize,
+        in_dim: usize,
+    ) -> parallax_core::Result<Option<Self>> {
+        match t.contains(&format!("{module}.weight")) {
+            true => Linear::load(t, module, out_dim, in_dim).map(Some),
+            false => Ok(None),
+        }
+    }
+
     pub fn forward(&self, x: &Array) -> MResult<Array> {
         match self {
             Linear::Dense { w } => ops::matmul(x, w.t()),
@@ -78,6 +91,14 @@ impl Linear {
             ),
         }
     }
+}
+
+/// The logits of the last position: final norm, then the output projection (the tied
+/// embedding where the model has no `lm_head`).
+pub fn output_logits(x: &Array, norm: &Array, eps: f32, head: &Linear) -> MResult<Array> {
+    let n = x.shape()[1];
+    let last = x.index((.., n - 1, ..));
+    head.forward(&rms_norm(&last, norm, eps)?)
 }
 
 pub fn shape_usize(a: &Array) -> Vec<usize> {
