@@ -142,6 +142,38 @@ fn a_tiny_random_weight_mlx_directory_loads_and_generates() {
 }
 
 #[test]
+fn a_sharded_directory_with_an_index_loads() {
+    let dir = tiny_dir(|dir, _, tensors| {
+        let second = tensors.split_off(tensors.len() / 2);
+        let mut weight_map = serde_json::Map::new();
+        for (file, part) in [
+            ("model-00001-of-00002.safetensors", &*tensors),
+            ("model-00002-of-00002.safetensors", &second),
+        ] {
+            std::fs::write(dir.join(file), safetensors(part)).expect("write");
+            for (name, _) in part {
+                weight_map.insert(name.clone(), json!(file));
+            }
+        }
+        let index = json!({"metadata": {}, "weight_map": weight_map});
+        std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).expect("write");
+        tensors.clear();
+    });
+    let out = parallax(&[
+        "generate",
+        "--engine",
+        "mlx",
+        "--model",
+        dir.path().to_str().expect("utf8"),
+        "--raw",
+        "a",
+        "--max-tokens",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn a_directory_without_config_is_a_clear_error() {
     let dir = tiny_dir(|_, cfg, _| *cfg = Value::Null);
     assert!(mlx_generate_fails(dir.path()).contains("config.json"));
