@@ -4,6 +4,7 @@ mod convert_cmd;
 mod engines;
 mod generate_cmd;
 mod models_cmd;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Command {
     Generate(generate_cmd::Args),
     /// Convert a GGUF file into an MLX model directory (loadable by mlx-lm).
     Convert(convert_cmd::Args),
+    /// Serve the OpenAI-compatible API on 127.0.0.1 (models load on first use).
+    Serve(serve_cmd::Args),
 }
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
         Command::Models(args) => models_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     };
     if let Err(e) = result {
         // One line, no backtrace: the error types carry the useful detail.

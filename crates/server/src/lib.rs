@@ -1,0 +1,117 @@
+//! Parallax's OpenAI-compatible endpoint as a library: `router(state)` gives an axum `Router`
+//! that the CLI (`parallax serve`) and the desktop app share, and tests drive without a socket.
+//!
+//! Safe by default: it is meant for 127.0.0.1; the `Host` header is checked against an
+//! allowlist (DNS rebinding, cf. Ollama CVE-2024-28224), CORS answers only allowlisted origins
+//! and never echoes a foreign one, an optional bearer key guards `/v1`, bodies are size-limited.
+
+mod error;
+mod guard;
+mod handlers;
+pub mod models;
+mod request;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::ApiError;
+pub use models::{Loader, ModelManager};
+
+/// The documented default port of `parallax serve`.
+pub const DEFAULT_PORT: u16 = 11480;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address the server binds; also allowed as a `Host`.
+    pub host: String,
+    pub api_key: Option<String>,
+    /// Allowed `Origin`s; `scheme://host:*` allows any port.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    /// Requests per model that may run or wait at once; more get 429.
+    pub queue_depth: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            api_key: None,
+            allowed_origins: vec![
+                "tauri://localhost".into(),
+                "http://tauri.localhost".into(),
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+            ],
+            max_body_bytes: 4 << 20,
+            queue_depth: 16,
+        }
+    }
+}
+
+/// Shared by every request. Thread-safe.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub models: ModelManager,
+    requests: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig, models: ModelManager) -> Arc<Self> {
+        Arc::new(AppState {
+            config,
+            models,
+            requests: AtomicU64::new(0),
+        })
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/v1/models", get(handlers::models))
+        .route("/v1/chat/completions", post(handlers::chat_completions))
+        .route("/v1/completions", post(handlers::completions))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .with_state(state)
+}
+
+/// A server bound to a non-loopback address must have an API key.
+pub fn check_config(config: &ServerConfig) -> Result<(), String> {
+    let loopback = matches!(config.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    if !loopback && config.api_key.is_none() {
+        return Err(format!("binding {} (not loopback) needs --api-key", config.host));
+    }
+    Ok(())
+}
+
+/// Serves `state` on `listener` until SIGINT or SIGTERM, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

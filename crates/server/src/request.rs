@@ -1,0 +1,189 @@
+//! OpenAI request bodies → a core `GenerateRequest`, with errors that name the offending field.
+
+use parallax_core::{ChatMessage, GenerateRequest, Prompt, SamplingParams};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+const DEFAULT_MAX_TOKENS: usize = 512;
+
+/// What every OpenAI request carries besides the prompt.
+pub struct Common {
+    pub model: String,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub request: GenerateRequest,
+}
+
+fn obj(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request("", "the request body must be a JSON object")),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("malformed JSON: {e}"),
+        )),
+    }
+}
+
+fn wrong(param: &str, want: &str) -> ApiError {
+    ApiError::bad_request(param, format!("`{param}` must be {want}"))
+}
+
+fn float(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<f32>, ApiError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_f64().map(|x| Some(x as f32)).ok_or_else(|| wrong(k, "a number")),
+    }
+}
+
+fn uint(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<u64>, ApiError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| wrong(k, "a non-negative integer")),
+    }
+}
+
+fn boolean(m: &serde_json::Map<String, Value>, k: &str) -> Result<bool, ApiError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => v.as_bool().ok_or_else(|| wrong(k, "a boolean")),
+    }
+}
+
+fn stop(m: &serde_json::Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    match m.get("stop") {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) if a.len() <= 4 => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| wrong("stop", "a string or an array of up to 4 strings"))
+            })
+            .collect(),
+        Some(_) => Err(wrong("stop", "a string or an array of up to 4 strings")),
+    }
+}
+
+/// A message's `content`: a string, or an array of `{"type": "text", "text": …}` parts.
+fn content(v: &Value, i: usize) -> Result<String, ApiError> {
+    let param = format!("messages[{i}].content");
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
+                (Some("text"), Some(t)) => Ok(t),
+                _ => Err(ApiError::bad_request(&param, "only text content parts are supported")),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|t| t.concat()),
+        _ => Err(ApiError::bad_request(
+            &param,
+            format!("`{param}` must be a string or an array of text parts"),
+        )),
+    }
+}
+
+fn messages(m: &serde_json::Map<String, Value>) -> Result<Vec<ChatMessage>, ApiError> {
+    let list = match m.get("messages") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(Value::Array(_)) => return Err(ApiError::bad_request("messages", "`messages` must not be empty")),
+        Some(_) => return Err(wrong("messages", "an array of messages")),
+        None => return Err(ApiError::bad_request("messages", "`messages` is required")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, msg)| {
+            let role = msg["role"]
+                .as_str()
+                .ok_or_else(|| wrong(&format!("messages[{i}].role"), "a string"))?;
+            if !["system", "user", "assistant", "developer"].contains(&role) {
+                return Err(ApiError::bad_request(
+                    &format!("messages[{i}].role"),
+                    format!("unsupported role `{role}`"),
+                ));
+            }
+            let role = if role == "developer" { "system" } else { role };
+            Ok(ChatMessage::new(role, content(&msg["content"], i)?))
+        })
+        .collect()
+}
+
+fn common(m: &serde_json::Map<String, Value>, prompt: Prompt) -> Result<Common, ApiError> {
+    let model = m
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| wrong("model", "a string"))?
+        .to_owned();
+    if let Some(n) = uint(m, "n")? {
+        if n != 1 {
+            return Err(ApiError::bad_request("n", "only n = 1 is supported"));
+        }
+    }
+    if boolean(m, "logprobs")? || m.get("top_logprobs").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::bad_request("logprobs", "logprobs are not supported yet"));
+    }
+    let max_tokens = match (uint(m, "max_completion_tokens")?, uint(m, "max_tokens")?) {
+        (Some(n), _) | (None, Some(n)) => n as usize,
+        (None, None) => DEFAULT_MAX_TOKENS,
+    };
+    if max_tokens == 0 {
+        return Err(ApiError::bad_request("max_tokens", "`max_tokens` must be at least 1"));
+    }
+    let defaults = SamplingParams::default();
+    let sampling = SamplingParams {
+        temperature: float(m, "temperature")?.unwrap_or(1.0),
+        top_p: float(m, "top_p")?.unwrap_or(1.0),
+        top_k: 0,
+        min_p: 0.0,
+        presence_penalty: float(m, "presence_penalty")?.unwrap_or(0.0),
+        frequency_penalty: float(m, "frequency_penalty")?.unwrap_or(0.0),
+        seed: uint(m, "seed")?.unwrap_or_else(random_seed),
+        ..defaults
+    };
+    sampling.validate().map_err(ApiError::from)?;
+    let stream = boolean(m, "stream")?;
+    let include_usage = match m.get("stream_options") {
+        Some(Value::Object(o)) => o.get("include_usage").and_then(Value::as_bool).unwrap_or(false),
+        None | Some(Value::Null) => false,
+        Some(_) => return Err(wrong("stream_options", "an object")),
+    };
+    Ok(Common {
+        model,
+        stream,
+        include_usage,
+        request: GenerateRequest {
+            prompt,
+            max_tokens,
+            sampling,
+            stop: stop(m)?,
+        },
+    })
+}
+
+fn random_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+pub fn chat(body: &[u8]) -> Result<Common, ApiError> {
+    let m = obj(body)?;
+    let prompt = Prompt::Chat(messages(&m)?);
+    common(&m, prompt)
+}
+
+pub fn completion(body: &[u8]) -> Result<Common, ApiError> {
+    let m = obj(body)?;
+    let prompt = match m.get("prompt") {
+        Some(Value::String(s)) => Prompt::Raw(s.clone()),
+        Some(_) => return Err(wrong("prompt", "a string")),
+        None => return Err(ApiError::bad_request("prompt", "`prompt` is required")),
+    };
+    common(&m, prompt)
+}

@@ -1,0 +1,348 @@
+//! The router without a socket (`tower::ServiceExt::oneshot`), on the real SmolLM2 model with
+//! the GGUF engine: the OpenAI wire format, every error case, and the safety checks.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use parallax_server::{router, AppState, Loader, ModelManager, ServerConfig};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const MODEL: &str = "smollm2-135m-instruct-q4_1";
+
+fn app_with(config: ServerConfig) -> Router {
+    let loader: Loader = Arc::new(|engine: &str, model: &str| {
+        assert_eq!(engine, "gguf");
+        let m = parallax_core::catalog::resolve(model)?;
+        parallax_gguf::load(&m.path, &m.id)
+    });
+    router(AppState::new(config, ModelManager::new(loader, vec!["gguf"], 4)))
+}
+
+fn app() -> Router {
+    app_with(ServerConfig::default())
+}
+
+fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header(header::HOST, "127.0.0.1:11480")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .expect("request")
+}
+
+async fn send(app: Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = app.oneshot(req).await.expect("infallible");
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+async fn json_of(app: Router, req: Request<Body>) -> (StatusCode, Value) {
+    let (status, _, body) = send(app, req).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")),
+    )
+}
+
+fn chat(extra: Value) -> String {
+    let mut body = json!({"model": MODEL, "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "max_tokens": 12, "temperature": 0});
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    body.to_string()
+}
+
+/// Asserts OpenAI's error shape and returns the error object.
+fn error_of(status: StatusCode, v: &Value, want: StatusCode) -> Value {
+    assert_eq!(status, want, "{v}");
+    let e = &v["error"];
+    assert!(e["message"].is_string() && e["type"].is_string(), "{v}");
+    assert!(e.get("param").is_some() && e.get("code").is_some(), "{v}");
+    e.clone()
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let (s, v) = json_of(app(), post("/v1/chat/completions", "{not json")).await;
+    error_of(s, &v, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_missing_messages_field_or_a_wrong_type_names_the_param() {
+    let (s, v) = json_of(app(), post("/v1/chat/completions", json!({"model": MODEL}).to_string())).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "messages");
+    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"temperature": "hot"})))).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "temperature");
+    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"n": 2})))).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "n");
+}
+
+#[tokio::test]
+async fn unknown_models_and_paths_are_404_model_not_found() {
+    for model in [
+        "no-such-model",
+        "/etc/passwd",
+        "../models/x.gguf",
+        "smollm2-135m-instruct-q4_1@vllm",
+    ] {
+        let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"model": model})))).await;
+        assert_eq!(
+            error_of(s, &v, StatusCode::NOT_FOUND)["code"],
+            "model_not_found",
+            "{model}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_prompt_longer_than_the_context_is_context_length_exceeded() {
+    let long = "word ".repeat(9000);
+    let body = chat(json!({"messages": [{"role": "user", "content": long}]}));
+    let (s, v) = json_of(app(), post("/v1/chat/completions", body)).await;
+    assert_eq!(
+        error_of(s, &v, StatusCode::BAD_REQUEST)["code"],
+        "context_length_exceeded"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let app = app_with(ServerConfig {
+        max_body_bytes: 1024,
+        ..Default::default()
+    });
+    let body = chat(json!({"messages": [{"role": "user", "content": "x".repeat(4096)}]}));
+    let (s, v) = json_of(app, post("/v1/chat/completions", body)).await;
+    error_of(s, &v, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_api_key_is_a_401() {
+    let config = ServerConfig {
+        api_key: Some("sesame".into()),
+        ..Default::default()
+    };
+    let (s, v) = json_of(app_with(config.clone()), post("/v1/chat/completions", chat(json!({})))).await;
+    error_of(s, &v, StatusCode::UNAUTHORIZED);
+    let mut req = post("/v1/models", Body::empty());
+    *req.method_mut() = axum::http::Method::GET;
+    req.headers_mut()
+        .insert(header::AUTHORIZATION, "Bearer wrong".parse().expect("header"));
+    let (s, v) = json_of(app_with(config.clone()), req).await;
+    error_of(s, &v, StatusCode::UNAUTHORIZED);
+    let mut req = post("/v1/models", Body::empty());
+    *req.method_mut() = axum::http::Method::GET;
+    req.headers_mut()
+        .insert(header::AUTHORIZATION, "Bearer sesame".parse().expect("header"));
+    let (s, _) = json_of(app_with(config), req).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_foreign_host_is_a_403() {
+    for host in ["evil.example", "evil.example:11480", "127.0.0.1.nip.io"] {
+        let mut req = post("/v1/chat/completions", chat(json!({})));
+        req.headers_mut().insert(header::HOST, host.parse().expect("header"));
+        let (s, v) = json_of(app(), req).await;
+        error_of(s, &v, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn cors_answers_allowlisted_origins_and_never_echoes_a_foreign_one() {
+    let preflight = |origin: &str| {
+        Request::options("/v1/chat/completions")
+            .header(header::HOST, "localhost:11480")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .body(Body::empty())
+            .expect("request")
+    };
+    for origin in ["tauri://localhost", "http://tauri.localhost", "http://localhost:5173"] {
+        let (s, h, _) = send(app(), preflight(origin)).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{origin}");
+        assert_eq!(h[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
+    }
+    for origin in [
+        "https://evil.example",
+        "http://localhost.evil.example",
+        "http://localhost:80x",
+    ] {
+        let (s, h, _) = send(app(), preflight(origin)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{origin}");
+        assert!(h.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{origin}");
+    }
+}
+
+#[tokio::test]
+async fn models_lists_each_fetched_model_per_engine() {
+    let req = Request::get("/v1/models")
+        .header(header::HOST, "localhost")
+        .body(Body::empty())
+        .expect("req");
+    let (s, v) = json_of(app(), req).await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"smollm2-135m-instruct-q4_1@gguf"), "{ids:?}");
+}
+
+#[tokio::test]
+async fn a_chat_completion_answers_with_usage_and_timings() {
+    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({})))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "smollm2-135m-instruct-q4_1@gguf");
+    let msg = &v["choices"][0]["message"];
+    assert_eq!(msg["role"], "assistant");
+    assert!(!msg["content"].as_str().expect("content").is_empty(), "{v}");
+    let u = &v["usage"];
+    assert_eq!(
+        u["total_tokens"],
+        u["prompt_tokens"].as_u64().expect("p") + u["completion_tokens"].as_u64().expect("c")
+    );
+    assert!(v["timings"]["ttft_ms"].as_f64().expect("ttft") > 0.0);
+    assert_eq!(v["timings"]["engine"], "gguf");
+}
+
+/// The `data:` payloads of an SSE body.
+fn sse_events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_chat_follows_openais_wire_format() {
+    let body = chat(json!({"stream": true, "stream_options": {"include_usage": true}}));
+    let (s, h, text) = send(app(), post("/v1/chat/completions", body)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_TYPE], "text/event-stream");
+    let events = sse_events(&text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("chunk json"))
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    let usage_chunk = chunks.last().expect("usage chunk");
+    assert_eq!(usage_chunk["choices"].as_array().map(Vec::len), Some(0));
+    assert!(usage_chunk["usage"]["completion_tokens"].as_u64().expect("usage") > 0);
+    let finish = &chunks[chunks.len() - 2];
+    assert!(finish["choices"][0]["finish_reason"].is_string(), "{finish}");
+    let middle = &chunks[1..chunks.len() - 2];
+    assert!(middle.iter().all(|c| c["choices"][0]["finish_reason"].is_null()));
+    let streamed: String = middle
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    // Greedy: the streamed text is exactly the non-streamed answer.
+    let (_, whole) = json_of(app(), post("/v1/chat/completions", chat(json!({})))).await;
+    assert_eq!(
+        streamed,
+        whole["choices"][0]["message"]["content"].as_str().expect("content")
+    );
+}
+
+#[tokio::test]
+async fn a_seed_reproduces_its_output_and_stop_sequences_cut_it() {
+    let sampled = chat(json!({"temperature": 0.9, "seed": 42, "max_tokens": 16}));
+    let (_, a) = json_of(app(), post("/v1/chat/completions", sampled.clone())).await;
+    let (_, b) = json_of(app(), post("/v1/chat/completions", sampled)).await;
+    assert_eq!(
+        a["choices"][0]["message"]["content"],
+        b["choices"][0]["message"]["content"]
+    );
+    // Stop at the third character of the greedy answer: the text ends just before it.
+    let (_, whole) = json_of(app(), post("/v1/chat/completions", chat(json!({})))).await;
+    let full = whole["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_owned();
+    let cut: String = full.chars().take(2).collect();
+    let stop: String = full.chars().skip(2).take(1).collect();
+    let (_, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"stop": [stop]})))).await;
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        json!(cut),
+        "full answer {full:?}"
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn a_plain_completion_works_streamed_and_not() {
+    let body = json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 6, "temperature": 0});
+    let (s, v) = json_of(app(), post("/v1/completions", body.to_string())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "text_completion");
+    assert!(v["choices"][0]["text"].as_str().expect("text").contains("Paris"));
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (_, _, text) = send(app(), post("/v1/completions", streamed.to_string())).await;
+    let events = sse_events(&text);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let joined: String = events[..events.len() - 1]
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|c| c["choices"][0]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(joined, v["choices"][0]["text"].as_str().expect("text"));
+}
+
+// Multi-threaded: the engine worker is joined when the last router clone drops, and a stalled
+// stream must be able to notice its dropped receiver meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_with_retry_after() {
+    let loader: Loader = Arc::new(|_: &str, model: &str| {
+        let m = parallax_core::catalog::resolve(model)?;
+        parallax_gguf::load(&m.path, &m.id)
+    });
+    let app = router(AppState::new(
+        ServerConfig::default(),
+        ModelManager::new(loader, vec!["gguf"], 1),
+    ));
+    // A streamed response whose body is not read keeps its place in the queue.
+    let long = chat(json!({"stream": true, "max_tokens": 200}));
+    let held = app
+        .clone()
+        .oneshot(post("/v1/chat/completions", long))
+        .await
+        .expect("response");
+    assert_eq!(held.status(), StatusCode::OK);
+    let (s, h, body) = send(app.clone(), post("/v1/chat/completions", chat(json!({})))).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(h[header::RETRY_AFTER], "1");
+    // Dropping the held stream cancels it and frees its place: the next request succeeds.
+    drop(held);
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (s, _, _) = send(
+            app.clone(),
+            post("/v1/chat/completions", chat(json!({"max_tokens": 2}))),
+        )
+        .await;
+        if s == StatusCode::OK {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "the queue place was never freed after the client went away");
+}
