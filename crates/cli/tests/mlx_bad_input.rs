@@ -95,37 +95,37 @@ fn tiny_dir(edit: impl FnOnce(&Path, &mut Value, &mut Vec<(String, Vec<usize>)>)
     dir
 }
 
-fn mlx_generate_fails(dir: &Path) -> String {
-    fails_cleanly(&[
+/// `parallax generate --engine mlx --model <dir> --raw <text> --max-tokens <n>` plus `extra`.
+fn mlx_generate_args<'a>(model: &'a str, raw: &'a str, max_tokens: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "generate",
         "--engine",
         "mlx",
         "--model",
-        dir.to_str().expect("utf8"),
+        model,
         "--raw",
-        "a b",
+        raw,
         "--max-tokens",
-        "2",
-    ])
+        max_tokens,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn mlx_generate_fails(dir: &Path) -> String {
+    fails_cleanly(&mlx_generate_args(dir.to_str().expect("utf8"), "a b", "2", &[]))
 }
 
 #[test]
 fn a_tiny_random_weight_mlx_directory_loads_and_generates() {
     let dir = tiny_dir(|_, _, _| {});
-    let out = parallax(&[
-        "generate",
-        "--engine",
-        "mlx",
-        "--model",
-        dir.path().to_str().expect("utf8"),
-        "--raw",
+    let model = dir.path().to_str().expect("utf8");
+    let out = parallax(&mlx_generate_args(
+        model,
         "a b c",
-        "--max-tokens",
         "40",
-        "--temperature",
-        "0",
-        "--json",
-    ]);
+        &["--temperature", "0", "--json"],
+    ));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let generated = v["usage"]["completion_tokens"].as_u64().expect("usage");
@@ -159,17 +159,7 @@ fn a_sharded_directory_with_an_index_loads() {
         std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).expect("write");
         tensors.clear();
     });
-    let out = parallax(&[
-        "generate",
-        "--engine",
-        "mlx",
-        "--model",
-        dir.path().to_str().expect("utf8"),
-        "--raw",
-        "a",
-        "--max-tokens",
-        "3",
-    ]);
+    let out = parallax(&mlx_generate_args(dir.path().to_str().expect("utf8"), "a", "3", &[]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -237,16 +227,6 @@ fn a_gguf_with_an_unsupported_tensor_type_is_refused_by_the_mlx_engine() {
         .u64(0)
         .0;
     let f = temp_file(&bytes);
-    let line = fails_cleanly(&[
-        "generate",
-        "--engine",
-        "mlx",
-        "--model",
-        f.path().to_str().expect("utf8"),
-        "--raw",
-        "a",
-        "--max-tokens",
-        "2",
-    ]);
+    let line = fails_cleanly(&mlx_generate_args(f.path().to_str().expect("utf8"), "a", "2", &[]));
     assert!(line.contains("unsupported ggml type 16"), "{line}");
 }
