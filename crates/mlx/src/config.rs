@@ -76,7 +76,7 @@ impl ModelConfig {
             intermediate_size: need("intermediate_size")?,
             num_attention_heads: heads,
             num_key_value_heads: int("num_key_value_heads").unwrap_or(heads),
-            head_dim: int("head_dim").unwrap_or(if heads > 0 { hidden / heads } else { 0 }),
+            head_dim: int("head_dim").unwrap_or(hidden.checked_div(heads).unwrap_or(0)),
             rms_norm_eps: float("rms_norm_eps", if gemma { 1e-6 } else { 1e-5 }),
             vocab_size: need("vocab_size")?,
             rope_theta: float("rope_theta", if gemma { 1_000_000.0 } else { 10_000.0 }),
@@ -128,7 +128,7 @@ impl ModelConfig {
             intermediate_size: need("feed_forward_length")?,
             num_attention_heads: heads,
             num_key_value_heads: int("attention.head_count_kv").unwrap_or(heads),
-            head_dim: int("attention.key_length").unwrap_or(if heads > 0 { hidden / heads } else { 0 }),
+            head_dim: int("attention.key_length").unwrap_or(hidden.checked_div(heads).unwrap_or(0)),
             rms_norm_eps: float("attention.layer_norm_rms_epsilon", if gemma { 1e-6 } else { 1e-5 }),
             vocab_size: vocab,
             rope_theta: float("rope.freq_base", if gemma { 1_000_000.0 } else { 10_000.0 }),
@@ -154,9 +154,9 @@ impl ModelConfig {
             && self.num_hidden_layers > 0
             && self.num_attention_heads > 0
             && self.num_key_value_heads > 0
-            && self.num_attention_heads % self.num_key_value_heads == 0
+            && self.num_attention_heads.is_multiple_of(self.num_key_value_heads)
             && self.head_dim > 0
-            && self.head_dim % 2 == 0
+            && self.head_dim.is_multiple_of(2)
             && self.vocab_size > 0
             && self.sliding_window_pattern > 0;
         if ok {

@@ -85,7 +85,7 @@ impl Tensors {
         if w.dtype() != mlx_rs::Dtype::Uint32 {
             return Err(bad("packed weights must be uint32"));
         }
-        if (ws[1] * 32) % in_dim != 0 || in_dim % ss[1] != 0 {
+        if (ws[1] * 32) % in_dim != 0 || !in_dim.is_multiple_of(ss[1]) {
             return Err(bad("columns"));
         }
         let spec = QuantSpec {
