@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mlx_rs::{Array, Dtype};
+use mlx_rs::Array;
 use parallax_core::{ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelInfo, Result, Tokenizer};
 
 pub use checkpoint::Checkpoint;
@@ -138,7 +138,7 @@ impl Engine for MlxEngine {
         let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
         let ids = Array::from_slice(&ids, &[ids.len() as i32]);
         let logits = self.model.forward(&ids).map_err(engine_err)?;
-        nn::to_f32_vec(&logits.as_dtype(Dtype::Float32).map_err(engine_err)?).map_err(engine_err)
+        nn::to_f32_vec(&logits).map_err(engine_err)
     }
 
     fn reset(&mut self) -> Result<()> {
