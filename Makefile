@@ -12,8 +12,9 @@ APP := target/debug/parallax-app
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell cat scripts/requirements-mlx.txt | sha256sum | cut -c1-12)
 MLX_C_STAMP := target/.mlx-c-fetched
+OPENAI_JS_STAMP := tests/openai/node_modules/.installed
 
-.PHONY: run test deps apt venv mlx-c models ui build build-app test-rust test-gui package clean-models
+.PHONY: run test deps apt venv mlx-c npm models ui build build-app test-rust test-gui package clean-models
 
 run: deps models ui build-app
 	$(APP)
@@ -22,7 +23,7 @@ test: deps models ui build
 	$(MAKE) test-rust
 	$(MAKE) test-gui
 
-deps: apt venv mlx-c
+deps: apt venv mlx-c npm
 
 # The project venv: the official MLX wheel (mlx-cpu 0.32.2, which crates/mlx-sys builds against)
 # and mlx-lm (the MLX engine's reference, and a test that it loads `parallax convert` output),
@@ -39,6 +40,12 @@ mlx-c: $(MLX_C_STAMP)
 $(MLX_C_STAMP): scripts/mlx-c-fetch/Cargo.toml
 	cargo fetch --locked --manifest-path scripts/mlx-c-fetch/Cargo.toml
 	mkdir -p $(@D) && touch $@
+
+# The official openai npm client, for the endpoint's client tests (pinned by package-lock.json).
+npm: $(OPENAI_JS_STAMP)
+$(OPENAI_JS_STAMP): tests/openai/package-lock.json
+	cd tests/openai && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Debian packages for the Tauri/WebKit build and the GUI tests. The image's apt clean-up hook
 # can make the first install fail; the same install again succeeds, so retry once.

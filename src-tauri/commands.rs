@@ -30,8 +30,7 @@ impl From<parallax_core::Error> for IpcError {
 #[tauri::command]
 pub fn app_info() -> Result<AppInfo, IpcError> {
     let catalog = parallax_core::catalog::catalog()?;
-    let dir = parallax_core::catalog::models_dir();
-    let models_fetched = catalog.iter().filter(|e| dir.join(&e.file).is_file()).count();
+    let models_fetched = catalog.iter().filter(|e| e.is_fetched()).count();
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         catalog_models: catalog.len(),

@@ -8,6 +8,15 @@ pub const ENGINES: &[&str] = &[parallax_gguf::BACKEND, parallax_mlx::BACKEND];
 /// Loads `model` (catalog id, GGUF path or, for MLX, a model directory) with the named engine.
 pub fn load_model(engine: &str, model: &str) -> parallax_core::Result<LoadedModel> {
     let resolved = catalog::resolve(model)?;
+    if let Some(e) = resolved.entry.as_ref().filter(|e| e.kind != catalog::ModelKind::Chat) {
+        return Err(Error::InvalidModel {
+            path: resolved.path.clone(),
+            reason: format!(
+                "`{}` is an embedding model: it serves /v1/embeddings, it does not generate text",
+                e.id
+            ),
+        });
+    }
     match engine {
         parallax_gguf::BACKEND => parallax_gguf::load(&resolved.path, &resolved.id),
         parallax_mlx::BACKEND => parallax_mlx::load(&resolved.path, &resolved.id),

@@ -97,6 +97,7 @@ pub fn run(a: Args) -> Result<()> {
         max_tokens: a.max_tokens,
         sampling,
         stop: a.stop,
+        logprobs: None,
     })?;
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;

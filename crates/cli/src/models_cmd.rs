@@ -14,6 +14,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct Row {
     id: String,
+    kind: catalog::ModelKind,
     file: String,
     path: String,
     architecture: String,
@@ -26,14 +27,20 @@ struct Row {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let dir = catalog::models_dir();
     let rows: Vec<Row> = catalog::catalog()?
         .into_iter()
         .map(|e| {
-            let path = dir.join(&e.file);
-            let size_on_disk = std::fs::metadata(&path).ok().map(|m| m.len());
+            let path = e.path();
+            // A directory model's size and checksum are those of its weights file.
+            let weights = e
+                .files
+                .iter()
+                .find(|f| f.sha256 == e.sha256)
+                .map_or(path.clone(), |f| path.join(&f.name));
+            let size_on_disk = std::fs::metadata(&weights).ok().map(|m| m.len());
             Row {
-                fetched: size_on_disk == Some(e.size_bytes),
+                fetched: e.is_fetched() && size_on_disk == Some(e.size_bytes),
+                kind: e.kind,
                 path: path.display().to_string(),
                 id: e.id,
                 file: e.file,

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use parallax_server::{check_config, AppState, Loader, ModelManager, ServerConfig, DEFAULT_PORT};
@@ -25,6 +26,13 @@ pub struct Args {
     /// Requests per model that may run or wait at once; more get 429.
     #[arg(long, default_value_t = 16)]
     queue_depth: usize,
+    /// Unload a model after it has been idle this many seconds (default: never).
+    #[arg(long, value_name = "SECS")]
+    ttl: Option<u64>,
+    /// Keep loaded models under this many MB, unloading the least recently used first
+    /// (default: the memory the system has available). Larger models get 507.
+    #[arg(long, value_name = "MB")]
+    memory_budget: Option<u64>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -36,10 +44,13 @@ pub fn run(a: Args) -> Result<()> {
     };
     check_config(&config).map_err(|e| anyhow!(e))?;
     let loader: Loader = Arc::new(|engine: &str, model: &str| engines::load_model(engine, model));
-    let state = AppState::new(
-        config,
-        ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth),
-    );
+    if a.ttl == Some(0) {
+        return Err(anyhow!("--ttl must be at least 1 second"));
+    }
+    let models = ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth)
+        .with_ttl(a.ttl.map(Duration::from_secs))
+        .with_memory_budget(a.memory_budget.map(|mb| mb * 1_000_000));
+    let state = AppState::new(config, models);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         for m in &a.models {

@@ -126,6 +126,13 @@ fn models_lists_the_catalog_as_json() {
         .iter()
         .map(|m| m["id"].as_str().expect("id"))
         .collect();
-    assert_eq!(ids, ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m"]);
-    assert!(v[0]["fetched"].as_bool().expect("fetched"));
+    assert_eq!(
+        ids,
+        ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m", "all-minilm-l6-v2"]
+    );
+    for m in v.as_array().expect("array") {
+        assert!(m["fetched"].as_bool().expect("fetched"), "{m}");
+    }
+    assert_eq!(v[0]["kind"], "chat");
+    assert_eq!(v[2]["kind"], "embedding");
 }

@@ -16,18 +16,69 @@ pub struct Source {
     pub members: Vec<String>,
 }
 
+/// What a model is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A text-generation model, run by an engine.
+    #[default]
+    Chat,
+    /// A sentence-embedding model (served on /v1/embeddings).
+    Embedding,
+}
+
+/// One file of a model that is a directory, with its own checksum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogFile {
+    /// Path inside the model's directory.
+    pub name: String,
+    /// Path inside the wheel.
+    pub member: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogEntry {
     pub id: String,
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// The model file, or for directory models (`files` non-empty) the directory.
     pub file: String,
     pub format: String,
     pub quantization: String,
     pub source: Source,
+    /// A directory model's files; empty for single-file models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<CatalogFile>,
+    /// Of the file, or for a directory model of its weights file.
     pub sha256: String,
     pub size_bytes: u64,
     pub licence: String,
     pub architecture: String,
     pub context_length: usize,
+}
+
+impl CatalogEntry {
+    pub fn path(&self) -> PathBuf {
+        models_dir().join(&self.file)
+    }
+
+    /// Whether `make models` has put it on disk.
+    pub fn is_fetched(&self) -> bool {
+        let path = self.path();
+        if self.files.is_empty() {
+            path.is_file()
+        } else {
+            self.files.iter().all(|f| path.join(&f.name).is_file())
+        }
+    }
+
+    /// Memory a loaded copy needs, roughly: the weights, plus a tenth for the KV cache at a
+    /// typical context, scratch and the runtime. For budgets and fit checks, not accounting.
+    pub fn estimated_load_bytes(&self) -> u64 {
+        self.size_bytes + self.size_bytes / 10 + (32 << 20)
+    }
 }
 
 pub fn catalog() -> Result<Vec<CatalogEntry>> {
@@ -58,8 +109,8 @@ pub struct ResolvedModel {
 /// Resolves a catalog id, or failing that an existing path.
 pub fn resolve(spec: &str) -> Result<ResolvedModel> {
     if let Some(entry) = catalog()?.into_iter().find(|e| e.id == spec) {
-        let path = models_dir().join(&entry.file);
-        if !path.is_file() {
+        let path = entry.path();
+        if !entry.is_fetched() {
             return Err(Error::ModelNotFound(path));
         }
         return Ok(ResolvedModel {

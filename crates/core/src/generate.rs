@@ -33,6 +33,50 @@ pub struct GenerateRequest {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
     pub stop: Vec<String>,
+    /// Report each generated token's log-probability and this many top alternatives (0–20),
+    /// from the model's distribution before sampling. `None`: no log-probabilities.
+    #[serde(default)]
+    pub logprobs: Option<usize>,
+}
+
+/// Most alternatives a token's log-probability entry may list (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// A token and its log-probability under the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub id: u32,
+    pub logprob: f32,
+}
+
+/// A generated token's log-probability, with the most likely alternatives at that position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Logprobs {
+    pub token: TokenLogprob,
+    pub top: Vec<TokenLogprob>,
+}
+
+impl Logprobs {
+    /// From raw logits: log-softmax, the sampled token's entry, and the `top_n` best.
+    pub fn from_logits(logits: &[f32], id: u32, top_n: usize) -> Self {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_z = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+        let entry = |id: usize| TokenLogprob {
+            id: id as u32,
+            logprob: logits[id] - log_z,
+        };
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        let n = top_n.min(logits.len());
+        if n > 0 {
+            order.select_nth_unstable_by(n - 1, |&a, &b| logits[b].total_cmp(&logits[a]));
+        }
+        order.truncate(n);
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        Logprobs {
+            token: entry(id as usize),
+            top: order.into_iter().map(entry).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +131,9 @@ pub struct GenerationResult {
     pub timings: Timings,
     /// Positions in the KV cache at the end: prompt plus every token fed back.
     pub kv_len: usize,
+    /// One entry per generated token when the request asked for log-probabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<Logprobs>,
 }
 
 /// What the loop reports as it goes.
@@ -101,6 +148,8 @@ pub enum Event {
         id: u32,
         text: String,
         elapsed_ms: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logprobs: Option<Logprobs>,
     },
     Finished(GenerationResult),
 }
@@ -163,6 +212,12 @@ pub fn generate(
         emit(&Event::Finished(result.clone()));
         result
     };
+    if req.logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
+        return Err(Error::invalid(
+            "top_logprobs",
+            format!("must be at most {MAX_TOP_LOGPROBS}"),
+        ));
+    }
     if emit(&Event::Started {
         prompt_tokens: prompt.len(),
     }) == Flow::Cancel
@@ -183,8 +238,12 @@ pub fn generate(
     let mut decoder = StreamDecoder::default();
     let mut stops = StopMatcher::new(&req.stop);
     let mut reason = FinishReason::Length;
+    let mut all_logprobs = Vec::new();
     loop {
+        // The model's own distribution, before penalties and temperature reshape it.
+        let raw = req.logprobs.map(|_| logits.clone());
         let id = sampler.sample(&mut logits, &history, &generated);
+        let logprobs = raw.map(|raw| Logprobs::from_logits(&raw, id, req.logprobs.unwrap_or(0)));
         let elapsed_ms = ms(start);
         if model.tokenizer.is_eos(id) {
             reason = FinishReason::Stop;
@@ -195,7 +254,14 @@ pub fn generate(
         token_times.push(elapsed_ms);
         let piece = decoder.push(&model.tokenizer, id)?;
         let (text, hit_stop) = stops.push(&piece);
-        if emit(&Event::Token { id, text, elapsed_ms }) == Flow::Cancel {
+        all_logprobs.extend(logprobs.clone());
+        if emit(&Event::Token {
+            id,
+            text,
+            elapsed_ms,
+            logprobs,
+        }) == Flow::Cancel
+        {
             reason = FinishReason::Cancelled;
             break;
         }
@@ -223,6 +289,7 @@ pub fn generate(
         token_ids: generated,
         finish_reason: reason,
         kv_len: model.engine.kv_len(),
+        logprobs: all_logprobs,
     };
     Ok(finish(result, emit))
 }
@@ -238,9 +305,33 @@ fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> Generat
         },
         timings: Timings::from_token_times(prompt.len(), vec![], ms(start)),
         kv_len: 0,
+        logprobs: vec![],
     }
 }
 
 fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logprobs_are_a_log_softmax_with_the_best_alternatives_in_order() {
+        let logits = [1.0f32, 3.0, 2.0, -1.0];
+        let lp = Logprobs::from_logits(&logits, 2, 3);
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        assert!((lp.token.logprob - (2.0f32.exp() / z).ln()).abs() < 1e-6);
+        let ids: Vec<u32> = lp.top.iter().map(|t| t.id).collect();
+        assert_eq!(ids, vec![1, 2, 0]);
+        let total: f32 = logits
+            .iter()
+            .enumerate()
+            .map(|(i, _)| Logprobs::from_logits(&logits, i as u32, 0).token.logprob.exp())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        assert!(Logprobs::from_logits(&logits, 0, 0).top.is_empty());
+        assert_eq!(Logprobs::from_logits(&logits, 0, 10).top.len(), 4);
+    }
 }

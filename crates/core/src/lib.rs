@@ -16,7 +16,10 @@ pub mod tokenizer;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use engine::{Engine, LoadedModel, MemoryReport, ModelInfo};
 pub use error::{Error, Result};
-pub use generate::{generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Prompt, Timings, Usage};
+pub use generate::{
+    generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Logprobs, Prompt, Timings, TokenLogprob,
+    Usage, MAX_TOP_LOGPROBS,
+};
 pub use gguf_meta::GgufHeader;
 pub use runtime::{EngineHandle, GenerationStream};
 pub use sampling::SamplingParams;

@@ -3,6 +3,7 @@
 //! the next token.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
@@ -10,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::{LoadedModel, MemoryReport, ModelInfo};
 use crate::error::{Error, Result};
 use crate::generate::{generate, Event, Flow, GenerateRequest, GenerationResult};
+use crate::tokenizer::Tokenizer;
 
 /// Events buffered per request before the worker waits for the consumer.
 const EVENT_BUFFER: usize = 64;
@@ -27,6 +29,7 @@ pub struct EngineHandle {
     info: ModelInfo,
     backend: &'static str,
     load_ms: f64,
+    tokenizer: Arc<Tokenizer>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -36,6 +39,7 @@ impl EngineHandle {
         let info = model.engine.info().clone();
         let backend = model.engine.backend();
         let load_ms = model.load_ms;
+        let tokenizer = model.tokenizer.clone();
         let thread = std::thread::Builder::new()
             .name(format!("engine-{backend}"))
             .spawn(move || worker(model, rx))
@@ -45,6 +49,7 @@ impl EngineHandle {
             info,
             backend,
             load_ms,
+            tokenizer,
             thread,
         }
     }
@@ -57,6 +62,10 @@ impl EngineHandle {
     }
     pub fn load_ms(&self) -> f64 {
         self.load_ms
+    }
+    /// The model's tokenizer (e.g. to spell out token ids for log-probabilities).
+    pub fn tokenizer(&self) -> &Arc<Tokenizer> {
+        &self.tokenizer
     }
 
     /// Queues a generation. Events arrive on the returned stream.

@@ -28,7 +28,7 @@ trait Architecture: Send {
 }
 
 fn check_heads(n_head: usize, n_kv_head: usize) -> CResult<()> {
-    if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 {
+    if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
         candle_core::bail!("head counts {n_head}/{n_kv_head} are inconsistent");
     }
     Ok(())

@@ -18,6 +18,7 @@ fn unloading_returns_mlx_active_memory_to_near_zero() {
         max_tokens: 8,
         sampling: SamplingParams::greedy(),
         stop: vec![],
+        logprobs: None,
     };
     generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
     let m = model.engine.memory();

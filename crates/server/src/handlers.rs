@@ -1,4 +1,4 @@
-//! The endpoints: each handler is parse → enqueue → generate → respond (JSON or SSE).
+//! The completion endpoints: each request is parse → enqueue → generate → respond (JSON or SSE).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,29 +9,16 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use parallax_core::{Event, FinishReason, GenerationResult};
+use parallax_core::{Event, Logprobs};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::request::{self, Common};
+use crate::wire::{sse, Kind, Meta};
 use crate::AppState;
 
-/// Chat (`chat.completion`) or plain (`text_completion`) completions: same flow, other shapes.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Chat,
-    Text,
-}
-
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let loaded: Vec<Value> = state
-        .models
-        .loaded()
-        .await
-        .into_iter()
-        .map(|(id, queued)| json!({"id": id, "queued": queued}))
-        .collect();
-    Json(json!({"status": "ok", "loaded": loaded}))
+    Json(json!({"status": "ok", "loaded": state.models.loaded().await}))
 }
 
 pub async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {
@@ -60,7 +47,7 @@ pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "no such endpoint")
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -78,19 +65,21 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
         Kind::Text => request::completion(&body)?,
     };
     let slot = state.models.get(&common.model).await?;
-    let permit = slot.enqueue()?;
+    let handle = slot.chat()?;
+    let lease = slot.enqueue()?;
     let Common {
         stream,
         include_usage,
         request,
         ..
     } = common;
-    let mut gen = slot.handle.generate(request)?;
+    let mut gen = handle.generate(request)?;
     let meta = Meta {
         id: state.next_id(kind),
         model: slot.id.clone(),
-        engine: slot.handle.backend(),
+        engine: handle.backend(),
         kind,
+        tokenizer: handle.tokenizer().clone(),
     };
     // The first event tells whether the request was accepted (e.g. the prompt fits the context),
     // so errors still get a proper status before any streaming starts.
@@ -103,6 +92,7 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
         let mut ev = first;
         loop {
             if let Event::Finished(r) = ev {
+                state.metrics.observe_generation(&r);
                 return Ok(Json(meta.full(&r)).into_response());
             }
             ev = match gen.next().await {
@@ -113,30 +103,41 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        let _permit = permit;
+        let _lease = lease;
         let mut pending = Some(Ok(first));
         if meta.kind == Kind::Chat
             && tx
-                .send(meta.chunk(json!({"role": "assistant", "content": ""}), None))
+                .send(meta.chunk(json!({"role": "assistant", "content": ""}), Value::Null, None))
                 .await
                 .is_err()
         {
             return;
         }
+        // Log-probabilities of tokens whose text is still held back (stop strings, partial
+        // characters) go out with the next chunk that has text.
+        let mut held: Vec<Logprobs> = vec![];
+        let mut offset = 0;
         loop {
             let ev = match pending.take() {
                 Some(ev) => Some(ev),
                 None => gen.next().await,
             };
             let line = match ev {
-                Some(Ok(Event::Token { text, .. })) if !text.is_empty() => meta.chunk(meta.delta(&text), None),
+                Some(Ok(Event::Token { text, logprobs, .. })) => {
+                    held.extend(logprobs);
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let line = meta.chunk(meta.delta(&text), meta.logprobs(&held, offset), None);
+                    offset += text.len();
+                    held.clear();
+                    line
+                }
                 Some(Ok(Event::Finished(r))) => {
-                    let mut last = meta.chunk(meta.delta(""), Some(&r));
+                    state.metrics.observe_generation(&r);
+                    let mut last = meta.chunk(meta.delta(""), meta.logprobs(&held, offset), Some(&r));
                     if include_usage {
-                        last.push_str(&sse(
-                            &json!({"id": meta.id, "object": meta.object(true), "created": created(),
-                            "model": meta.model, "choices": [], "usage": usage(&r)}),
-                        ));
+                        last.push_str(&meta.usage_chunk(&r));
                     }
                     last.push_str("data: [DONE]\n\n");
                     let _ = tx.send(last).await;
@@ -152,7 +153,7 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
                     return;
                 }
                 None => return,
-                _ => continue,
+                Some(Ok(Event::Started { .. })) => continue,
             };
             // A closed channel means the client went away: returning drops `gen`, which
             // cancels the generation before its next token.
@@ -172,82 +173,6 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
         Body::from_stream(body),
     )
         .into_response())
-}
-
-fn sse(v: &Value) -> String {
-    format!("data: {v}\n\n")
-}
-
-fn created() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn finish(r: &FinishReason) -> &'static str {
-    match r {
-        FinishReason::Length => "length",
-        FinishReason::Stop | FinishReason::Cancelled => "stop",
-    }
-}
-
-fn usage(r: &GenerationResult) -> Value {
-    let (p, c) = (r.usage.prompt_tokens, r.usage.completion_tokens);
-    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
-}
-
-/// Parallax's own figures, in an extra field clients ignore (as llama-server's `timings`).
-fn timings(r: &GenerationResult, engine: &str) -> Value {
-    let t = &r.timings;
-    json!({"ttft_ms": t.ttft_ms, "prompt_tps": t.prompt_tps, "decode_tps": t.decode_tps, "total_ms": t.total_ms, "engine": engine})
-}
-
-struct Meta {
-    id: String,
-    model: String,
-    engine: &'static str,
-    kind: Kind,
-}
-
-impl Meta {
-    fn object(&self, chunk: bool) -> &'static str {
-        match (self.kind, chunk) {
-            (Kind::Chat, false) => "chat.completion",
-            (Kind::Chat, true) => "chat.completion.chunk",
-            (Kind::Text, _) => "text_completion",
-        }
-    }
-
-    fn delta(&self, text: &str) -> Value {
-        match (self.kind, text.is_empty()) {
-            (Kind::Chat, true) => json!({}),
-            (Kind::Chat, false) => json!({"content": text}),
-            (Kind::Text, _) => json!(text),
-        }
-    }
-
-    /// One streamed chunk; `done` carries the finish reason and timings.
-    fn chunk(&self, delta: Value, done: Option<&GenerationResult>) -> String {
-        let mut choice = json!({"index": 0, "finish_reason": done.map(|r| finish(&r.finish_reason)), "logprobs": null});
-        choice[if self.kind == Kind::Chat { "delta" } else { "text" }] = delta;
-        let mut v = json!({"id": self.id, "object": self.object(true), "created": created(), "model": self.model,
-            "choices": [choice]});
-        if let Some(r) = done {
-            v["timings"] = timings(r, self.engine);
-        }
-        sse(&v)
-    }
-
-    fn full(&self, r: &GenerationResult) -> Value {
-        let mut choice = json!({"index": 0, "finish_reason": finish(&r.finish_reason), "logprobs": null});
-        match self.kind {
-            Kind::Chat => choice["message"] = json!({"role": "assistant", "content": r.text}),
-            Kind::Text => choice["text"] = json!(r.text),
-        }
-        json!({"id": self.id, "object": self.object(false), "created": created(), "model": self.model,
-            "choices": [choice], "usage": usage(r), "timings": timings(r, self.engine)})
-    }
 }
 
 impl AppState {

@@ -5,11 +5,14 @@
 //! allowlist (DNS rebinding, cf. Ollama CVE-2024-28224), CORS answers only allowlisted origins
 //! and never echoes a foreign one, an optional bearer key guards `/v1`, bodies are size-limited.
 
+mod embeddings;
 mod error;
 mod guard;
 mod handlers;
+mod metrics;
 pub mod models;
 mod request;
+mod wire;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub config: ServerConfig,
     pub models: ModelManager,
+    metrics: metrics::Metrics,
     requests: AtomicU64,
 }
 
@@ -65,6 +69,7 @@ impl AppState {
         Arc::new(AppState {
             config,
             models,
+            metrics: metrics::Metrics::default(),
             requests: AtomicU64::new(0),
         })
     }
@@ -73,12 +78,15 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/models", get(handlers::models))
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/completions", post(handlers::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
         .with_state(state)
 }
 
@@ -93,9 +101,26 @@ pub fn check_config(config: &ServerConfig) -> Result<(), String> {
 
 /// Serves `state` on `listener` until SIGINT or SIGTERM, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let reaper = spawn_idle_reaper(state.clone());
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    reaper.abort();
+    served
+}
+
+/// Unloads models idle past the TTL, checking a few times per TTL (at least once a second).
+pub fn spawn_idle_reaper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(ttl) = state.models.ttl() else { return };
+        let period = (ttl / 4).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(period).await;
+            for id in state.models.unload_idle().await {
+                eprintln!("parallax serve: unloaded {id} (idle for {} s)", ttl.as_secs_f64());
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {

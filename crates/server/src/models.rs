@@ -1,12 +1,17 @@
-//! The models the endpoint serves: every catalog model × engine, loaded just in time on first
-//! use, each behind a bounded request queue. Ids are `<model-id>@<engine>`; a plain
-//! `<model-id>` means the default engine. Paths are never ids: no file access through the API.
+//! The models the endpoint serves: every catalog chat model × engine, and the embedding models.
+//! Each loads just in time on first use, behind a bounded request queue; an idle one is
+//! unloaded after the TTL, and a memory budget evicts the least recently used before a load.
+//! Ids are `<model-id>@<engine>`; a plain `<model-id>` means the default engine. Paths are
+//! never ids: no file access through the API.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use parallax_core::{catalog, EngineHandle, LoadedModel};
+use parallax_core::catalog::{self, CatalogEntry, ModelKind};
+use parallax_core::{EngineHandle, LoadedModel};
+use parallax_embed::Embedder;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
@@ -14,36 +19,123 @@ use crate::error::ApiError;
 /// Loads a catalog model with the named engine (the CLI and the app pass their engine table).
 pub type Loader = Arc<dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel> + Send + Sync>;
 
+/// What a slot runs.
+pub enum Runner {
+    Chat(Box<EngineHandle>),
+    Embed(Arc<Embedder>),
+}
+
 /// A loaded model and its queue: `queue_depth` requests may wait or run at once.
 pub struct Slot {
     pub id: String,
-    pub handle: EngineHandle,
+    pub runner: Runner,
+    /// The memory it was admitted with (catalog estimate).
+    pub bytes: u64,
     queue: Arc<Semaphore>,
+    depth: usize,
+    last_used: std::sync::Mutex<Instant>,
+}
+
+/// A request's place in a slot's queue. Dropping it frees the place and marks the model used.
+pub struct Lease {
+    slot: Arc<Slot>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.slot.touch();
+    }
 }
 
 impl Slot {
     /// A place in the queue, or 429 when it is full.
-    pub fn enqueue(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.queue.clone().try_acquire_owned().map_err(|_| {
+    pub fn enqueue(self: &Arc<Self>) -> Result<Lease, ApiError> {
+        let permit = self.queue.clone().try_acquire_owned().map_err(|_| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
                 format!("the queue for `{}` is full", self.id),
             )
             .code("queue_full")
+        })?;
+        self.touch();
+        Ok(Lease {
+            slot: self.clone(),
+            _permit: permit,
         })
     }
 
-    pub fn queued(&self, depth: usize) -> usize {
-        depth - self.queue.available_permits()
+    /// Requests running or waiting now.
+    pub fn queued(&self) -> usize {
+        self.depth - self.queue.available_permits()
     }
+
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.lock().map(|t| t.elapsed()).unwrap_or_default()
+    }
+
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_used.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    pub fn chat(&self) -> Result<&EngineHandle, ApiError> {
+        match &self.runner {
+            Runner::Chat(h) => Ok(h),
+            Runner::Embed(_) => Err(ApiError::bad_request(
+                "model",
+                format!("`{}` is an embedding model: use /v1/embeddings", self.id),
+            )
+            .code("model_not_supported")),
+        }
+    }
+
+    pub fn embedder(&self) -> Result<&Arc<Embedder>, ApiError> {
+        match &self.runner {
+            Runner::Embed(e) => Ok(e),
+            Runner::Chat(_) => Err(ApiError::bad_request(
+                "model",
+                format!("`{}` generates text; /v1/embeddings needs an embedding model", self.id),
+            )
+            .code("model_not_supported")),
+        }
+    }
+}
+
+/// A model as the manager reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadedSummary {
+    pub id: String,
+    pub queued: usize,
+    pub bytes: u64,
+    pub idle_secs: f64,
 }
 
 pub struct ModelManager {
     loader: Loader,
     engines: Vec<&'static str>,
     queue_depth: usize,
+    ttl: Option<Duration>,
+    budget: Option<u64>,
     loaded: Mutex<HashMap<String, Arc<Slot>>>,
+    unloads: std::sync::atomic::AtomicU64,
+}
+
+/// A resolved name: the catalog entry, and the engine for chat models.
+struct Target {
+    entry: CatalogEntry,
+    engine: Option<&'static str>,
+}
+
+impl Target {
+    fn id(&self) -> String {
+        match self.engine {
+            Some(e) => format!("{}@{e}", self.entry.id),
+            None => self.entry.id.clone(),
+        }
+    }
 }
 
 impl ModelManager {
@@ -53,72 +145,224 @@ impl ModelManager {
             loader,
             engines,
             queue_depth: queue_depth.max(1),
+            ttl: None,
+            budget: None,
             loaded: Mutex::new(HashMap::new()),
+            unloads: 0.into(),
         }
     }
 
-    /// Every servable id, `<model>@<engine>`, for the models fetched on disk.
+    /// Unload a model once it has been idle this long.
+    pub fn with_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Keep the loaded models' estimated memory under this many bytes, evicting the least
+    /// recently used. Without a budget, the system's available memory is the limit.
+    pub fn with_memory_budget(mut self, bytes: Option<u64>) -> Self {
+        self.budget = bytes;
+        self
+    }
+
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
+
+    /// Models unloaded so far (idle TTL or eviction).
+    pub fn unloads(&self) -> u64 {
+        self.unloads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every servable id (`<model>@<engine>` for chat models), for the models fetched on disk.
     pub fn list(&self) -> Vec<String> {
-        let dir = catalog::models_dir();
         let entries = catalog::catalog().unwrap_or_default();
         entries
             .iter()
-            .filter(|e| dir.join(&e.file).is_file())
-            .flat_map(|e| self.engines.iter().map(move |eng| format!("{}@{eng}", e.id)))
+            .filter(|e| e.is_fetched())
+            .flat_map(|e| match e.kind {
+                ModelKind::Chat => self.engines.iter().map(|eng| format!("{}@{eng}", e.id)).collect(),
+                ModelKind::Embedding => vec![e.id.clone()],
+            })
             .collect()
     }
 
-    /// `name` → (catalog id, engine), or 404.
-    pub fn resolve(&self, name: &str) -> Result<(String, &'static str), ApiError> {
+    /// `name` → catalog entry (+ engine for chat models), or 404.
+    fn resolve(&self, name: &str) -> Result<Target, ApiError> {
         let (model, engine) = match name.rsplit_once('@') {
-            Some((m, e)) => (m, e),
-            None => (name, self.engines[0]),
+            Some((m, e)) => (m, Some(e)),
+            None => (name, None),
         };
-        let engine = self
-            .engines
-            .iter()
-            .find(|e| **e == engine)
+        let entry = catalog::catalog()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|e| e.id == model)
             .ok_or_else(|| ApiError::model_not_found(name))?;
-        let known = catalog::catalog().unwrap_or_default().iter().any(|e| e.id == model);
-        if !known {
-            return Err(ApiError::model_not_found(name));
-        }
-        Ok((model.to_owned(), engine))
+        let engine = match (entry.kind, engine) {
+            (ModelKind::Embedding, None) => None,
+            (ModelKind::Embedding, Some(_)) => return Err(ApiError::model_not_found(name)),
+            (ModelKind::Chat, e) => {
+                let e = e.unwrap_or(self.engines[0]);
+                Some(
+                    *self
+                        .engines
+                        .iter()
+                        .find(|x| **x == e)
+                        .ok_or_else(|| ApiError::model_not_found(name))?,
+                )
+            }
+        };
+        Ok(Target { entry, engine })
     }
 
-    /// The loaded slot for `name`, loading it first if needed. Loads are serialised.
+    /// The loaded slot for `name`, loading it first if needed (evicting idle models when the
+    /// memory budget asks for it). Loads are serialised.
     pub async fn get(&self, name: &str) -> Result<Arc<Slot>, ApiError> {
-        let (model, engine) = self.resolve(name)?;
-        let id = format!("{model}@{engine}");
+        let target = self.resolve(name)?;
+        let id = target.id();
         let mut loaded = self.loaded.lock().await;
         if let Some(slot) = loaded.get(&id) {
+            slot.touch();
             return Ok(slot.clone());
         }
+        if !target.entry.is_fetched() {
+            return Err(ApiError::model_not_found(name));
+        }
+        let need = target.entry.estimated_load_bytes();
+        let evicted = self.make_room(&mut loaded, &id, need)?;
+        if !evicted.is_empty() {
+            // Free their memory before the new load claims it.
+            let _ = tokio::task::spawn_blocking(move || drop(evicted)).await;
+        }
+        let runner = self.load(target).await?;
+        let slot = Arc::new(Slot {
+            id: id.clone(),
+            runner,
+            bytes: need,
+            queue: Arc::new(Semaphore::new(self.queue_depth)),
+            depth: self.queue_depth,
+            last_used: std::sync::Mutex::new(Instant::now()),
+        });
+        loaded.insert(id, slot.clone());
+        Ok(slot)
+    }
+
+    async fn load(&self, target: Target) -> Result<Runner, ApiError> {
         let loader = self.loader.clone();
-        let (m, e) = (model.clone(), engine);
-        let model = tokio::task::spawn_blocking(move || loader(e, &m)).await.map_err(|e| {
+        let joined = tokio::task::spawn_blocking(move || match target.engine {
+            Some(engine) => loader(engine, &target.entry.id).map(|m| Runner::Chat(Box::new(EngineHandle::spawn(m)))),
+            None => parallax_embed::load(&target.entry.path(), &target.entry.id).map(|e| Runner::Embed(Arc::new(e))),
+        })
+        .await;
+        let runner = joined.map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
                 format!("load task: {e}"),
             )
         })??;
-        let slot = Arc::new(Slot {
-            id: id.clone(),
-            handle: EngineHandle::spawn(model),
-            queue: Arc::new(Semaphore::new(self.queue_depth)),
-        });
-        loaded.insert(id, slot.clone());
-        Ok(slot)
+        Ok(runner)
     }
 
-    /// Ids of the loaded models and their queue depths now.
-    pub async fn loaded(&self) -> Vec<(String, usize)> {
-        self.loaded
+    /// Takes idle models out, least recently used first, until `need` more bytes fit; or
+    /// refuses with 507, changing nothing, when they cannot.
+    fn make_room(
+        &self,
+        loaded: &mut HashMap<String, Arc<Slot>>,
+        id: &str,
+        need: u64,
+    ) -> Result<Vec<Arc<Slot>>, ApiError> {
+        let in_use: u64 = loaded.values().map(|s| s.bytes).sum();
+        let limit = self.budget.unwrap_or_else(|| available_memory() + in_use);
+        let mut idle: Vec<&Arc<Slot>> = loaded.values().filter(|s| s.queued() == 0).collect();
+        idle.sort_by_key(|s| std::cmp::Reverse(s.idle_for()));
+        let mut used = in_use;
+        let mut victims = vec![];
+        for slot in idle {
+            if used + need <= limit {
+                break;
+            }
+            used -= slot.bytes;
+            victims.push(slot.id.clone());
+        }
+        if used + need > limit {
+            let gb = |b: u64| b as f64 / 1e9;
+            let what = match self.budget {
+                Some(b) => format!("the memory budget is {:.2} GB", gb(b)),
+                None => format!("{:.2} GB is available", gb(limit)),
+            };
+            let busy = if used > 0 {
+                format!(" ({:.2} GB held by models serving requests)", gb(used))
+            } else {
+                String::new()
+            };
+            return Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "invalid_request_error",
+                format!(
+                    "`{id}` needs about {:.2} GB and {what}{busy}: raise --memory-budget, free memory, or pick a smaller model",
+                    gb(need)
+                ),
+            )
+            .code("insufficient_memory"));
+        }
+        let evicted: Vec<Arc<Slot>> = victims.iter().filter_map(|v| loaded.remove(v)).collect();
+        self.unloads
+            .fetch_add(evicted.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        for s in &evicted {
+            eprintln!("parallax serve: unloaded {} to make room for {id}", s.id);
+        }
+        Ok(evicted)
+    }
+
+    /// Unloads every model idle for longer than the TTL (none without a TTL). Returns their ids.
+    pub async fn unload_idle(&self) -> Vec<String> {
+        let Some(ttl) = self.ttl else { return vec![] };
+        let mut loaded = self.loaded.lock().await;
+        let expired: Vec<String> = loaded
+            .values()
+            .filter(|s| s.queued() == 0 && s.idle_for() >= ttl)
+            .map(|s| s.id.clone())
+            .collect();
+        let slots: Vec<Arc<Slot>> = expired.iter().filter_map(|id| loaded.remove(id)).collect();
+        drop(loaded);
+        self.unloads
+            .fetch_add(slots.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        // Joining an engine's worker thread blocks: not on the async runtime.
+        let _ = tokio::task::spawn_blocking(move || drop(slots)).await;
+        expired
+    }
+
+    /// The loaded models now.
+    pub async fn loaded(&self) -> Vec<LoadedSummary> {
+        let mut v: Vec<LoadedSummary> = self
+            .loaded
             .lock()
             .await
             .values()
-            .map(|s| (s.id.clone(), s.queued(self.queue_depth)))
-            .collect()
+            .map(|s| LoadedSummary {
+                id: s.id.clone(),
+                queued: s.queued(),
+                bytes: s.bytes,
+                idle_secs: s.idle_for().as_secs_f64(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+}
+
+/// The system's available memory now, in bytes.
+/// (0 if it cannot be read, which refuses every load with a clear 507 rather than guessing).
+fn available_memory() -> u64 {
+    match sysinfo::System::new() {
+        Ok(mut sys) => {
+            sys.refresh_memory();
+            sys.available_memory()
+        }
+        Err(e) => {
+            eprintln!("parallax serve: cannot read system memory: {e}");
+            0
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! OpenAI request bodies → a core `GenerateRequest`, with errors that name the offending field.
 
-use parallax_core::{ChatMessage, GenerateRequest, Prompt, SamplingParams};
+use parallax_core::{ChatMessage, GenerateRequest, Prompt, SamplingParams, MAX_TOP_LOGPROBS};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ pub struct Common {
     pub request: GenerateRequest,
 }
 
-fn obj(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+pub fn obj(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::bad_request("", "the request body must be a JSON object")),
@@ -29,6 +29,38 @@ fn obj(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
 
 fn wrong(param: &str, want: &str) -> ApiError {
     ApiError::bad_request(param, format!("`{param}` must be {want}"))
+}
+
+/// A required string field.
+pub fn string(m: &serde_json::Map<String, Value>, k: &str) -> Result<String, ApiError> {
+    m.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| wrong(k, "a string"))
+}
+
+/// Chat: `logprobs: bool` and `top_logprobs: 0..=20`, which needs `logprobs`.
+fn chat_logprobs(m: &serde_json::Map<String, Value>) -> Result<Option<usize>, ApiError> {
+    let top = uint(m, "top_logprobs")?;
+    if top.is_some_and(|n| n as usize > MAX_TOP_LOGPROBS) {
+        return Err(wrong("top_logprobs", "between 0 and 20"));
+    }
+    match (boolean(m, "logprobs")?, top) {
+        (true, top) => Ok(Some(top.unwrap_or(0) as usize)),
+        (false, Some(_)) => Err(ApiError::bad_request(
+            "top_logprobs",
+            "`top_logprobs` needs `logprobs: true`",
+        )),
+        (false, None) => Ok(None),
+    }
+}
+
+/// Legacy completions: `logprobs` is the number of alternatives, 0..=5.
+fn completion_logprobs(m: &serde_json::Map<String, Value>) -> Result<Option<usize>, ApiError> {
+    match uint(m, "logprobs")? {
+        Some(n) if n > 5 => Err(wrong("logprobs", "between 0 and 5")),
+        n => Ok(n.map(|n| n as usize)),
+    }
 }
 
 fn float(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<f32>, ApiError> {
@@ -113,19 +145,12 @@ fn messages(m: &serde_json::Map<String, Value>) -> Result<Vec<ChatMessage>, ApiE
         .collect()
 }
 
-fn common(m: &serde_json::Map<String, Value>, prompt: Prompt) -> Result<Common, ApiError> {
-    let model = m
-        .get("model")
-        .and_then(Value::as_str)
-        .ok_or_else(|| wrong("model", "a string"))?
-        .to_owned();
+fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<usize>) -> Result<Common, ApiError> {
+    let model = string(m, "model")?;
     if let Some(n) = uint(m, "n")? {
         if n != 1 {
             return Err(ApiError::bad_request("n", "only n = 1 is supported"));
         }
-    }
-    if boolean(m, "logprobs")? || m.get("top_logprobs").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::bad_request("logprobs", "logprobs are not supported yet"));
     }
     let max_tokens = match (uint(m, "max_completion_tokens")?, uint(m, "max_tokens")?) {
         (Some(n), _) | (None, Some(n)) => n as usize,
@@ -161,6 +186,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt) -> Result<Common, 
             max_tokens,
             sampling,
             stop: stop(m)?,
+            logprobs,
         },
     })
 }
@@ -175,7 +201,7 @@ fn random_seed() -> u64 {
 pub fn chat(body: &[u8]) -> Result<Common, ApiError> {
     let m = obj(body)?;
     let prompt = Prompt::Chat(messages(&m)?);
-    common(&m, prompt)
+    common(&m, prompt, chat_logprobs(&m)?)
 }
 
 pub fn completion(body: &[u8]) -> Result<Common, ApiError> {
@@ -185,5 +211,5 @@ pub fn completion(body: &[u8]) -> Result<Common, ApiError> {
         Some(_) => return Err(wrong("prompt", "a string")),
         None => return Err(ApiError::bad_request("prompt", "`prompt` is required")),
     };
-    common(&m, prompt)
+    common(&m, prompt, completion_logprobs(&m)?)
 }

@@ -1,75 +1,14 @@
 //! The router without a socket (`tower::ServiceExt::oneshot`), on the real SmolLM2 model with
 //! the GGUF engine: the OpenAI wire format, every error case, and the safety checks.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
-use parallax_server::{router, AppState, Loader, ModelManager, ServerConfig};
+use common::*;
+use parallax_server::{router, AppState, ModelManager, ServerConfig};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-const MODEL: &str = "smollm2-135m-instruct-q4_1";
-
-fn app_with(config: ServerConfig) -> Router {
-    let loader: Loader = Arc::new(|engine: &str, model: &str| {
-        assert_eq!(engine, "gguf");
-        let m = parallax_core::catalog::resolve(model)?;
-        parallax_gguf::load(&m.path, &m.id)
-    });
-    router(AppState::new(config, ModelManager::new(loader, vec!["gguf"], 4)))
-}
-
-fn app() -> Router {
-    app_with(ServerConfig::default())
-}
-
-fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
-    Request::post(path)
-        .header(header::HOST, "127.0.0.1:11480")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body.into())
-        .expect("request")
-}
-
-async fn send(app: Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
-    let resp = app.oneshot(req).await.expect("infallible");
-    let (parts, body) = resp.into_parts();
-    let bytes = body.collect().await.expect("body").to_bytes();
-    (
-        parts.status,
-        parts.headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-}
-
-async fn json_of(app: Router, req: Request<Body>) -> (StatusCode, Value) {
-    let (status, _, body) = send(app, req).await;
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")),
-    )
-}
-
-fn chat(extra: Value) -> String {
-    let mut body = json!({"model": MODEL, "messages": [{"role": "user", "content": "What is the capital of France?"}],
-        "max_tokens": 12, "temperature": 0});
-    for (k, v) in extra.as_object().expect("object") {
-        body[k] = v.clone();
-    }
-    body.to_string()
-}
-
-/// Asserts OpenAI's error shape and returns the error object.
-fn error_of(status: StatusCode, v: &Value, want: StatusCode) -> Value {
-    assert_eq!(status, want, "{v}");
-    let e = &v["error"];
-    assert!(e["message"].is_string() && e["type"].is_string(), "{v}");
-    assert!(e.get("param").is_some() && e.get("code").is_some(), "{v}");
-    e.clone()
-}
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {
@@ -186,11 +125,7 @@ async fn cors_answers_allowlisted_origins_and_never_echoes_a_foreign_one() {
 
 #[tokio::test]
 async fn models_lists_each_fetched_model_per_engine() {
-    let req = Request::get("/v1/models")
-        .header(header::HOST, "localhost")
-        .body(Body::empty())
-        .expect("req");
-    let (s, v) = json_of(app(), req).await;
+    let (s, v) = json_of(app(), get("/v1/models")).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<&str> = v["data"]
         .as_array()
@@ -199,6 +134,11 @@ async fn models_lists_each_fetched_model_per_engine() {
         .filter_map(|m| m["id"].as_str())
         .collect();
     assert!(ids.contains(&"smollm2-135m-instruct-q4_1@gguf"), "{ids:?}");
+    assert!(
+        ids.contains(&"all-minilm-l6-v2"),
+        "the embedding model, without an engine: {ids:?}"
+    );
+    assert!(!ids.iter().any(|i| i.starts_with("all-minilm-l6-v2@")), "{ids:?}");
 }
 
 #[tokio::test]
@@ -310,13 +250,9 @@ async fn a_plain_completion_works_streamed_and_not() {
 // stream must be able to notice its dropped receiver meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_429_with_retry_after() {
-    let loader: Loader = Arc::new(|_: &str, model: &str| {
-        let m = parallax_core::catalog::resolve(model)?;
-        parallax_gguf::load(&m.path, &m.id)
-    });
     let app = router(AppState::new(
         ServerConfig::default(),
-        ModelManager::new(loader, vec!["gguf"], 1),
+        ModelManager::new(gguf_loader(), vec!["gguf"], 1),
     ));
     // A streamed response whose body is not read keeps its place in the queue.
     let long = chat(json!({"stream": true, "max_tokens": 200}));
@@ -345,4 +281,92 @@ async fn a_full_queue_answers_429_with_retry_after() {
         }
     }
     assert!(ok, "the queue place was never freed after the client went away");
+}
+
+#[tokio::test]
+async fn logprobs_come_in_openais_shape_and_agree_with_the_greedy_choice() {
+    let (s, v) = json_of(
+        app(),
+        post(
+            "/v1/chat/completions",
+            chat(json!({"logprobs": true, "top_logprobs": 3})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let content = v["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .expect("logprobs.content");
+    assert_eq!(
+        content.len() as u64,
+        v["usage"]["completion_tokens"].as_u64().expect("usage")
+    );
+    let text: String = content.iter().map(|t| t["token"].as_str().expect("token")).collect();
+    assert_eq!(text, v["choices"][0]["message"]["content"].as_str().expect("content"));
+    for t in content {
+        let lp = t["logprob"].as_f64().expect("logprob");
+        assert!(lp <= 0.0, "{t}");
+        let top = t["top_logprobs"].as_array().expect("top_logprobs");
+        assert_eq!(top.len(), 3);
+        // Greedy: the chosen token is the most likely one.
+        assert_eq!(top[0]["token"], t["token"]);
+        assert!((top[0]["logprob"].as_f64().expect("top") - lp).abs() < 1e-6);
+        assert!(top
+            .windows(2)
+            .all(|w| w[0]["logprob"].as_f64() >= w[1]["logprob"].as_f64()));
+        assert_eq!(t["bytes"], json!(t["token"].as_str().expect("token").as_bytes()));
+    }
+    // Without `logprobs` there are none; `top_logprobs` alone or over 20 is a 400.
+    let (_, plain) = json_of(app(), post("/v1/chat/completions", chat(json!({})))).await;
+    assert!(plain["choices"][0]["logprobs"].is_null());
+    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"top_logprobs": 2})))).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "top_logprobs");
+    let (s, v) = json_of(
+        app(),
+        post(
+            "/v1/chat/completions",
+            chat(json!({"logprobs": true, "top_logprobs": 21})),
+        ),
+    )
+    .await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "top_logprobs");
+}
+
+#[tokio::test]
+async fn streamed_logprobs_cover_every_streamed_token() {
+    let body =
+        chat(json!({"stream": true, "logprobs": true, "top_logprobs": 1, "stream_options": {"include_usage": true}}));
+    let (_, _, text) = send(app(), post("/v1/chat/completions", body)).await;
+    let events = sse_events(&text);
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("json"))
+        .collect();
+    let tokens: Vec<Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["logprobs"]["content"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    let usage = chunks.last().expect("usage")["usage"]["completion_tokens"]
+        .as_u64()
+        .expect("usage");
+    assert_eq!(tokens.len() as u64, usage);
+}
+
+#[tokio::test]
+async fn plain_completions_take_legacy_logprobs() {
+    let body =
+        json!({"model": MODEL, "prompt": "The capital of France is", "max_tokens": 4, "temperature": 0, "logprobs": 2});
+    let (s, v) = json_of(app(), post("/v1/completions", body.to_string())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let lp = &v["choices"][0]["logprobs"];
+    assert_eq!(lp["tokens"].as_array().map(Vec::len), Some(4), "{lp}");
+    assert_eq!(lp["token_logprobs"].as_array().map(Vec::len), Some(4));
+    assert_eq!(lp["text_offset"][0], 0);
+    assert_eq!(lp["top_logprobs"][0].as_object().map(|m| m.len()), Some(2), "{lp}");
+    let mut bad = body.clone();
+    bad["logprobs"] = json!(6);
+    let (s, v) = json_of(app(), post("/v1/completions", bad.to_string())).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "logprobs");
 }

@@ -1,0 +1,154 @@
+//! OpenAI's response shapes: full responses, streamed chunks, usage, log-probabilities, and
+//! Parallax's own `timings` field (which clients ignore, as llama-server's).
+
+use parallax_core::{FinishReason, GenerationResult, Logprobs, Tokenizer};
+use serde_json::{json, Value};
+
+/// Chat (`chat.completion`) or plain (`text_completion`) completions: same flow, other shapes.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    Chat,
+    Text,
+}
+
+pub fn sse(v: &Value) -> String {
+    format!("data: {v}\n\n")
+}
+
+pub fn created() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn finish(r: &FinishReason) -> &'static str {
+    match r {
+        FinishReason::Length => "length",
+        FinishReason::Stop | FinishReason::Cancelled => "stop",
+    }
+}
+
+pub fn usage(r: &GenerationResult) -> Value {
+    let (p, c) = (r.usage.prompt_tokens, r.usage.completion_tokens);
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
+}
+
+/// Parallax's own figures, in an extra field clients ignore (as llama-server's `timings`).
+fn timings(r: &GenerationResult, engine: &str) -> Value {
+    let t = &r.timings;
+    json!({"ttft_ms": t.ttft_ms, "prompt_tps": t.prompt_tps, "decode_tps": t.decode_tps, "total_ms": t.total_ms, "engine": engine})
+}
+
+/// What every response of one request shares.
+pub struct Meta {
+    pub id: String,
+    pub model: String,
+    pub engine: &'static str,
+    pub kind: Kind,
+    pub tokenizer: std::sync::Arc<Tokenizer>,
+}
+
+impl Meta {
+    pub fn object(&self, chunk: bool) -> &'static str {
+        match (self.kind, chunk) {
+            (Kind::Chat, false) => "chat.completion",
+            (Kind::Chat, true) => "chat.completion.chunk",
+            (Kind::Text, _) => "text_completion",
+        }
+    }
+
+    pub fn delta(&self, text: &str) -> Value {
+        match (self.kind, text.is_empty()) {
+            (Kind::Chat, true) => json!({}),
+            (Kind::Chat, false) => json!({"content": text}),
+            (Kind::Text, _) => json!(text),
+        }
+    }
+
+    fn token_text(&self, id: u32) -> String {
+        self.tokenizer.decode(&[id]).unwrap_or_default()
+    }
+
+    /// The `logprobs` of a choice covering `tokens` (null when none were asked for).
+    /// `offset` is the text offset of the first token, for completions' `text_offset`.
+    pub fn logprobs(&self, tokens: &[Logprobs], offset: usize) -> Value {
+        if tokens.is_empty() {
+            return Value::Null;
+        }
+        match self.kind {
+            Kind::Chat => {
+                let entry = |id: u32, lp: f32| {
+                    let t = self.token_text(id);
+                    json!({"token": t, "logprob": lp, "bytes": t.as_bytes()})
+                };
+                let content: Vec<Value> = tokens
+                    .iter()
+                    .map(|l| {
+                        let mut e = entry(l.token.id, l.token.logprob);
+                        e["top_logprobs"] = l.top.iter().map(|t| entry(t.id, t.logprob)).collect();
+                        e
+                    })
+                    .collect();
+                json!({"content": content, "refusal": null})
+            }
+            Kind::Text => {
+                let texts: Vec<String> = tokens.iter().map(|l| self.token_text(l.token.id)).collect();
+                let mut at = offset;
+                let offsets: Vec<usize> = texts
+                    .iter()
+                    .map(|t| {
+                        let o = at;
+                        at += t.len();
+                        o
+                    })
+                    .collect();
+                let top: Vec<Value> = tokens
+                    .iter()
+                    .map(|l| {
+                        let m: serde_json::Map<String, Value> = l
+                            .top
+                            .iter()
+                            .map(|t| (self.token_text(t.id), json!(t.logprob)))
+                            .collect();
+                        Value::Object(m)
+                    })
+                    .collect();
+                json!({"tokens": texts, "token_logprobs": tokens.iter().map(|l| l.token.logprob).collect::<Vec<_>>(),
+                    "top_logprobs": top, "text_offset": offsets})
+            }
+        }
+    }
+
+    /// One streamed chunk; `done` carries the finish reason and timings.
+    pub fn chunk(&self, delta: Value, logprobs: Value, done: Option<&GenerationResult>) -> String {
+        let mut choice =
+            json!({"index": 0, "finish_reason": done.map(|r| finish(&r.finish_reason)), "logprobs": logprobs});
+        choice[if self.kind == Kind::Chat { "delta" } else { "text" }] = delta;
+        let mut v = json!({"id": self.id, "object": self.object(true), "created": created(), "model": self.model,
+            "choices": [choice]});
+        if let Some(r) = done {
+            v["timings"] = timings(r, self.engine);
+        }
+        sse(&v)
+    }
+
+    /// The usage-only chunk of `stream_options.include_usage`.
+    pub fn usage_chunk(&self, r: &GenerationResult) -> String {
+        sse(
+            &json!({"id": self.id, "object": self.object(true), "created": created(),
+            "model": self.model, "choices": [], "usage": usage(r)}),
+        )
+    }
+
+    pub fn full(&self, r: &GenerationResult) -> Value {
+        let mut choice =
+            json!({"index": 0, "finish_reason": finish(&r.finish_reason), "logprobs": self.logprobs(&r.logprobs, 0)});
+        match self.kind {
+            Kind::Chat => choice["message"] = json!({"role": "assistant", "content": r.text, "refusal": null}),
+            Kind::Text => choice["text"] = json!(r.text),
+        }
+        json!({"id": self.id, "object": self.object(false), "created": created(), "model": self.model,
+            "choices": [choice], "usage": usage(r), "timings": timings(r, self.engine)})
+    }
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The official `openai` Python package against a running `parallax serve`.
+
+Usage: client_test.py BASE_URL API_KEY MODEL [MODEL ...]   (e.g. http://127.0.0.1:PORT/v1)
+Run by crates/cli/tests/openai_clients.rs; prints one line per check and `N passed, N failed`.
+"""
+import asyncio
+import http.client
+import json
+import sys
+import time
+import urllib.parse
+
+import openai
+
+BASE, KEY, MODELS = sys.argv[1], sys.argv[2], sys.argv[3:]
+URL = urllib.parse.urlparse(BASE)
+client = openai.OpenAI(base_url=BASE, api_key=KEY, max_retries=0, timeout=300)
+results = []
+QUESTION = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colours."}]
+
+
+def check(name, fn):
+    try:
+        fn()
+        results.append(True)
+        print(f"ok    {name}", flush=True)
+    except Exception as e:  # a failed check is reported, and the others still run
+        results.append(False)
+        print(f"FAIL  {name}: {type(e).__name__}: {e}", flush=True)
+
+
+def raw(method, path, body=b"", headers=None):
+    """A request the client library cannot make (malformed JSON, a foreign Host)."""
+    conn = http.client.HTTPConnection(URL.hostname, URL.port, timeout=60)
+    h = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", **(headers or {})}
+    conn.request(method, path, body=body, headers=h)
+    r = conn.getresponse()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+
+
+def expect_error(cls, status, fn, code=None, param=None):
+    try:
+        fn()
+    except cls as e:
+        assert e.status_code == status, e.status_code
+        err = e.body if isinstance(e.body, dict) else {}
+        assert code is None or err.get("code") == code, err
+        assert param is None or err.get("param") == param, err
+        return
+    raise AssertionError(f"expected {cls.__name__}")
+
+
+def per_model(model):
+    def chat(max_tokens=8, **kw):
+        return client.chat.completions.create(model=model, messages=QUESTION, max_tokens=max_tokens, temperature=0, **kw)
+
+    def non_streamed():
+        r = chat()
+        assert r.choices[0].message.role == "assistant" and r.choices[0].message.content, r
+        assert r.usage.completion_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+        assert r.model.startswith(model.split("@")[0])
+
+    def streamed_with_usage():
+        whole = chat().choices[0].message.content
+        stream = chat(stream=True, stream_options={"include_usage": True})
+        chunks = list(stream)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == whole, (text, whole)
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0 and not chunks[-1].choices
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] in ("stop", "length")
+
+    def stop_sequence():
+        whole = chat().choices[0].message.content
+        stop = whole[3]
+        cut = chat(stop=[stop]).choices[0]
+        assert cut.message.content == whole[: whole.index(stop)], (whole, stop, cut.message.content)
+        assert cut.finish_reason == "stop"
+
+    def seed_reproduces():
+        a = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=8, temperature=1.0, seed=1234)
+        b = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=8, temperature=1.0, seed=1234)
+        assert a.choices[0].message.content == b.choices[0].message.content
+
+    def logprobs():
+        r = chat(logprobs=True, top_logprobs=2)
+        content = r.choices[0].logprobs.content
+        assert len(content) == r.usage.completion_tokens and all(t.logprob <= 0 for t in content)
+
+    def concurrent_streams():
+        aclient = openai.AsyncOpenAI(base_url=BASE, api_key=KEY, max_retries=0, timeout=600)
+
+        async def one(i):
+            stream = await aclient.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": f"Count to {i + 3}."}], max_tokens=6, temperature=0, stream=True)
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+        async def all_of():
+            try:
+                return await asyncio.gather(*(one(i) for i in range(8)))
+            finally:
+                await aclient.close()
+
+        texts = asyncio.run(all_of())
+        assert len(texts) == 8 and all(texts), texts
+
+    def disconnect_then_success():
+        stream = chat(stream=True, max_tokens=200)
+        it = iter(stream)
+        next(it)
+        next(it)
+        stream.close()
+        # The server notices at its next token and frees the queue; then a request succeeds.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            _, _, body = raw("GET", "/health")
+            if all(m["queued"] == 0 for m in json.loads(body)["loaded"]):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the abandoned generation never stopped")
+        assert chat().choices[0].message.content
+
+    for name, fn in [("chat", non_streamed), ("streamed chat + include_usage", streamed_with_usage),
+                     ("stop sequence", stop_sequence), ("seed reproduces", seed_reproduces), ("logprobs", logprobs),
+                     ("8 concurrent streams", concurrent_streams), ("disconnect mid-stream, then success", disconnect_then_success)]:
+        check(f"{model}: {name}", fn)
+
+
+def errors():
+    model = MODELS[0]
+    ok_chat = dict(model=model, messages=QUESTION, max_tokens=4)
+    check("malformed JSON -> 400", lambda: (lambda s: None if s[0] == 400 else (_ for _ in ()).throw(AssertionError(s)))(raw("POST", "/v1/chat/completions", b"{nope")))
+    check("missing messages -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(model=model, messages=[], max_tokens=4), param="messages"))
+    check("wrong type -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, temperature="hot"), param="temperature"))
+    check("unknown model -> 404", lambda: expect_error(openai.NotFoundError, 404, lambda: client.chat.completions.create(**{**ok_chat, "model": "no-such-model"}), code="model_not_found"))
+    check("prompt over the context -> 400", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "word " * 9000}]}), code="context_length_exceeded"))
+    check("body too large -> 413", lambda: expect_error(openai.APIStatusError, 413, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "x" * (5 << 20)}]})))
+    wrong_key = openai.OpenAI(base_url=BASE, api_key="wrong", max_retries=0)
+    check("wrong key -> 401", lambda: expect_error(openai.AuthenticationError, 401, lambda: wrong_key.models.list()))
+
+    def foreign_host():
+        status, _, _ = raw("GET", "/v1/models", headers={"Host": "attacker.example"})
+        assert status == 403, status
+
+    def origins():
+        _, h, _ = raw("GET", "/v1/models", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in h, h
+        _, h, _ = raw("GET", "/v1/models", headers={"Origin": "http://localhost:5173"})
+        assert h.get("access-control-allow-origin") == "http://localhost:5173", h
+
+    check("foreign Host -> 403", foreign_host)
+    check("CORS: allowlisted origin echoed, foreign never", origins)
+
+    def embeddings():
+        r = client.embeddings.create(model="all-minilm-l6-v2", input=["a red apple", "a red apple"])
+        assert len(r.data) == 2 and len(r.data[0].embedding) == 384 and r.data[0].embedding == r.data[1].embedding
+        assert r.usage.prompt_tokens > 0
+
+    check("embeddings (client default: base64)", embeddings)
+    check("models list", lambda: (lambda ids: None if f"{MODELS[0]}" in ids else (_ for _ in ()).throw(AssertionError(ids)))([m.id for m in client.models.list()]))
+    check("server still healthy", lambda: (lambda s: None if s[0] == 200 else (_ for _ in ()).throw(AssertionError(s)))(raw("GET", "/health")))
+
+
+for m in MODELS:
+    per_model(m)
+errors()
+passed, failed = results.count(True), results.count(False)
+print(f"python: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
