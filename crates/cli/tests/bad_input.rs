@@ -154,7 +154,15 @@ fn an_unknown_engine_is_refused_with_the_list_of_engines() {
 #[test]
 fn generating_with_an_embedding_model_says_what_it_is_for() {
     for engine in ["gguf", "mlx"] {
-        let line = fails_cleanly(&["generate", "--engine", engine, "--model", "all-minilm-l6-v2", "--prompt", "hi"]);
+        let line = fails_cleanly(&[
+            "generate",
+            "--engine",
+            engine,
+            "--model",
+            "all-minilm-l6-v2",
+            "--prompt",
+            "hi",
+        ]);
         assert!(line.contains("embedding model"), "{engine}: {line}");
     }
 }

@@ -2,40 +2,15 @@
 //! package (in .venv) and the npm package (tests/openai/node_modules), both from `make deps`,
 //! on the real SmolLM2 with both engines (tests/openai/client_test.{py,mjs}).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use common::Server;
 
 const KEY: &str = "sk-parallax-test";
 const MODELS: [&str; 2] = ["smollm2-135m-instruct-q4_1@gguf", "smollm2-135m-instruct-q4_1@mlx"];
-
-struct Server(Child, u16);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
-        .args(["serve", "--port", "0", "--api-key", KEY])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn parallax serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let port = line
-        .trim()
-        .strip_prefix("listening on http://127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    Server(child, port)
-}
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -68,11 +43,11 @@ fn the_official_python_and_npm_clients_work_against_parallax_serve() {
         root().join("tests/openai/node_modules/openai/package.json").is_file(),
         "the openai npm package is missing: run `make deps`"
     );
-    let server = serve();
+    let server = Server::start(&["--port", "0", "--api-key", KEY]);
     run_client(
         &root().join(".venv/bin/python"),
         "tests/openai/client_test.py",
-        server.1,
+        server.port(),
     );
-    run_client(Path::new("node"), "tests/openai/client_test.mjs", server.1);
+    run_client(Path::new("node"), "tests/openai/client_test.mjs", server.port());
 }

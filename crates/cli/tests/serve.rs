@@ -2,9 +2,13 @@
 //! with the MLX engine (loaded just in time), refuses a foreign Host, and exits cleanly on
 //! SIGTERM. HTTP is spoken by hand so the test needs no client library.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use common::Server;
 
 fn http(port: u16, host: &str, body: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -21,21 +25,8 @@ fn http(port: u16, host: &str, body: &str) -> String {
 
 #[test]
 fn serve_answers_over_a_real_socket_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let port: u16 = line
-        .trim()
-        .strip_prefix("listening on http://127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let mut server = Server::start(&["--port", "0"]);
+    let port = server.port();
     let body = r#"{"model":"smollm2-135m-instruct-q4_1@mlx","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":12,"temperature":0}"#;
     let resp = http(port, &format!("127.0.0.1:{port}"), body);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -46,10 +37,10 @@ fn serve_answers_over_a_real_socket_and_stops_on_sigterm() {
     let resp = http(port, "attacker.example", body);
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(kill.success());
-    let status = child.wait().expect("wait");
+    let status = server.child.wait().expect("wait");
     assert!(status.success(), "exit after SIGTERM: {status:?}");
 }

@@ -76,3 +76,47 @@ impl Gguf {
         self.string(key).u32(8).string(value)
     }
 }
+
+/// A running `parallax serve`, killed when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    /// The first line it printed (`listening on http://HOST:PORT`).
+    pub banner: String,
+}
+
+impl Server {
+    /// Starts `parallax serve ARGS` and waits until it says where it listens.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
+            .arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn parallax serve");
+        let mut banner = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut banner)
+            .expect("read");
+        Server {
+            child,
+            banner: banner.trim().to_owned(),
+        }
+    }
+
+    /// The port from the banner, for a loopback server.
+    pub fn port(&self) -> u16 {
+        self.banner
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {:?}", self.banner))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
