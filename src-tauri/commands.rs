@@ -45,7 +45,9 @@ mod tests {
     #[test]
     fn app_info_reports_the_catalog() {
         let info = app_info().expect("catalog parses");
-        assert_eq!(info.catalog_models, 2);
-        assert!(info.models_fetched <= 2);
+        let catalog = parallax_core::catalog::catalog().expect("catalog");
+        assert_eq!(info.catalog_models, catalog.len());
+        assert!(catalog.iter().any(|e| e.kind == parallax_core::catalog::ModelKind::Embedding));
+        assert!(info.models_fetched <= info.catalog_models);
     }
 }
