@@ -47,7 +47,9 @@ mod tests {
         let info = app_info().expect("catalog parses");
         let catalog = parallax_core::catalog::catalog().expect("catalog");
         assert_eq!(info.catalog_models, catalog.len());
-        assert!(catalog.iter().any(|e| e.kind == parallax_core::catalog::ModelKind::Embedding));
+        assert!(catalog
+            .iter()
+            .any(|e| e.kind == parallax_core::catalog::ModelKind::Embedding));
         assert!(info.models_fetched <= info.catalog_models);
     }
 }

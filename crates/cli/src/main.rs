@@ -1,5 +1,6 @@
 //! `parallax`: the headless front end. Same core and engines as the desktop app, no Tauri.
 
+mod bench_cmd;
 mod convert_cmd;
 mod engines;
 mod generate_cmd;
@@ -29,6 +30,11 @@ enum Command {
     Convert(convert_cmd::Args),
     /// Serve the OpenAI-compatible API on 127.0.0.1 (models load on first use).
     Serve(serve_cmd::Args),
+    /// Benchmark engines on one model, each in a fresh process; writes JSON, CSV and a report.
+    Bench(bench_cmd::Args),
+    /// One engine's benchmark worker (started by `parallax bench`).
+    #[command(hide = true)]
+    BenchWorker(bench_cmd::WorkerArgs),
 }
 
 fn main() {
@@ -38,6 +44,8 @@ fn main() {
         Command::Generate(args) => generate_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
+        Command::BenchWorker(args) => bench_cmd::worker(args),
     };
     if let Err(e) = result {
         // One line, no backtrace: the error types carry the useful detail.

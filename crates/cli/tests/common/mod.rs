@@ -7,21 +7,56 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 pub fn parallax(args: &[&str]) -> Output {
+    parallax_within(args, Duration::from_secs(120))
+}
+
+/// `parallax ARGS`, killed (and the test failed) if it runs longer than `limit`. Output is
+/// read while it runs, so a chatty child never blocks on a full pipe.
+pub fn parallax_within(args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn parallax");
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = vec![];
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    );
     // A hang is a failure: give each case a generous bound, then kill it.
-    for _ in 0..1200 {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("parallax {args:?} hung (over {limit:?})");
         }
         std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
     }
-    let _ = child.kill();
-    panic!("parallax {args:?} hung");
 }
 
 /// Asserts a clean failure (exit 1, one `error:` line, no panic, no abort) and returns the error line.

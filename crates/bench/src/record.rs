@@ -1,0 +1,137 @@
+//! What a worker reports, one JSON object per line, and what the parent keeps.
+
+use parallax_core::{FinishReason, MemoryReport, ModelInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::memory::ProcessMemory;
+
+/// The suites `parallax bench --suite` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    /// 1 repetition of 2 categories, short answers: a smoke run (CI).
+    Quick,
+    /// The study's design: 9 categories × reps, streamed and not, temperature 0.7.
+    Standard,
+    /// N sequential generations without reloading; memory after each.
+    Leak,
+    /// Filled prompts at each context length; the KV length verified.
+    Context,
+}
+
+/// What the parent asks a worker to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub suites: Vec<Suite>,
+    pub reps: usize,
+    pub iterations: usize,
+    pub contexts: Vec<usize>,
+    pub temperature: f32,
+    /// Tokens generated per context-suite run.
+    pub context_generate: usize,
+    /// `quick`'s answer length (its categories keep their prompts, not their lengths).
+    pub quick_max_tokens: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            suites: vec![Suite::Quick],
+            reps: 3,
+            iterations: 10,
+            contexts: vec![4096, 8192, 32768],
+            temperature: 0.7,
+            context_generate: 128,
+            quick_max_tokens: 48,
+        }
+    }
+}
+
+/// One generation of the quick or standard suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub suite: Suite,
+    pub category: String,
+    pub prompt_index: usize,
+    pub rep: usize,
+    pub streamed: bool,
+    /// Warm-up runs are kept in the raw data but left out of every statistic.
+    pub warmup: bool,
+    pub seed: u64,
+    pub max_tokens: usize,
+    pub prompt_tokens: usize,
+    /// Counted from the output token ids.
+    pub completion_tokens: usize,
+    pub finish_reason: FinishReason,
+    pub ttft_ms: f64,
+    pub prompt_tps: f64,
+    pub decode_tps: f64,
+    pub total_ms: f64,
+    /// Request → each generated token (the loop's clock), the raw data every figure comes from.
+    pub token_times_ms: Vec<f64>,
+    /// Streamed runs: request → each token event received by the consumer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub received_ms: Vec<f64>,
+    pub kv_len: usize,
+    pub memory_after: ProcessMemory,
+    pub engine_memory_after: MemoryReport,
+}
+
+/// Memory after one leak-suite iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeakSample {
+    pub iteration: usize,
+    pub completion_tokens: usize,
+    pub memory: ProcessMemory,
+    pub allocator_active_bytes: Option<u64>,
+    pub kv_cache_bytes: u64,
+}
+
+/// One context-suite length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextRecord {
+    /// Prompt plus generated tokens: what the KV cache must hold at the end.
+    pub context_length: usize,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub finish_reason: FinishReason,
+    pub kv_len: usize,
+    /// Prompt + every generated token fed back (the last sampled token is not fed).
+    pub expected_kv_len: usize,
+    pub truncated: bool,
+    pub ttft_ms: f64,
+    pub prompt_tps: f64,
+    pub decode_tps: f64,
+    pub peak_rss_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub allocator_peak_bytes: Option<u64>,
+}
+
+/// One line of a worker's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    Loaded {
+        engine: String,
+        info: ModelInfo,
+        load_ms: f64,
+        memory: ProcessMemory,
+        engine_memory: MemoryReport,
+    },
+    Run(Box<RunRecord>),
+    Leak(LeakSample),
+    Context(ContextRecord),
+    /// A part of a suite that could not run, and why.
+    Refused {
+        suite: Suite,
+        reason: String,
+    },
+    /// Jobs done of the total this worker has.
+    Progress {
+        done: usize,
+        total: usize,
+    },
+    Finished {
+        memory: ProcessMemory,
+    },
+}

@@ -1,0 +1,149 @@
+//! `parallax bench` end to end on the real SmolLM2: the quick suite on both engines (each in
+//! its own worker process), the leak suite, a context-suite run at 2048 with the KV length
+//! verified; the results file is checked against its schema and every figure is recomputed
+//! from the raw per-token timestamps.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails_cleanly, parallax_within};
+use parallax_bench::Results;
+
+const MODEL: &str = "smollm2-135m-instruct-q4_1";
+
+fn bench(out: &Path, args: &[&str]) -> Results {
+    let mut all = vec!["bench", "--model", MODEL, "--out", out.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    let run = parallax_within(&all, std::time::Duration::from_secs(1200));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json = std::fs::read_to_string(out.join("results.json")).expect("results.json");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["schema"], "parallax-bench/1");
+    // Typed parse: every field of the schema present with the right type.
+    serde_json::from_value(v).expect("results.json follows the parallax-bench/1 schema")
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn quick_suite_on_both_engines_in_separate_processes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = bench(dir.path(), &["--suite", "quick", "--engines", "gguf,mlx"]);
+    let engines: Vec<&str> = r.engines.iter().map(|e| e.engine.as_str()).collect();
+    assert_eq!(engines, ["gguf", "mlx"]);
+    for e in &r.engines {
+        assert!(e.incomplete.is_none(), "{:?}", e.incomplete);
+        assert!(e.load_ms.expect("load time") > 0.0);
+        assert_eq!(e.runs.iter().filter(|r| r.warmup).count(), 1);
+        let measured: Vec<_> = e.runs.iter().filter(|r| !r.warmup).collect();
+        assert_eq!(measured.len(), 4, "2 categories × streamed and not");
+        for run in &e.runs {
+            // Every figure again, from the raw timestamps.
+            let n = run.token_times_ms.len();
+            assert_eq!(run.completion_tokens, n, "tokens are the output ids");
+            let ttft = run.token_times_ms[0];
+            assert!(close(run.ttft_ms, ttft));
+            assert!(close(run.decode_tps, n as f64 / ((run.total_ms - ttft) / 1000.0)));
+            assert!(close(run.prompt_tps, run.prompt_tokens as f64 / (ttft / 1000.0)));
+            assert!(run.token_times_ms.windows(2).all(|w| w[0] <= w[1]));
+            if run.streamed {
+                assert_eq!(run.received_ms.len(), n);
+            }
+            assert!(run.memory_after.peak_rss_bytes >= run.memory_after.rss_bytes);
+        }
+        // The summary is the mean of the measured runs' figures (no outliers at n = 4 here
+        // unless reported).
+        let s = r.summaries.iter().find(|s| s.engine == e.engine).expect("summary");
+        let tps = s.all.decode_tps.as_ref().expect("decode summary");
+        assert_eq!(
+            tps.n + tps.outliers_removed,
+            measured.iter().filter(|r| r.completion_tokens > 1).count()
+        );
+    }
+    let mlx = r.engines.iter().find(|e| e.engine == "mlx").expect("mlx");
+    assert!(
+        mlx.runs[0].engine_memory_after.allocator_active_bytes.is_some(),
+        "MLX reports its allocator"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("results.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + 10, "header + 5 runs per engine");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    assert!(md.contains("| Metric | GGUF | MLX | MLX advantage (%) |"), "{md}");
+    assert!(
+        md.contains("| simple |") && md.contains("| math |"),
+        "per-category table"
+    );
+    assert!(md.contains(&r.model.sha256), "the file's sha256 is stated");
+    for f in ["raw/gguf.jsonl", "raw/mlx.jsonl"] {
+        assert!(dir.path().join(f).metadata().expect(f).len() > 0);
+    }
+}
+
+#[test]
+fn leak_suite_fits_a_slope_over_the_iterations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = bench(
+        dir.path(),
+        &["--suite", "leak", "--engines", "gguf", "--iterations", "4"],
+    );
+    assert_eq!(r.engines[0].leak.len(), 4);
+    let leak = r.summaries[0].leak.as_ref().expect("leak result");
+    let fit = &leak.rss.as_ref().expect("rss analysis").fit;
+    assert_eq!(fit.n, 4);
+    assert!(fit.slope_ci95_low <= fit.slope && fit.slope <= fit.slope_ci95_high);
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    assert!(md.contains("Leak: RSS slope"), "{md}");
+}
+
+#[test]
+fn context_suite_verifies_the_kv_length_and_refuses_what_does_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = bench(
+        dir.path(),
+        &["--suite", "context", "--engines", "gguf", "--contexts", "2048,9000"],
+    );
+    let e = &r.engines[0];
+    assert_eq!(e.context.len(), 1);
+    let c = &e.context[0];
+    assert_eq!(c.context_length, 2048);
+    assert_eq!(c.prompt_tokens, 2048 - 128);
+    assert!(!c.truncated, "{c:?}");
+    assert_eq!(c.kv_len, c.expected_kv_len);
+    assert!(c.kv_cache_bytes > 0);
+    assert_eq!(e.refused.len(), 1);
+    assert!(
+        e.refused[0].contains("9000") && e.refused[0].contains("8192"),
+        "{:?}",
+        e.refused
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    assert!(
+        md.contains("| verified |") && md.contains("KV verified up to 2048"),
+        "{md}"
+    );
+}
+
+#[test]
+fn bad_bench_arguments_are_one_line_errors() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out = out.path().to_str().expect("utf-8");
+    let line = fails_cleanly(&["bench", "--model", MODEL, "--out", out, "--engines", "vllm"]);
+    assert!(line.contains("unknown engine"), "{line}");
+    let line = fails_cleanly(&[
+        "bench",
+        "--model",
+        MODEL,
+        "--out",
+        out,
+        "--suite",
+        "leak",
+        "--iterations",
+        "2",
+    ]);
+    assert!(line.contains("--iterations"), "{line}");
+    let line = fails_cleanly(&["bench", "--model", "no-such-model", "--out", out]);
+    assert!(line.contains("no-such-model"), "{line}");
+}
