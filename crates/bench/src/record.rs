@@ -75,6 +75,9 @@ pub struct RunRecord {
     pub kv_len: usize,
     pub memory_after: ProcessMemory,
     pub engine_memory_after: MemoryReport,
+    /// Endpoint mode: where `completion_tokens` came from (engine runs count the output ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_count_source: Option<String>,
 }
 
 /// Memory after one leak-suite iteration.

@@ -129,7 +129,10 @@ fn rows() -> Vec<Row> {
             metric: "Peak RSS (MB)",
             higher_is_better: false,
             value: |s| s.peak_rss_bytes.map(|b| b as f64 / MB),
-            show: |s| s.peak_rss_bytes.map_or("—".into(), |b| format!("{:.1}", b as f64 / MB)),
+            show: |s| {
+                s.peak_rss_bytes
+                    .map_or("unavailable".into(), |b| format!("{:.1}", b as f64 / MB))
+            },
         },
         Row {
             metric: "Peak allocator (MB)",
@@ -181,9 +184,14 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(md, "# Parallax benchmark: {}\n", r.model.id);
     let _ = writeln!(
         md,
-        "Schema `{}` · mode **{}** (each engine in its own fresh process, never two loaded together) · suites {} · temperature {} · reps {} (standard) · leak iterations {}\n",
+        "Schema `{}` · mode **{}** ({}) · suites {} · temperature {} · reps {} (standard) · leak iterations {}\n",
         r.schema,
         r.mode,
+        if r.mode == "endpoint" {
+            "an OpenAI-compatible server, timed from its streamed chunks"
+        } else {
+            "each engine in its own fresh process, never two loaded together"
+        },
         r.settings.suites.iter().map(name).collect::<Vec<_>>().join(", "),
         r.settings.temperature,
         r.settings.reps,
@@ -222,6 +230,16 @@ pub fn markdown(r: &Results) -> String {
                 i.warnings.join("; "),
             ),
             None => ("not loaded".into(), "—".into(), String::new()),
+        };
+        let notes = match &e.endpoint {
+            Some(url) => format!(
+                "endpoint {url}: memory unavailable; every request streamed; tokens from {} {notes}",
+                e.runs
+                    .first()
+                    .and_then(|r| r.token_count_source.clone())
+                    .unwrap_or_default()
+            ),
+            None => notes,
         };
         let notes = match &e.incomplete {
             Some(why) => format!("**incomplete: {why}** {notes}"),

@@ -31,6 +31,9 @@ pub struct EngineRaw {
     pub memory_at_end: Option<ProcessMemory>,
     /// Set when the worker did not finish (crash, interrupt): what is here is what it sent.
     pub incomplete: Option<String>,
+    /// Endpoint mode: the server's URL. Its memory is not observable from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl EngineRaw {
@@ -168,7 +171,7 @@ impl EngineSummary {
                 .map(|(k, v)| (k.clone(), MetricSummaries::of(v)))
                 .collect(),
             load_ms: raw.load_ms,
-            peak_rss_bytes: peaks.max(),
+            peak_rss_bytes: peaks.max().filter(|_| raw.endpoint.is_none()),
             peak_allocator_bytes: allocator_peaks.max(),
             leak,
             verified_contexts: raw

@@ -165,6 +165,7 @@ pub fn run(model: LoadedModel, settings: &Settings, emit: &mut dyn FnMut(&Worker
                     kv_len: result.kv_len,
                     memory_after: process_memory(),
                     engine_memory_after: handle.memory_blocking()?,
+                    token_count_source: None,
                 })));
             }
             Job::Leak(iteration) => {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use parallax_bench::parent::{run_workers, Progress};
-use parallax_bench::results::EngineSummary;
-use parallax_bench::{report, Fingerprint, ModelFingerprint, Results, Settings, Suite, SCHEMA};
+use parallax_bench::results::{EngineRaw, EngineSummary};
+use parallax_bench::{report, Fingerprint, ModelFingerprint, Results, Settings, Suite, WorkerEvent, SCHEMA};
 use parallax_core::catalog;
 
 use crate::engines;
@@ -50,6 +50,54 @@ pub struct Args {
     /// Print progress as JSON lines on stdout instead of a progress line on stderr.
     #[arg(long)]
     json_progress: bool,
+    /// Run the quick/standard suite against this OpenAI-compatible server instead
+    /// (e.g. http://127.0.0.1:11480/v1); --model then only supplies the tokenizer and fingerprint.
+    #[arg(long, requires = "endpoint_model")]
+    endpoint: Option<String>,
+    /// The model name to send to --endpoint.
+    #[arg(long)]
+    endpoint_model: Option<String>,
+    /// Bearer key for --endpoint.
+    #[arg(long, env = "PARALLAX_BENCH_ENDPOINT_KEY")]
+    endpoint_key: Option<String>,
+}
+
+/// Endpoint mode: one "engine", the server, run from this process.
+fn run_endpoint(a: &Args, settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<EngineRaw>> {
+    let url = a.endpoint.clone().unwrap_or_default();
+    let ep = parallax_bench::endpoint::Endpoint {
+        url: url.clone(),
+        model: a.endpoint_model.clone().unwrap_or_default(),
+        api_key: a.endpoint_key.clone(),
+    };
+    let path = catalog::resolve(&a.model)?.path;
+    let tokenizer = parallax_core::GgufHeader::read(&path)
+        .and_then(|h| parallax_core::Tokenizer::from_gguf(&h))
+        .ok();
+    std::fs::create_dir_all(a.out.join("raw"))?;
+    let mut log = std::fs::File::create(a.out.join("raw/endpoint.jsonl"))?;
+    let mut raw = EngineRaw::new("endpoint");
+    raw.endpoint = Some(url);
+    let started = std::time::Instant::now();
+    let outcome = parallax_bench::endpoint::run(&ep, settings, tokenizer.as_ref(), &mut |ev| {
+        if let Ok(line) = serde_json::to_string(ev) {
+            let _ = writeln!(log, "{line}");
+        }
+        if let WorkerEvent::Progress { done, total } = ev {
+            let per_job = started.elapsed().as_secs_f64() / (*done).max(1) as f64;
+            progress(&Progress {
+                engine: "endpoint".into(),
+                done: *done,
+                total: *total,
+                eta_s: Some(per_job * total.saturating_sub(*done) as f64),
+            });
+        }
+        raw.push(ev.clone());
+    });
+    if let Err(e) = outcome {
+        raw.incomplete = Some(e);
+    }
+    Ok(vec![raw])
 }
 
 #[derive(clap::Args)]
@@ -133,7 +181,9 @@ pub fn run(a: Args) -> Result<()> {
     };
     let settings_json = serde_json::to_string(&settings)?;
     let exe = std::env::current_exe()?;
-    let gpu = if a.engines.iter().any(|e| e == "mlx") {
+    let gpu = if a.endpoint.is_some() {
+        "the server's (not visible)".to_owned()
+    } else if a.engines.iter().any(|e| e == "mlx") {
         match parallax_mlx::compute_device() {
             parallax_mlx::ComputeDevice::Gpu => "MLX GPU".to_owned(),
             parallax_mlx::ComputeDevice::Cpu => "none (MLX on CPU)".to_owned(),
@@ -172,15 +222,19 @@ pub fn run(a: Args) -> Result<()> {
         ]);
         cmd
     };
-    let raw = run_workers(&a.engines, &worker, &a.out, &mut progress)
-        .with_context(|| format!("writing to {}", a.out.display()))?;
+    let raw = if a.endpoint.is_some() {
+        run_endpoint(&a, &settings, &mut progress)?
+    } else {
+        run_workers(&a.engines, &worker, &a.out, &mut progress)
+            .with_context(|| format!("writing to {}", a.out.display()))?
+    };
     let results = Results {
         schema: SCHEMA.into(),
         started_at_unix,
         fingerprint: Fingerprint::current(&gpu),
         model,
         settings,
-        mode: "isolated".into(),
+        mode: if a.endpoint.is_some() { "endpoint" } else { "isolated" }.into(),
         summaries: raw.iter().map(EngineSummary::of).collect(),
         engines: raw,
     };

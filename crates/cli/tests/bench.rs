@@ -147,3 +147,39 @@ fn bad_bench_arguments_are_one_line_errors() {
     let line = fails_cleanly(&["bench", "--model", "no-such-model", "--out", out]);
     assert!(line.contains("no-such-model"), "{line}");
 }
+
+#[test]
+fn endpoint_mode_runs_the_suite_against_parallax_serve() {
+    let server = common::Server::start(&["--port", "0"]);
+    let url = format!("http://127.0.0.1:{}/v1", server.port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = bench(
+        dir.path(),
+        &[
+            "--suite",
+            "quick",
+            "--endpoint",
+            &url,
+            "--endpoint-model",
+            "smollm2-135m-instruct-q4_1@gguf",
+        ],
+    );
+    assert_eq!(r.mode, "endpoint");
+    let e = &r.engines[0];
+    assert!(e.incomplete.is_none(), "{:?}", e.incomplete);
+    assert_eq!(e.endpoint.as_deref(), Some(url.as_str()));
+    let measured: Vec<_> = e.runs.iter().filter(|r| !r.warmup).collect();
+    assert_eq!(measured.len(), 2, "2 categories, every request streamed");
+    for run in &measured {
+        assert!(run.streamed && run.completion_tokens > 0);
+        assert_eq!(run.token_count_source.as_deref(), Some("server usage"));
+        assert!(run.ttft_ms > 0.0 && run.ttft_ms <= run.total_ms);
+        assert!(!run.received_ms.is_empty());
+    }
+    assert!(
+        r.summaries[0].peak_rss_bytes.is_none(),
+        "memory is not observable over HTTP"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    assert!(md.contains("memory unavailable"), "{md}");
+}

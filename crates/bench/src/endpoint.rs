@@ -1,0 +1,197 @@
+//! Endpoint mode: the same quick/standard suite against any OpenAI-compatible server (LM
+//! Studio, Ollama, llama-server, `parallax serve`). Every request is streamed, since a
+//! non-streamed answer shows no first-token time over HTTP. TTFT and tok/s come from the
+//! chunks' arrival times; the token count from the server's `usage` when it sends one,
+//! otherwise from our tokenizer on the text (recorded per run). Memory is not observable.
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use parallax_core::{ChatMessage, FinishReason, MemoryReport, Tokenizer};
+use serde_json::{json, Value};
+
+use crate::memory::ProcessMemory;
+use crate::prompts::prompt_set;
+use crate::record::{RunRecord, Settings, Suite, WorkerEvent};
+use crate::worker::QUICK_CATEGORIES;
+
+/// Where a run's completion-token count came from.
+pub const COUNT_FROM_USAGE: &str = "server usage";
+pub const COUNT_FROM_TOKENIZER: &str = "our tokenizer on the text";
+
+pub struct Endpoint {
+    /// Base URL, e.g. `http://127.0.0.1:11480/v1`.
+    pub url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+}
+
+struct Answer {
+    text: String,
+    chunk_times_ms: Vec<f64>,
+    total_ms: f64,
+    usage: Option<(usize, usize)>,
+    finish: FinishReason,
+}
+
+fn post(ep: &Endpoint, body: &Value) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(1800)))
+        .build()
+        .into();
+    let mut req = agent.post(format!("{}/chat/completions", ep.url.trim_end_matches('/')));
+    if let Some(key) = &ep.api_key {
+        req = req.header("Authorization", format!("Bearer {key}"));
+    }
+    req.send_json(body).map_err(|e| format!("{}: {e}", ep.url))
+}
+
+fn finish_of(v: &Value) -> FinishReason {
+    match v.as_str() {
+        Some("length") => FinishReason::Length,
+        _ => FinishReason::Stop,
+    }
+}
+
+fn usage_of(v: &Value) -> Option<(usize, usize)> {
+    Some((
+        v["prompt_tokens"].as_u64()? as usize,
+        v["completion_tokens"].as_u64()? as usize,
+    ))
+}
+
+fn ask(
+    ep: &Endpoint,
+    messages: &[ChatMessage],
+    max_tokens: usize,
+    temperature: f32,
+    seed: u64,
+) -> Result<Answer, String> {
+    let body = json!({"model": ep.model, "messages": messages, "max_tokens": max_tokens,
+        "temperature": temperature, "seed": seed, "stream": true, "stream_options": {"include_usage": true}});
+    let start = Instant::now();
+    let ms = |s: Instant| s.elapsed().as_secs_f64() * 1000.0;
+    let resp = post(ep, &body)?;
+    let mut answer = Answer {
+        text: String::new(),
+        chunk_times_ms: vec![],
+        total_ms: 0.0,
+        usage: None,
+        finish: FinishReason::Stop,
+    };
+    for line in BufReader::new(resp.into_body().into_reader()).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+            continue;
+        };
+        if data == "[DONE]" {
+            break;
+        }
+        let v: Value = serde_json::from_str(data).map_err(|e| format!("bad chunk {data:?}: {e}"))?;
+        if let Some(content) = v["choices"][0]["delta"]["content"].as_str().filter(|c| !c.is_empty()) {
+            answer.chunk_times_ms.push(ms(start));
+            answer.text.push_str(content);
+        }
+        if v["choices"][0]["finish_reason"].is_string() {
+            answer.finish = finish_of(&v["choices"][0]["finish_reason"]);
+        }
+        if let Some(u) = usage_of(&v["usage"]) {
+            answer.usage = Some(u);
+        }
+    }
+    answer.total_ms = ms(start);
+    Ok(answer)
+}
+
+/// Runs the quick/standard suites of `settings` against `ep`; other suites are refused
+/// (they need the engine's memory and KV cache). `tokenizer` counts tokens when the server
+/// sends no usage.
+pub fn run(
+    ep: &Endpoint,
+    settings: &Settings,
+    tokenizer: Option<&Tokenizer>,
+    emit: &mut dyn FnMut(&WorkerEvent),
+) -> Result<(), String> {
+    let prompts = prompt_set();
+    let count = |msgs: &[ChatMessage]| {
+        tokenizer.map_or(0, |t| {
+            t.encode(&msgs.iter().map(|m| m.content.as_str()).collect::<String>(), false)
+                .map_or(0, |v| v.len())
+        })
+    };
+    let mut jobs = vec![];
+    for &suite in &settings.suites {
+        match suite {
+            Suite::Quick | Suite::Standard => {
+                let reps = if suite == Suite::Quick { 1 } else { settings.reps.max(1) };
+                jobs.push((suite, 0, 0, 0, true, true));
+                for (c, cat) in prompts.categories.iter().enumerate() {
+                    if suite == Suite::Quick && !QUICK_CATEGORIES.contains(&cat.id.as_str()) {
+                        continue;
+                    }
+                    let n = if suite == Suite::Quick { 1 } else { cat.prompts.len() };
+                    for p in 0..n {
+                        for rep in 0..reps {
+                            jobs.push((suite, c, p, rep, true, false));
+                        }
+                    }
+                }
+            }
+            other => emit(&WorkerEvent::Refused {
+                suite: other,
+                reason: "endpoint mode cannot see the server's memory or KV cache: only quick and standard run".into(),
+            }),
+        }
+    }
+    let total = jobs.len();
+    for (done, (suite, c, p, rep, streamed, warmup)) in jobs.into_iter().enumerate() {
+        let cat = &prompts.categories[c];
+        let max_tokens = if suite == Suite::Quick {
+            settings.quick_max_tokens
+        } else {
+            cat.max_tokens
+        };
+        let seed = 1000 * c as u64 + 10 * rep as u64 + p as u64;
+        let messages = cat.messages(p, &count);
+        let a = ask(ep, &messages, max_tokens, settings.temperature, seed)?;
+        let (prompt_tokens, completion_tokens, source) = match (a.usage, tokenizer) {
+            (Some((p, c)), _) => (p, c, COUNT_FROM_USAGE),
+            (None, Some(t)) => (
+                count(&messages),
+                t.encode(&a.text, false).map_or(0, |v| v.len()),
+                COUNT_FROM_TOKENIZER,
+            ),
+            (None, None) => return Err("the server sent no usage and no tokenizer was given (--model)".into()),
+        };
+        let ttft_ms = a.chunk_times_ms.first().copied().unwrap_or(a.total_ms);
+        let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 / (ms / 1000.0) } else { 0.0 };
+        emit(&WorkerEvent::Run(Box::new(RunRecord {
+            suite,
+            category: cat.id.clone(),
+            prompt_index: p,
+            rep,
+            streamed,
+            warmup,
+            seed,
+            max_tokens,
+            prompt_tokens,
+            completion_tokens,
+            finish_reason: a.finish,
+            ttft_ms,
+            prompt_tps: rate(prompt_tokens, ttft_ms),
+            decode_tps: rate(completion_tokens, a.total_ms - ttft_ms),
+            total_ms: a.total_ms,
+            token_times_ms: vec![],
+            received_ms: a.chunk_times_ms,
+            kv_len: 0,
+            memory_after: ProcessMemory::default(),
+            engine_memory_after: MemoryReport::default(),
+            token_count_source: Some(source.into()),
+        })));
+        emit(&WorkerEvent::Progress { done: done + 1, total });
+    }
+    emit(&WorkerEvent::Finished {
+        memory: ProcessMemory::default(),
+    });
+    Ok(())
+}
