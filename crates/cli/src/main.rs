@@ -5,6 +5,7 @@ mod convert_cmd;
 mod engines;
 mod generate_cmd;
 mod models_cmd;
+mod monitor_cmd;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     Serve(serve_cmd::Args),
     /// Benchmark engines on one model, each in a fresh process; writes JSON, CSV and a report.
     Bench(bench_cmd::Args),
+    /// Stream live memory/CPU snapshots of a process (default: this one) to the terminal.
+    Monitor(monitor_cmd::Args),
     /// One engine's benchmark worker (started by `parallax bench`).
     #[command(hide = true)]
     BenchWorker(bench_cmd::WorkerArgs),
@@ -46,6 +49,7 @@ fn main() {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::BenchWorker(args) => bench_cmd::worker(args),
+        Command::Monitor(args) => monitor_cmd::run(args),
     };
     if let Err(e) = result {
         // One line, no backtrace: the error types carry the useful detail.

@@ -136,3 +136,25 @@ fn models_lists_the_catalog_as_json() {
     assert_eq!(v[0]["kind"], "chat");
     assert_eq!(v[2]["kind"], "embedding");
 }
+
+#[test]
+fn monitor_streams_json_snapshots() {
+    let out = Command::new(env!("CARGO_BIN_EXE_parallax"))
+        .args(["monitor", "--json", "--count", "3", "--interval-ms", "250"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snaps: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(snaps.len(), 3);
+    assert!(snaps.iter().all(|s| s["process"]["rss_bytes"].as_u64() > Some(0)));
+    assert!(snaps[2]["at_unix_ms"].as_u64() > snaps[0]["at_unix_ms"].as_u64());
+    let bad = Command::new(env!("CARGO_BIN_EXE_parallax"))
+        .args(["monitor", "--interval-ms", "50", "--count", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("250"));
+}

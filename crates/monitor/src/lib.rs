@@ -1,0 +1,210 @@
+//! The live monitor: one sampler thread, one reused `sysinfo::System`, snapshots pushed to
+//! subscribers through a `watch` channel (nobody polls on demand) and kept in a ring buffer
+//! for charts. What the process cannot see itself (engines, generations, queue) comes from
+//! a [`Probe`] its owner supplies.
+
+mod reload;
+mod snapshot;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use reload::ReloadPolicy;
+pub use snapshot::{EngineStats, GenerationStats, MonitorEvent, ProcessStats, Snapshot, SystemStats};
+use tokio::sync::watch;
+
+/// The fastest and slowest sampling the monitor accepts.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the owner of the engines knows: asked once per sample, on the sampler thread.
+pub trait Probe: Send + Sync {
+    fn engines(&self) -> Vec<EngineStats> {
+        vec![]
+    }
+    fn generations(&self) -> Vec<GenerationStats> {
+        vec![]
+    }
+    fn queue_depth(&self) -> usize {
+        0
+    }
+    /// Lifecycle events since the last call.
+    fn drain_events(&self) -> Vec<MonitorEvent> {
+        vec![]
+    }
+}
+
+/// A probe that knows nothing beyond the process and the system.
+pub struct NoProbe;
+impl Probe for NoProbe {}
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub interval: Duration,
+    /// How much history the ring keeps.
+    pub history: Duration,
+    /// The process to watch (default: this one).
+    pub pid: Option<u32>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            interval: Duration::from_millis(500),
+            history: Duration::from_secs(10 * 60),
+            pid: None,
+        }
+    }
+}
+
+pub struct Monitor {
+    rx: watch::Receiver<Arc<Snapshot>>,
+    history: Arc<Mutex<VecDeque<Arc<Snapshot>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    /// Starts the sampler. Errors when the interval is outside 250 ms–1 s or the system
+    /// cannot be read.
+    pub fn start(config: MonitorConfig, probe: Arc<dyn Probe>) -> Result<Monitor, String> {
+        if config.interval < MIN_INTERVAL || config.interval > MAX_INTERVAL {
+            return Err(format!(
+                "the monitor interval must be 250–1000 ms, not {} ms",
+                config.interval.as_millis()
+            ));
+        }
+        let mut sampler = Sampler::new(config.pid)?;
+        let first = Arc::new(sampler.sample(probe.as_ref()));
+        let (tx, rx) = watch::channel(first.clone());
+        let capacity = (config.history.as_millis() / config.interval.as_millis()).max(1) as usize;
+        let history = Arc::new(Mutex::new(VecDeque::from([first])));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (h, s) = (history.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(config.interval);
+                    let snap = Arc::new(sampler.sample(probe.as_ref()));
+                    if let Ok(mut ring) = h.lock() {
+                        if ring.len() == capacity {
+                            ring.pop_front();
+                        }
+                        ring.push_back(snap.clone());
+                    }
+                    if tx.send(snap).is_err() && Arc::strong_count(&h) == 1 {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Monitor {
+            rx,
+            history,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// A receiver that sees each new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.rx.clone()
+    }
+
+    pub fn latest(&self) -> Arc<Snapshot> {
+        self.rx.borrow().clone()
+    }
+
+    /// The kept history, oldest first.
+    pub fn history(&self) -> Vec<Arc<Snapshot>> {
+        self.history
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Owns the one `sysinfo::System` every sample reuses.
+struct Sampler {
+    sys: sysinfo::System,
+    pid: sysinfo::Pid,
+    peak_rss: u64,
+}
+
+impl Sampler {
+    fn new(pid: Option<u32>) -> Result<Self, String> {
+        let pid = match pid {
+            Some(p) => sysinfo::Pid::from_u32(p),
+            None => sysinfo::get_current_pid().map_err(|e| e.to_string())?,
+        };
+        let mut sys = sysinfo::System::new().map_err(|e| e.to_string())?;
+        sys.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
+        if sys.process(pid).is_none() {
+            return Err(format!("no process with pid {pid}"));
+        }
+        Ok(Sampler { sys, pid, peak_rss: 0 })
+    }
+
+    fn sample(&mut self, probe: &dyn Probe) -> Snapshot {
+        self.sys.refresh_memory();
+        self.sys
+            .refresh_processes(sysinfo::ProcessesToUpdate::Some(&[self.pid]), true);
+        let (rss, cpu) = self
+            .sys
+            .process(self.pid)
+            .map_or((0, 0.0), |p| (p.memory(), p.cpu_usage()));
+        self.peak_rss = self
+            .peak_rss
+            .max(rss)
+            .max(high_water_mark(self.pid.as_u32()).unwrap_or(0));
+        Snapshot {
+            at_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            process: ProcessStats {
+                pid: self.pid.as_u32(),
+                rss_bytes: rss,
+                peak_rss_bytes: self.peak_rss,
+                cpu_percent: cpu,
+            },
+            system: SystemStats {
+                total_bytes: self.sys.total_memory(),
+                available_bytes: self.sys.available_memory(),
+                swap_total_bytes: self.sys.total_swap(),
+                swap_used_bytes: self.sys.used_swap(),
+            },
+            engines: probe.engines(),
+            gpu_used_bytes: None,
+            gpu_total_bytes: None,
+            generations: probe.generations(),
+            queue_depth: probe.queue_depth(),
+            events: probe.drain_events(),
+        }
+    }
+}
+
+/// VmHWM of `pid` (Linux).
+pub fn high_water_mark(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,26 @@
+//! The reload policy: reload a model after N generations, or once its process RSS has grown
+//! more than X MB since it was loaded. Set per engine; every reload is recorded.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadPolicy {
+    pub after_generations: Option<u64>,
+    pub rss_growth_mb: Option<u64>,
+}
+
+impl ReloadPolicy {
+    /// Why the model should be reloaded now, if it should.
+    pub fn check(&self, generations_since_load: u64, rss_at_load: u64, rss_now: u64) -> Option<String> {
+        if let Some(n) = self.after_generations.filter(|&n| n > 0 && generations_since_load >= n) {
+            return Some(format!(
+                "{generations_since_load} generations since load (policy: every {n})"
+            ));
+        }
+        let grown_mb = rss_now.saturating_sub(rss_at_load) / 1_000_000;
+        match self.rss_growth_mb {
+            Some(limit) if grown_mb > limit => Some(format!("RSS grew {grown_mb} MB since load (policy: {limit} MB)")),
+            _ => None,
+        }
+    }
+}
