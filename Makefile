@@ -6,7 +6,7 @@ export CARGO_TERM_COLOR ?= never
 
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev \
 	libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver \
-	libclang-dev libopenblas-dev python3-venv curl
+	libclang-dev libopenblas-dev python3-venv curl fonts-dejavu-core
 APP := target/debug/parallax-app
 
 VENV := .venv

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod fingerprint;
 pub mod memory;
 pub mod parent;
+pub mod plots;
 pub mod prompts;
 pub mod record;
 pub mod report;

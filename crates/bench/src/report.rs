@@ -21,7 +21,23 @@ pub fn write_all(dir: &Path, results: &Results) -> std::io::Result<()> {
     let json = serde_json::to_string_pretty(results).map_err(std::io::Error::other)?;
     write_atomic(dir, "results.json", &json)?;
     write_atomic(dir, "results.csv", &csv(results))?;
-    write_atomic(dir, "report.md", &markdown(results))
+    let plots = crate::plots::write_plots(dir, results);
+    let mut md = markdown(results);
+    match plots {
+        Ok(files) if !files.is_empty() => {
+            md.push_str("\n## Plots\n\n");
+            for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
+                if let Some(name) = f.file_name().and_then(|n| n.to_str()) {
+                    let _ = writeln!(md, "![{name}](plots/{name})");
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = writeln!(md, "\n## Plots\n\nNot drawn: {e}");
+        }
+    }
+    write_atomic(dir, "report.md", &md)
 }
 
 pub fn csv(results: &Results) -> String {

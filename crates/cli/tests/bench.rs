@@ -24,6 +24,19 @@ fn bench(out: &Path, args: &[&str]) -> Results {
     serde_json::from_value(v).expect("results.json follows the parallax-bench/1 schema")
 }
 
+/// A real PNG of some substance, and its SVG twin.
+fn assert_plot(dir: &Path, stem: &str) {
+    let png =
+        std::fs::read(dir.join("plots").join(format!("{stem}.png"))).unwrap_or_else(|e| panic!("{stem}.png: {e}"));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png is a PNG");
+    assert!(png.len() > 10_000, "{stem}.png is only {} bytes", png.len());
+    let svg = std::fs::read_to_string(dir.join("plots").join(format!("{stem}.svg"))).expect("svg");
+    assert!(
+        svg.contains("<svg")
+            && svg.matches("<rect").count() + svg.matches("<circle").count() + svg.matches("<polyline").count() > 3
+    );
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
@@ -77,6 +90,10 @@ fn quick_suite_on_both_engines_in_separate_processes() {
         "per-category table"
     );
     assert!(md.contains(&r.model.sha256), "the file's sha256 is stated");
+    for stem in ["tokps_by_category", "ttft_by_category", "memory_over_run"] {
+        assert_plot(dir.path(), stem);
+    }
+    assert!(md.contains("![tokps_by_category.svg](plots/tokps_by_category.svg)"));
     for f in ["raw/gguf.jsonl", "raw/mlx.jsonl"] {
         assert!(dir.path().join(f).metadata().expect(f).len() > 0);
     }
@@ -96,6 +113,7 @@ fn leak_suite_fits_a_slope_over_the_iterations() {
     assert!(fit.slope_ci95_low <= fit.slope && fit.slope <= fit.slope_ci95_high);
     let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
     assert!(md.contains("Leak: RSS slope"), "{md}");
+    assert_plot(dir.path(), "leak_gguf");
 }
 
 #[test]
