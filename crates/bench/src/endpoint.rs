@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::memory::ProcessMemory;
 use crate::prompts::prompt_set;
 use crate::record::{RunRecord, Settings, Suite, WorkerEvent};
-use crate::worker::QUICK_CATEGORIES;
+use crate::worker::{run_jobs, RunJob};
 
 /// Where a run's completion-token count came from.
 pub const COUNT_FROM_USAGE: &str = "server usage";
@@ -122,21 +122,7 @@ pub fn run(
     let mut jobs = vec![];
     for &suite in &settings.suites {
         match suite {
-            Suite::Quick | Suite::Standard => {
-                let reps = if suite == Suite::Quick { 1 } else { settings.reps.max(1) };
-                jobs.push((suite, 0, 0, 0, true, true));
-                for (c, cat) in prompts.categories.iter().enumerate() {
-                    if suite == Suite::Quick && !QUICK_CATEGORIES.contains(&cat.id.as_str()) {
-                        continue;
-                    }
-                    let n = if suite == Suite::Quick { 1 } else { cat.prompts.len() };
-                    for p in 0..n {
-                        for rep in 0..reps {
-                            jobs.push((suite, c, p, rep, true, false));
-                        }
-                    }
-                }
-            }
+            Suite::Quick | Suite::Standard => jobs.extend(run_jobs(suite, settings, &prompts, &[true])),
             other => emit(&WorkerEvent::Refused {
                 suite: other,
                 reason: "endpoint mode cannot see the server's memory or KV cache: only quick and standard run".into(),
@@ -144,7 +130,15 @@ pub fn run(
         }
     }
     let total = jobs.len();
-    for (done, (suite, c, p, rep, streamed, warmup)) in jobs.into_iter().enumerate() {
+    for (done, job) in jobs.into_iter().enumerate() {
+        let RunJob {
+            suite,
+            category: c,
+            prompt: p,
+            rep,
+            streamed,
+            warmup,
+        } = job;
         let cat = &prompts.categories[c];
         let max_tokens = if suite == Suite::Quick {
             settings.quick_max_tokens

@@ -25,21 +25,6 @@ pub fn process_memory() -> ProcessMemory {
     }
 }
 
-#[cfg(target_os = "linux")]
 fn high_water_mark() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn high_water_mark() -> Option<u64> {
-    None
+    parallax_monitor::high_water_mark(std::process::id())
 }

@@ -14,15 +14,54 @@ use crate::record::{ContextRecord, LeakSample, RunRecord, Settings, Suite, Worke
 /// Categories of the quick suite.
 pub const QUICK_CATEGORIES: [&str; 2] = ["simple", "math"];
 
+/// One generation of the quick or standard suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunJob {
+    pub suite: Suite,
+    pub category: usize,
+    pub prompt: usize,
+    pub rep: usize,
+    pub streamed: bool,
+    pub warmup: bool,
+}
+
+/// The generations of a quick or standard suite, in order: one warm-up first (excluded from
+/// the statistics), then each category × prompt × rep in every mode of `modes` (streamed or not).
+pub fn run_jobs(suite: Suite, settings: &Settings, prompts: &PromptSet, modes: &[bool]) -> Vec<RunJob> {
+    let reps = if suite == Suite::Quick { 1 } else { settings.reps.max(1) };
+    let mut jobs = vec![RunJob {
+        suite,
+        category: 0,
+        prompt: 0,
+        rep: 0,
+        streamed: modes.first().copied().unwrap_or(false),
+        warmup: true,
+    }];
+    for (category, cat) in prompts.categories.iter().enumerate() {
+        if suite == Suite::Quick && !QUICK_CATEGORIES.contains(&cat.id.as_str()) {
+            continue;
+        }
+        let n_prompts = if suite == Suite::Quick { 1 } else { cat.prompts.len() };
+        for prompt in 0..n_prompts {
+            for rep in 0..reps {
+                for &streamed in modes {
+                    jobs.push(RunJob {
+                        suite,
+                        category,
+                        prompt,
+                        rep,
+                        streamed,
+                        warmup: false,
+                    });
+                }
+            }
+        }
+    }
+    jobs
+}
+
 enum Job {
-    Run {
-        suite: Suite,
-        category: usize,
-        prompt: usize,
-        rep: usize,
-        streamed: bool,
-        warmup: bool,
-    },
+    Run(RunJob),
     Leak(usize),
     Context(usize),
 }
@@ -37,36 +76,11 @@ fn plan(
     for &suite in &settings.suites {
         match suite {
             Suite::Quick | Suite::Standard => {
-                let reps = if suite == Suite::Quick { 1 } else { settings.reps.max(1) };
-                // One warm-up generation first, excluded from the statistics.
-                jobs.push(Job::Run {
-                    suite,
-                    category: 0,
-                    prompt: 0,
-                    rep: 0,
-                    streamed: false,
-                    warmup: true,
-                });
-                for (c, cat) in prompts.categories.iter().enumerate() {
-                    if suite == Suite::Quick && !QUICK_CATEGORIES.contains(&cat.id.as_str()) {
-                        continue;
-                    }
-                    let n_prompts = if suite == Suite::Quick { 1 } else { cat.prompts.len() };
-                    for p in 0..n_prompts {
-                        for rep in 0..reps {
-                            for streamed in [false, true] {
-                                jobs.push(Job::Run {
-                                    suite,
-                                    category: c,
-                                    prompt: p,
-                                    rep,
-                                    streamed,
-                                    warmup: false,
-                                });
-                            }
-                        }
-                    }
-                }
+                jobs.extend(
+                    run_jobs(suite, settings, prompts, &[false, true])
+                        .into_iter()
+                        .map(Job::Run),
+                );
             }
             Suite::Leak => jobs.extend((0..settings.iterations.max(3)).map(Job::Leak)),
             Suite::Context => {
@@ -122,14 +136,14 @@ pub fn run(model: LoadedModel, settings: &Settings, emit: &mut dyn FnMut(&Worker
     let total = jobs.len();
     for (done, job) in jobs.into_iter().enumerate() {
         match job {
-            Job::Run {
+            Job::Run(RunJob {
                 suite,
                 category,
                 prompt,
                 rep,
                 streamed,
                 warmup,
-            } => {
+            }) => {
                 let cat = &prompts.categories[category];
                 let max_tokens = if suite == Suite::Quick {
                     settings.quick_max_tokens

@@ -195,7 +195,8 @@ impl Sampler {
     }
 }
 
-/// VmHWM of `pid` (Linux).
+/// VmHWM of `pid`: its peak resident set, including peaks between samples (Linux; `None`
+/// elsewhere).
 pub fn high_water_mark(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = status
