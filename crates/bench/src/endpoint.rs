@@ -140,12 +140,7 @@ pub fn run(
             warmup,
         } = job;
         let cat = &prompts.categories[c];
-        let max_tokens = if suite == Suite::Quick {
-            settings.quick_max_tokens
-        } else {
-            cat.max_tokens
-        };
-        let seed = 1000 * c as u64 + 10 * rep as u64 + p as u64;
+        let (max_tokens, seed) = (job.max_tokens(settings, &prompts), job.seed());
         let messages = cat.messages(p, &count);
         let a = ask(ep, &messages, max_tokens, settings.temperature, seed)?;
         let (prompt_tokens, completion_tokens, source) = match (a.usage, tokenizer) {

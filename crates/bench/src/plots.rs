@@ -46,7 +46,7 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// One named series of (x, y) points; `fit` draws a line instead of points.
+/// One named series of (x, y) points; `line` joins them instead of drawing dots.
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,

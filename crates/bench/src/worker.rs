@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use parallax_core::generate::encode_chat;
 use parallax_core::{
     ChatMessage, EngineHandle, Event, FinishReason, GenerateRequest, LoadedModel, Prompt, SamplingParams,
 };
@@ -23,6 +24,21 @@ pub struct RunJob {
     pub rep: usize,
     pub streamed: bool,
     pub warmup: bool,
+}
+
+impl RunJob {
+    /// `quick` keeps answers short; `standard` uses each category's length.
+    pub fn max_tokens(&self, settings: &Settings, prompts: &PromptSet) -> usize {
+        match self.suite {
+            Suite::Quick => settings.quick_max_tokens,
+            _ => prompts.categories[self.category].max_tokens,
+        }
+    }
+
+    /// Fixed per (category, prompt, rep), so every engine and mode samples with the same seed.
+    pub fn seed(&self) -> u64 {
+        1000 * self.category as u64 + 10 * self.rep as u64 + self.prompt as u64
+    }
 }
 
 /// The generations of a quick or standard suite, in order: one warm-up first (excluded from
@@ -116,14 +132,9 @@ pub fn run(model: LoadedModel, settings: &Settings, emit: &mut dyn FnMut(&Worker
     let template = model.template.clone();
     let tokenizer = model.tokenizer.clone();
     let info = model.engine.info().clone();
-    // Chat prompts are measured through the model's own template, as the generation loop renders them.
-    let count_tokens = |msgs: &[ChatMessage]| match &template {
-        Some(t) => t
-            .render(msgs, true)
-            .and_then(|text| tokenizer.encode(&text, false))
-            .map_or(0, |ids| ids.len()),
-        None => 0,
-    };
+    // Chat prompts are measured as the generation loop will tokenise them.
+    let count_tokens =
+        |msgs: &[ChatMessage]| encode_chat(&tokenizer, template.as_deref(), msgs).map_or(0, |ids| ids.len());
     let handle = EngineHandle::spawn(model);
     emit(&WorkerEvent::Loaded {
         engine,
@@ -136,21 +147,17 @@ pub fn run(model: LoadedModel, settings: &Settings, emit: &mut dyn FnMut(&Worker
     let total = jobs.len();
     for (done, job) in jobs.into_iter().enumerate() {
         match job {
-            Job::Run(RunJob {
-                suite,
-                category,
-                prompt,
-                rep,
-                streamed,
-                warmup,
-            }) => {
+            Job::Run(job) => {
+                let RunJob {
+                    suite,
+                    category,
+                    prompt,
+                    rep,
+                    streamed,
+                    warmup,
+                } = job;
                 let cat = &prompts.categories[category];
-                let max_tokens = if suite == Suite::Quick {
-                    settings.quick_max_tokens
-                } else {
-                    cat.max_tokens
-                };
-                let seed = 1000 * category as u64 + 10 * rep as u64 + prompt as u64;
+                let (max_tokens, seed) = (job.max_tokens(settings, &prompts), job.seed());
                 let req = request(
                     Prompt::Chat(cat.messages(prompt, &count_tokens)),
                     max_tokens,

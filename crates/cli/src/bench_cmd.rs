@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use parallax_bench::parent::{run_workers, Progress};
 use parallax_bench::results::{EngineRaw, EngineSummary};
-use parallax_bench::{report, Fingerprint, ModelFingerprint, Results, Settings, Suite, WorkerEvent, SCHEMA};
+use parallax_bench::{report, Fingerprint, ModelFingerprint, Results, Settings, Suite, SCHEMA};
 use parallax_core::catalog;
 
 use crate::engines;
@@ -62,11 +62,10 @@ pub struct Args {
     endpoint_key: Option<String>,
 }
 
-/// Endpoint mode: one "engine", the server, run from this process.
+/// Endpoint mode: one "engine", the server; `--model` supplies the tokenizer.
 fn run_endpoint(a: &Args, settings: &Settings, progress: &mut dyn FnMut(&Progress)) -> Result<Vec<EngineRaw>> {
-    let url = a.endpoint.clone().unwrap_or_default();
     let ep = parallax_bench::endpoint::Endpoint {
-        url: url.clone(),
+        url: a.endpoint.clone().unwrap_or_default(),
         model: a.endpoint_model.clone().unwrap_or_default(),
         api_key: a.endpoint_key.clone(),
     };
@@ -74,29 +73,8 @@ fn run_endpoint(a: &Args, settings: &Settings, progress: &mut dyn FnMut(&Progres
     let tokenizer = parallax_core::GgufHeader::read(&path)
         .and_then(|h| parallax_core::Tokenizer::from_gguf(&h))
         .ok();
-    std::fs::create_dir_all(a.out.join("raw"))?;
-    let mut log = std::fs::File::create(a.out.join("raw/endpoint.jsonl"))?;
-    let mut raw = EngineRaw::new("endpoint");
-    raw.endpoint = Some(url);
-    let started = std::time::Instant::now();
-    let outcome = parallax_bench::endpoint::run(&ep, settings, tokenizer.as_ref(), &mut |ev| {
-        if let Ok(line) = serde_json::to_string(ev) {
-            let _ = writeln!(log, "{line}");
-        }
-        if let WorkerEvent::Progress { done, total } = ev {
-            let per_job = started.elapsed().as_secs_f64() / (*done).max(1) as f64;
-            progress(&Progress {
-                engine: "endpoint".into(),
-                done: *done,
-                total: *total,
-                eta_s: Some(per_job * total.saturating_sub(*done) as f64),
-            });
-        }
-        raw.push(ev.clone());
-    });
-    if let Err(e) = outcome {
-        raw.incomplete = Some(e);
-    }
+    let raw = parallax_bench::parent::run_endpoint(&ep, settings, tokenizer.as_ref(), &a.out, progress)
+        .with_context(|| format!("writing to {}", a.out.display()))?;
     Ok(vec![raw])
 }
 

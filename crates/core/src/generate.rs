@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::ChatMessage;
+use crate::chat::{ChatMessage, ChatTemplate};
 use crate::engine::LoadedModel;
 use crate::error::{Error, Result};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::stop::StopMatcher;
-use crate::tokenizer::StreamDecoder;
+use crate::tokenizer::{StreamDecoder, Tokenizer};
 
 /// Prompts are fed to the engine in chunks of at most this many tokens, bounding the
 /// attention scratch memory of a long prefill.
@@ -164,18 +164,23 @@ pub enum Flow {
 /// Turns a prompt into token ids.
 pub fn tokenize_prompt(model: &LoadedModel, prompt: &Prompt) -> Result<Vec<u32>> {
     match prompt {
-        Prompt::Chat(messages) => {
-            let template = model
-                .template
-                .as_ref()
-                .ok_or_else(|| Error::ChatTemplate("this model has no chat template; use a raw prompt".into()))?;
-            let text = template.render(messages, true)?;
-            // The template writes any BOS itself.
-            model.tokenizer.encode(&text, false)
-        }
+        Prompt::Chat(messages) => encode_chat(&model.tokenizer, model.template.as_deref(), messages),
         Prompt::Raw(text) => model.tokenizer.encode(text, true),
         Prompt::Tokens(ids) => Ok(ids.clone()),
     }
+}
+
+/// Chat messages → token ids, through the model's template with the assistant turn opened.
+pub fn encode_chat(
+    tokenizer: &Tokenizer,
+    template: Option<&ChatTemplate>,
+    messages: &[ChatMessage],
+) -> Result<Vec<u32>> {
+    let template =
+        template.ok_or_else(|| Error::ChatTemplate("this model has no chat template; use a raw prompt".into()))?;
+    let text = template.render(messages, true)?;
+    // The template writes any BOS itself.
+    tokenizer.encode(&text, false)
 }
 
 /// Runs one generation. `emit` sees every event; returning `Flow::Cancel` stops the work
@@ -241,9 +246,9 @@ pub fn generate(
     let mut all_logprobs = Vec::new();
     loop {
         // The model's own distribution, before penalties and temperature reshape it.
-        let raw = req.logprobs.map(|_| logits.clone());
+        let raw = req.logprobs.map(|top_n| (top_n, logits.clone()));
         let id = sampler.sample(&mut logits, &history, &generated);
-        let logprobs = raw.map(|raw| Logprobs::from_logits(&raw, id, req.logprobs.unwrap_or(0)));
+        let logprobs = raw.map(|(top_n, raw)| Logprobs::from_logits(&raw, id, top_n));
         let elapsed_ms = ms(start);
         if model.tokenizer.is_eos(id) {
             reason = FinishReason::Stop;

@@ -230,10 +230,8 @@ impl ModelManager {
         }
         let need = target.entry.estimated_load_bytes();
         let evicted = self.make_room(&mut loaded, &id, need)?;
-        if !evicted.is_empty() {
-            // Free their memory before the new load claims it.
-            let _ = tokio::task::spawn_blocking(move || drop(evicted)).await;
-        }
+        // Free their memory before the new load claims it.
+        self.unload(evicted).await;
         let runner = self.load(target).await?;
         let slot = Arc::new(Slot {
             id: id.clone(),
@@ -307,12 +305,21 @@ impl ModelManager {
             .code("insufficient_memory"));
         }
         let evicted: Vec<Arc<Slot>> = victims.iter().filter_map(|v| loaded.remove(v)).collect();
-        self.unloads
-            .fetch_add(evicted.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for s in &evicted {
             eprintln!("parallax serve: unloaded {} to make room for {id}", s.id);
         }
         Ok(evicted)
+    }
+
+    /// Drops slots already taken out of the map, counting them. Joining an engine's worker
+    /// thread blocks, so not on the async runtime.
+    async fn unload(&self, slots: Vec<Arc<Slot>>) {
+        if slots.is_empty() {
+            return;
+        }
+        self.unloads
+            .fetch_add(slots.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || drop(slots)).await;
     }
 
     /// Unloads every model idle for longer than the TTL (none without a TTL). Returns their ids.
@@ -326,10 +333,7 @@ impl ModelManager {
             .collect();
         let slots: Vec<Arc<Slot>> = expired.iter().filter_map(|id| loaded.remove(id)).collect();
         drop(loaded);
-        self.unloads
-            .fetch_add(slots.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        // Joining an engine's worker thread blocks: not on the async runtime.
-        let _ = tokio::task::spawn_blocking(move || drop(slots)).await;
+        self.unload(slots).await;
         expired
     }
 
