@@ -6,24 +6,27 @@ export CARGO_TERM_COLOR ?= never
 
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev \
 	libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver \
-	libclang-dev libopenblas-dev python3-venv curl fonts-dejavu-core
+	libclang-dev libopenblas-dev python3-venv curl fonts-dejavu-core chromium
 APP := target/debug/parallax-app
 
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell cat scripts/requirements-mlx.txt | sha256sum | cut -c1-12)
 MLX_C_STAMP := target/.mlx-c-fetched
 OPENAI_JS_STAMP := tests/openai/node_modules/.installed
+UI_STAMP := ui/node_modules/.installed
+TAURI_DRIVER := $(HOME)/.cargo/bin/tauri-driver
 
-.PHONY: run test deps apt venv mlx-c npm models ui build build-app test-rust test-gui package clean-models
+.PHONY: run test deps apt venv mlx-c npm ui-deps tauri-driver models ui build build-app test-rust test-ui test-gui package clean-models
 
 run: deps models ui build-app
 	$(APP)
 
 test: deps models ui build
 	$(MAKE) test-rust
+	$(MAKE) test-ui
 	$(MAKE) test-gui
 
-deps: apt venv mlx-c npm
+deps: apt venv mlx-c npm ui-deps tauri-driver
 
 # The project venv: the official MLX wheel (mlx-cpu 0.32.2, which crates/mlx-sys builds against)
 # and mlx-lm (the MLX engine's reference, and a test that it loads `parallax convert` output),
@@ -47,6 +50,17 @@ $(OPENAI_JS_STAMP): tests/openai/package-lock.json
 	cd tests/openai && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The web UI's packages (Vite, Svelte 5, Playwright's driver), pinned by ui/package-lock.json.
+ui-deps: $(UI_STAMP)
+$(UI_STAMP): ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# tauri-driver bridges WebDriver to WebKitWebDriver for the E2E tests (~3 min, once).
+tauri-driver: $(TAURI_DRIVER)
+$(TAURI_DRIVER):
+	cargo install tauri-driver --locked --version 2.1.0
+
 # Debian packages for the Tauri/WebKit build and the GUI tests. The image's apt clean-up hook
 # can make the first install fail; the same install again succeeds, so retry once.
 apt:
@@ -63,9 +77,11 @@ apt:
 models:
 	python3 scripts/fetch_models.py
 
-# The minimal page the shell loads until the Vite UI arrives.
-ui:
-	@mkdir -p ui/dist && cp ui/index.html ui/main.js ui/dist/
+# The web UI (Vite + Svelte 5 + TypeScript) into ui/dist, type-checked first.
+ui: ui-deps
+	cd ui && npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings --output human >/dev/null \
+		|| (cd ui && npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings; exit 1)
+	cd ui && npx vite build --logLevel warn
 
 build: build-app
 	cargo build --bin parallax
@@ -76,12 +92,18 @@ build-app: ui
 test-rust:
 	cargo test --workspace --no-fail-fast
 
-# The real app window under Xvfb (tests/gui_smoke.sh).
-test-gui:
-	bash tests/gui_smoke.sh $(APP)
+# The UI's component logic over mocked IPC, in headless Chromium (Playwright).
+test-ui:
+	cd ui && node tests/run.mjs
 
+# The REAL app with the REAL model under Xvfb: tauri-driver + WebKitWebDriver.
+test-gui:
+	bash tests/e2e.sh $(APP)
+	@echo "E2E screenshots:"; ls -1 target/e2e-screenshots/*.png
+
+# The .deb (offline; AppImage would download tools from GitHub). Tauri's CLI from npm.
 package: deps ui
-	cargo build --release -p parallax-app
+	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb
 
 clean-models:
 	rm -f models/*.gguf models/*.part

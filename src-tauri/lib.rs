@@ -1,17 +1,99 @@
-//! The thin Tauri shell: commands take state, call the core, and return typed errors.
-//! For now one window and one command; the full UI arrives with the desktop-app issue.
+//! The thin Tauri shell: commands take state, call `parallax-desktop`, and return typed
+//! errors. On launch the window opens at once; the data store opens (fast), and the endpoint
+//! and monitor start in the background. The UI asks for the default model to load, off the
+//! main thread, and shows its progress.
 
 pub mod commands;
+include!("command_names.rs");
 
-/// Builds the app on any runtime, so tests can use a mock one.
+use std::sync::Arc;
+
+use tauri::{Emitter, Manager};
+
+/// The monitor's snapshots reach the UI as this event.
+pub const MONITOR_EVENT: &str = "monitor";
+
+/// Registers the commands and the app's state on any runtime, so tests can use a mock one.
 pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![commands::app_info])
+    builder
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_models,
+            commands::preload_model,
+            commands::list_conversations,
+            commands::get_conversation,
+            commands::new_conversation,
+            commands::rename_conversation,
+            commands::delete_conversation,
+            commands::update_chat_settings,
+            commands::send_message,
+            commands::regenerate,
+            commands::edit_and_resend,
+            commands::stop_reply,
+            commands::delete_message,
+            commands::get_settings,
+            commands::set_settings,
+            commands::endpoint_status,
+        ])
+        .setup(|app| {
+            let dir = data_dir(app.handle())?;
+            let core = Arc::new(parallax_desktop::App::open(&dir).map_err(|e| e.message)?);
+            app.manage(core.clone());
+            start_background(app.handle().clone(), core);
+            Ok(())
+        })
+}
+
+/// `PARALLAX_DATA_DIR` (tests, portable installs) or the platform's app data dir.
+fn data_dir<R: tauri::Runtime>(app: &tauri::AppHandle<R>) -> Result<std::path::PathBuf, String> {
+    if let Some(dir) = std::env::var_os("PARALLAX_DATA_DIR") {
+        return Ok(dir.into());
+    }
+    app.path().app_data_dir().map_err(|e| e.to_string())
+}
+
+/// The endpoint and the monitor, started after the window is up.
+fn start_background<R: tauri::Runtime>(handle: tauri::AppHandle<R>, core: Arc<parallax_desktop::App>) {
+    tauri::async_runtime::spawn(async move {
+        let status = core.start_endpoint().await;
+        if let Some(e) = &status.error {
+            eprintln!("parallax: {e}");
+        }
+        match core.start_monitor() {
+            Ok(feed) => {
+                let mut rx = feed.subscribe();
+                while rx.changed().await.is_ok() {
+                    let snap = rx.borrow_and_update().clone();
+                    if handle.emit(MONITOR_EVENT, &*snap).is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => eprintln!("parallax: the monitor did not start: {}", e.message),
+        }
+    });
 }
 
 pub fn run() {
-    let app = run_app(tauri::Builder::default()).run(tauri::generate_context!());
-    if let Err(e) = app {
-        eprintln!("error: the desktop app failed to start: {e}");
-        std::process::exit(1);
-    }
+    let app = match run_app(tauri::Builder::default()).build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: the desktop app failed to start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Finish in-flight API requests and release the port before the process ends.
+            if let Some(core) = handle.try_state::<Arc<parallax_desktop::App>>() {
+                let core = core.inner().clone();
+                tauri::async_runtime::block_on(async move {
+                    let _ = core.stop_endpoint().await;
+                });
+            }
+        }
+    });
 }
+
+#[cfg(test)]
+mod tests;

@@ -31,6 +31,12 @@ pub struct Settings {
     pub context_generate: usize,
     /// `quick`'s answer length (its categories keep their prompts, not their lengths).
     pub quick_max_tokens: usize,
+    /// Reload the model after this many generations (`--reload-every`); none by default.
+    #[serde(default)]
+    pub reload_every: Option<u64>,
+    /// Both engines run the same GGUF file (Q4_0, Q4_1 or Q8_0): a pure runtime comparison.
+    #[serde(default)]
+    pub same_weights: bool,
 }
 
 impl Default for Settings {
@@ -43,6 +49,8 @@ impl Default for Settings {
             temperature: 0.7,
             context_generate: 128,
             quick_max_tokens: 48,
+            reload_every: None,
+            same_weights: false,
         }
     }
 }
@@ -110,6 +118,18 @@ pub struct ContextRecord {
     pub allocator_peak_bytes: Option<u64>,
 }
 
+/// A reload: after how many generations, why, and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadRecord {
+    /// Generations this worker had run when it reloaded.
+    pub after_generations: u64,
+    pub reason: String,
+    pub load_ms: f64,
+    /// Process memory just before the old model was dropped, and after the new one loaded.
+    pub memory_before: ProcessMemory,
+    pub memory_after: ProcessMemory,
+}
+
 /// One line of a worker's output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -128,6 +148,15 @@ pub enum WorkerEvent {
     Refused {
         suite: Suite,
         reason: String,
+    },
+    /// The model was reloaded in place (`--reload-every`).
+    Reloaded(ReloadRecord),
+    /// A resumed run: the first `skipped_jobs` jobs were done by an earlier worker. A leak
+    /// suite interrupted midway restarts from its first iteration (its series must come from
+    /// one process), so its earlier samples are dropped.
+    Resumed {
+        skipped_jobs: usize,
+        restarted_leak: bool,
     },
     /// Jobs done of the total this worker has.
     Progress {

@@ -194,6 +194,32 @@ fn rows() -> Vec<Row> {
     ]
 }
 
+/// Every reload `--reload-every` made, with its cost and the memory it gave back.
+fn reloads(md: &mut String, r: &Results) {
+    if r.engines.iter().all(|e| e.reloads.is_empty()) {
+        return;
+    }
+    let _ = writeln!(md, "\n## Reloads\n");
+    let _ = writeln!(
+        md,
+        "| Engine | After generations | Reason | Load (ms) | RSS before (MB) | RSS after (MB) |\n|---|---|---|---|---|---|"
+    );
+    for e in &r.engines {
+        for x in &e.reloads {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {:.1} | {:.1} |",
+                e.engine,
+                x.after_generations,
+                x.reason,
+                x.load_ms,
+                x.memory_before.rss_bytes as f64 / MB,
+                x.memory_after.rss_bytes as f64 / MB
+            );
+        }
+    }
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let f = &r.fingerprint;
@@ -203,10 +229,11 @@ pub fn markdown(r: &Results) -> String {
         "Schema `{}` · mode **{}** ({}) · suites {} · temperature {} · reps {} (standard) · leak iterations {}\n",
         r.schema,
         r.mode,
-        if r.mode == "endpoint" {
-            "an OpenAI-compatible server, timed from its streamed chunks"
-        } else {
-            "each engine in its own fresh process, never two loaded together"
+        match r.mode.as_str() {
+            "endpoint" => "an OpenAI-compatible server, timed from its streamed chunks",
+            "concurrent" =>
+                "**both engines at once**, each in its own process, competing for the machine: not the fair comparison",
+            _ => "each engine in its own fresh process, never two loaded together",
         },
         r.settings.suites.iter().map(name).collect::<Vec<_>>().join(", "),
         r.settings.temperature,
@@ -233,6 +260,25 @@ pub fn markdown(r: &Results) -> String {
         r.model.quantization,
         r.model.sha256
     );
+    if r.settings.same_weights {
+        let _ = writeln!(
+            md,
+            "**Same weights:** every engine ran this one file as it is (`--same-weights`), so the differences below are the runtimes'.\n"
+        );
+    }
+    if let Some(n) = r.settings.reload_every {
+        let _ = writeln!(
+            md,
+            "**Reload policy:** the model was reloaded after every {n} generations (`--reload-every`).\n"
+        );
+    }
+    for e in r.engines.iter().filter(|e| !e.resumed_after_jobs.is_empty()) {
+        let _ = writeln!(
+            md,
+            "**Resumed:** {} continued in a fresh process after job(s) {:?} (`--resume`); load time is the last process's.\n",
+            e.engine, e.resumed_after_jobs
+        );
+    }
     let _ = writeln!(md, "## Weights as each engine loaded them\n");
     let _ = writeln!(
         md,
@@ -263,6 +309,7 @@ pub fn markdown(r: &Results) -> String {
         };
         let _ = writeln!(md, "| {} | {format} | {bytes} | {notes} |", e.engine);
     }
+    reloads(&mut md, r);
     let names: Vec<&str> = r.summaries.iter().map(|s| s.engine.as_str()).collect();
     let pair = match (
         r.summaries.iter().find(|s| s.engine == "gguf"),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
 use crate::memory::ProcessMemory;
-use crate::record::{ContextRecord, LeakSample, RunRecord, Settings, WorkerEvent};
+use crate::record::{ContextRecord, LeakSample, ReloadRecord, RunRecord, Settings, WorkerEvent};
 use crate::stats::{leak_analysis, LeakAnalysis, Summary};
 
 pub const SCHEMA: &str = "parallax-bench/1";
@@ -34,6 +34,12 @@ pub struct EngineRaw {
     /// Endpoint mode: the server's URL. Its memory is not observable from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Reloads done by `--reload-every`, in order.
+    #[serde(default)]
+    pub reloads: Vec<ReloadRecord>,
+    /// Each time the run was resumed (`--resume`): the jobs an earlier worker had done.
+    #[serde(default)]
+    pub resumed_after_jobs: Vec<usize>,
 }
 
 impl EngineRaw {
@@ -63,6 +69,18 @@ impl EngineRaw {
             WorkerEvent::Context(c) => self.context.push(c),
             WorkerEvent::Refused { reason, .. } => self.refused.push(reason),
             WorkerEvent::Progress { .. } => {}
+            WorkerEvent::Reloaded(r) => self.reloads.push(r),
+            WorkerEvent::Resumed {
+                skipped_jobs,
+                restarted_leak,
+            } => {
+                self.resumed_after_jobs.push(skipped_jobs);
+                if restarted_leak {
+                    self.leak.clear();
+                }
+                // The earlier worker's end never came; this one's will.
+                self.incomplete = None;
+            }
             WorkerEvent::Finished { memory } => self.memory_at_end = Some(memory),
         }
     }

@@ -10,7 +10,7 @@ use parallax_core::{
 
 use crate::memory::process_memory;
 use crate::prompts::{prompt_set, PromptSet};
-use crate::record::{ContextRecord, LeakSample, RunRecord, Settings, Suite, WorkerEvent};
+use crate::record::{ContextRecord, LeakSample, ReloadRecord, RunRecord, Settings, Suite, WorkerEvent};
 
 /// Categories of the quick suite.
 pub const QUICK_CATEGORIES: [&str; 2] = ["simple", "math"];
@@ -124,133 +124,242 @@ fn plan(
     jobs
 }
 
-/// Runs every suite in `settings` on `model`, reporting through `emit`.
-pub fn run(model: LoadedModel, settings: &Settings, emit: &mut dyn FnMut(&WorkerEvent)) -> parallax_core::Result<()> {
+/// Loads the model afresh (the first load and every reload).
+pub type Load<'a> = dyn FnMut() -> parallax_core::Result<LoadedModel> + 'a;
+
+/// The loaded model and what the jobs need from it.
+struct Loaded {
+    handle: EngineHandle,
+    template: Option<std::sync::Arc<parallax_core::ChatTemplate>>,
+    tokenizer: std::sync::Arc<parallax_core::Tokenizer>,
+    rss_at_load: u64,
+    generations_since_load: u64,
+}
+
+impl Loaded {
+    fn new(model: LoadedModel) -> Self {
+        Loaded {
+            template: model.template.clone(),
+            tokenizer: model.tokenizer.clone(),
+            handle: EngineHandle::spawn(model),
+            rss_at_load: process_memory().rss_bytes,
+            generations_since_load: 0,
+        }
+    }
+
+    /// Chat prompts are measured as the generation loop will tokenise them.
+    fn count_tokens(&self, msgs: &[ChatMessage]) -> usize {
+        encode_chat(&self.tokenizer, self.template.as_deref(), msgs).map_or(0, |ids| ids.len())
+    }
+}
+
+/// Where a resumed worker starts: after `done` jobs, or at the start of a leak suite that
+/// `done` falls inside (a leak series must come from one process).
+fn resume_point(jobs: &[Job], done: usize) -> (usize, bool) {
+    let done = done.min(jobs.len());
+    if done > 0 && done < jobs.len() && matches!(jobs[done], Job::Leak(i) if i > 0) {
+        let start = jobs[..done]
+            .iter()
+            .rposition(|j| matches!(j, Job::Leak(0)))
+            .unwrap_or(0);
+        return (start, true);
+    }
+    (done, false)
+}
+
+/// Runs every suite in `settings`, loading the model with `load` (again for each reload),
+/// and reports through `emit`. `resume_after` jobs were done by an earlier worker: they are
+/// skipped, after one warm-up generation excluded from the statistics.
+pub fn run(
+    load: &mut Load<'_>,
+    settings: &Settings,
+    resume_after: usize,
+    emit: &mut dyn FnMut(&WorkerEvent),
+) -> parallax_core::Result<()> {
     let prompts = prompt_set();
+    let model = load()?;
     let engine = model.engine.backend().to_owned();
     let load_ms = model.load_ms;
-    let template = model.template.clone();
-    let tokenizer = model.tokenizer.clone();
     let info = model.engine.info().clone();
-    // Chat prompts are measured as the generation loop will tokenise them.
-    let count_tokens =
-        |msgs: &[ChatMessage]| encode_chat(&tokenizer, template.as_deref(), msgs).map_or(0, |ids| ids.len());
-    let handle = EngineHandle::spawn(model);
+    let mut loaded = Loaded::new(model);
     emit(&WorkerEvent::Loaded {
         engine,
         info: info.clone(),
         load_ms,
         memory: process_memory(),
-        engine_memory: handle.memory_blocking()?,
+        engine_memory: loaded.handle.memory_blocking()?,
     });
     let jobs = plan(settings, &prompts, info.context_length, emit);
     let total = jobs.len();
-    for (done, job) in jobs.into_iter().enumerate() {
-        match job {
-            Job::Run(job) => {
-                let RunJob {
-                    suite,
-                    category,
-                    prompt,
-                    rep,
-                    streamed,
-                    warmup,
-                } = job;
-                let cat = &prompts.categories[category];
-                let (max_tokens, seed) = (job.max_tokens(settings, &prompts), job.seed());
-                let req = request(
-                    Prompt::Chat(cat.messages(prompt, &count_tokens)),
-                    max_tokens,
-                    settings.temperature,
-                    seed,
-                );
-                let (result, received_ms) = generate(&handle, req, streamed)?;
-                emit(&WorkerEvent::Run(Box::new(RunRecord {
-                    suite,
-                    category: cat.id.clone(),
-                    prompt_index: prompt,
-                    rep,
-                    streamed,
-                    warmup,
-                    seed,
-                    max_tokens,
-                    prompt_tokens: result.usage.prompt_tokens,
-                    completion_tokens: result.token_ids.len(),
-                    finish_reason: result.finish_reason,
-                    ttft_ms: result.timings.ttft_ms,
-                    prompt_tps: result.timings.prompt_tps,
-                    decode_tps: result.timings.decode_tps,
-                    total_ms: result.timings.total_ms,
-                    token_times_ms: result.timings.token_times_ms,
-                    received_ms,
-                    kv_len: result.kv_len,
-                    memory_after: process_memory(),
-                    engine_memory_after: handle.memory_blocking()?,
-                    token_count_source: None,
-                })));
-            }
-            Job::Leak(iteration) => {
-                let cat = &prompts.categories[0];
-                let req = request(
-                    Prompt::Chat(cat.messages(0, &count_tokens)),
-                    32,
-                    settings.temperature,
-                    iteration as u64,
-                );
-                let (result, _) = generate(&handle, req, false)?;
-                let mem = handle.memory_blocking()?;
-                emit(&WorkerEvent::Leak(LeakSample {
-                    iteration,
-                    completion_tokens: result.token_ids.len(),
-                    memory: process_memory(),
-                    allocator_active_bytes: mem.allocator_active_bytes,
-                    kv_cache_bytes: mem.kv_cache_bytes,
-                }));
-            }
-            Job::Context(length) => {
-                let prompt_len = length - settings.context_generate;
-                let mut ids: Vec<u32> = vec![];
-                while ids.len() < prompt_len {
-                    let more = tokenizer.encode(&prompts.context_filler, ids.is_empty())?;
-                    if more.is_empty() {
-                        break;
-                    }
-                    ids.extend(more);
-                }
-                ids.truncate(prompt_len);
-                let req = request(
-                    Prompt::Tokens(ids),
-                    settings.context_generate,
-                    settings.temperature,
-                    length as u64,
-                );
-                let (r, _) = generate(&handle, req, false)?;
-                let fed = r.token_ids.len() - usize::from(r.finish_reason == FinishReason::Length);
-                let expected = r.usage.prompt_tokens + fed;
-                let mem = handle.memory_blocking()?;
-                emit(&WorkerEvent::Context(ContextRecord {
-                    context_length: length,
-                    prompt_tokens: r.usage.prompt_tokens,
-                    completion_tokens: r.token_ids.len(),
-                    finish_reason: r.finish_reason,
-                    kv_len: r.kv_len,
-                    expected_kv_len: expected,
-                    truncated: r.kv_len != expected || r.usage.prompt_tokens != prompt_len,
-                    ttft_ms: r.timings.ttft_ms,
-                    prompt_tps: r.timings.prompt_tps,
-                    decode_tps: r.timings.decode_tps,
-                    peak_rss_bytes: process_memory().peak_rss_bytes,
-                    kv_cache_bytes: mem.kv_cache_bytes,
-                    allocator_peak_bytes: mem.allocator_peak_bytes,
-                }));
-            }
+    let (start, restarted_leak) = resume_point(&jobs, resume_after);
+    if resume_after > 0 {
+        emit(&WorkerEvent::Resumed {
+            skipped_jobs: start,
+            restarted_leak,
+        });
+        if let Some(Job::Run(warmup)) = jobs.first().filter(|_| start > 0) {
+            run_one(&loaded, &Job::Run(*warmup), settings, &prompts, emit)?;
         }
-        emit(&WorkerEvent::Progress { done: done + 1, total });
+    }
+    let policy = parallax_monitor::ReloadPolicy {
+        after_generations: settings.reload_every,
+        rss_growth_mb: None,
+    };
+    for (i, job) in jobs.iter().enumerate().skip(start) {
+        let rss = process_memory().rss_bytes;
+        if let Some(reason) = policy.check(loaded.generations_since_load, loaded.rss_at_load, rss) {
+            // Generations this worker ran so far (a resumed one starts counting again).
+            let generations = (i - start) as u64;
+            loaded = reload(loaded, load, generations, reason, emit)?;
+        }
+        run_one(&loaded, job, settings, &prompts, emit)?;
+        loaded.generations_since_load += 1;
+        emit(&WorkerEvent::Progress { done: i + 1, total });
     }
     emit(&WorkerEvent::Finished {
         memory: process_memory(),
     });
     Ok(())
+}
+
+/// Drops the model (its worker thread joins, freeing it) and loads it again.
+fn reload(
+    old: Loaded,
+    load: &mut Load<'_>,
+    after_generations: u64,
+    reason: String,
+    emit: &mut dyn FnMut(&WorkerEvent),
+) -> parallax_core::Result<Loaded> {
+    let memory_before = process_memory();
+    drop(old);
+    let model = load()?;
+    let load_ms = model.load_ms;
+    let loaded = Loaded::new(model);
+    emit(&WorkerEvent::Reloaded(ReloadRecord {
+        after_generations,
+        reason,
+        load_ms,
+        memory_before,
+        memory_after: process_memory(),
+    }));
+    Ok(loaded)
+}
+
+/// Runs one job and reports its record.
+fn run_one(
+    loaded: &Loaded,
+    job: &Job,
+    settings: &Settings,
+    prompts: &PromptSet,
+    emit: &mut dyn FnMut(&WorkerEvent),
+) -> parallax_core::Result<()> {
+    let ev = match job {
+        Job::Run(job) => WorkerEvent::Run(Box::new(run_record(loaded, job, settings, prompts)?)),
+        Job::Leak(iteration) => {
+            let cat = &prompts.categories[0];
+            let req = request(
+                Prompt::Chat(cat.messages(0, &|m| loaded.count_tokens(m))),
+                32,
+                settings.temperature,
+                *iteration as u64,
+            );
+            let (result, _) = generate(&loaded.handle, req, false)?;
+            let mem = loaded.handle.memory_blocking()?;
+            WorkerEvent::Leak(LeakSample {
+                iteration: *iteration,
+                completion_tokens: result.token_ids.len(),
+                memory: process_memory(),
+                allocator_active_bytes: mem.allocator_active_bytes,
+                kv_cache_bytes: mem.kv_cache_bytes,
+            })
+        }
+        Job::Context(length) => WorkerEvent::Context(context_record(loaded, *length, settings, prompts)?),
+    };
+    emit(&ev);
+    Ok(())
+}
+
+fn run_record(
+    loaded: &Loaded,
+    job: &RunJob,
+    settings: &Settings,
+    prompts: &PromptSet,
+) -> parallax_core::Result<RunRecord> {
+    let cat = &prompts.categories[job.category];
+    let (max_tokens, seed) = (job.max_tokens(settings, prompts), job.seed());
+    let req = request(
+        Prompt::Chat(cat.messages(job.prompt, &|m| loaded.count_tokens(m))),
+        max_tokens,
+        settings.temperature,
+        seed,
+    );
+    let (result, received_ms) = generate(&loaded.handle, req, job.streamed)?;
+    Ok(RunRecord {
+        suite: job.suite,
+        category: cat.id.clone(),
+        prompt_index: job.prompt,
+        rep: job.rep,
+        streamed: job.streamed,
+        warmup: job.warmup,
+        seed,
+        max_tokens,
+        prompt_tokens: result.usage.prompt_tokens,
+        completion_tokens: result.token_ids.len(),
+        finish_reason: result.finish_reason,
+        ttft_ms: result.timings.ttft_ms,
+        prompt_tps: result.timings.prompt_tps,
+        decode_tps: result.timings.decode_tps,
+        total_ms: result.timings.total_ms,
+        token_times_ms: result.timings.token_times_ms,
+        received_ms,
+        kv_len: result.kv_len,
+        memory_after: process_memory(),
+        engine_memory_after: loaded.handle.memory_blocking()?,
+        token_count_source: None,
+    })
+}
+
+fn context_record(
+    loaded: &Loaded,
+    length: usize,
+    settings: &Settings,
+    prompts: &PromptSet,
+) -> parallax_core::Result<ContextRecord> {
+    let prompt_len = length - settings.context_generate;
+    let mut ids: Vec<u32> = vec![];
+    while ids.len() < prompt_len {
+        let more = loaded.tokenizer.encode(&prompts.context_filler, ids.is_empty())?;
+        if more.is_empty() {
+            break;
+        }
+        ids.extend(more);
+    }
+    ids.truncate(prompt_len);
+    let req = request(
+        Prompt::Tokens(ids),
+        settings.context_generate,
+        settings.temperature,
+        length as u64,
+    );
+    let (r, _) = generate(&loaded.handle, req, false)?;
+    let fed = r.token_ids.len() - usize::from(r.finish_reason == FinishReason::Length);
+    let expected = r.usage.prompt_tokens + fed;
+    let mem = loaded.handle.memory_blocking()?;
+    Ok(ContextRecord {
+        context_length: length,
+        prompt_tokens: r.usage.prompt_tokens,
+        completion_tokens: r.token_ids.len(),
+        finish_reason: r.finish_reason,
+        kv_len: r.kv_len,
+        expected_kv_len: expected,
+        truncated: r.kv_len != expected || r.usage.prompt_tokens != prompt_len,
+        ttft_ms: r.timings.ttft_ms,
+        prompt_tps: r.timings.prompt_tps,
+        decode_tps: r.timings.decode_tps,
+        peak_rss_bytes: process_memory().peak_rss_bytes,
+        kv_cache_bytes: mem.kv_cache_bytes,
+        allocator_peak_bytes: mem.allocator_peak_bytes,
+    })
 }
 
 fn request(prompt: Prompt, max_tokens: usize, temperature: f32, seed: u64) -> GenerateRequest {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use parallax_bench::parent::{run_workers, Progress};
+use parallax_bench::parent::{run_workers, Progress, WorkerPlan};
 use parallax_bench::results::{EngineRaw, EngineSummary};
 use parallax_bench::{report, Fingerprint, ModelFingerprint, Results, Settings, Suite, SCHEMA};
 use parallax_core::catalog;
@@ -30,8 +30,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "gguf,mlx")]
     engines: Vec<String>,
     /// Catalog id or path (a GGUF file; for MLX also a model directory).
-    #[arg(long)]
-    model: String,
+    #[arg(long, required_unless_present = "resume")]
+    model: Option<String>,
     /// Folder for results.json, results.csv, report.md and the raw worker logs.
     #[arg(long)]
     out: PathBuf,
@@ -60,6 +60,122 @@ pub struct Args {
     /// Bearer key for --endpoint.
     #[arg(long, env = "PARALLAX_BENCH_ENDPOINT_KEY")]
     endpoint_key: Option<String>,
+    /// Reload the model after every N generations (each reload is timed and recorded).
+    #[arg(long, value_name = "N")]
+    reload_every: Option<u64>,
+    /// Run both engines at the same time (they compete for the machine: results are
+    /// labelled "concurrent" and are not the fair comparison).
+    #[arg(long, conflicts_with = "endpoint")]
+    concurrent: bool,
+    /// Both engines run the same GGUF file (Q4_0, Q4_1 or Q8_0): a pure runtime comparison.
+    #[arg(long, conflicts_with = "endpoint")]
+    same_weights: bool,
+    /// Continue the interrupted run in --out with its saved settings (run.json): finished
+    /// engines are kept, the others go on after their last reported job.
+    #[arg(long, conflicts_with = "endpoint")]
+    resume: bool,
+}
+
+/// What `--resume` needs to continue a run: saved as `DIR/run.json` when it starts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunSpec {
+    engines: Vec<String>,
+    model: String,
+    settings: Settings,
+    concurrent: bool,
+    started_at_unix: u64,
+}
+
+const RUN_SPEC: &str = "run.json";
+
+fn load_spec(out: &std::path::Path) -> Result<RunSpec> {
+    let path = out.join(RUN_SPEC);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        anyhow!(
+            "--resume: cannot read {} ({e}); was a run started in this folder?",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| anyhow!("--resume: {} is not a run description: {e}", path.display()))
+}
+
+/// `--same-weights` needs one file both engines run as it is: every quantized tensor in a
+/// format MLX holds natively (its K-quants would be requantized at load).
+fn check_same_weights(spec: &str) -> Result<()> {
+    let path = catalog::resolve(spec)?.path;
+    let header = parallax_core::GgufHeader::read(&path)
+        .map_err(|_| anyhow!("--same-weights needs a GGUF file; `{spec}` is not one"))?;
+    const KEPT: [&str; 6] = ["Q4_0", "Q4_1", "Q8_0", "F32", "F16", "BF16"];
+    let mut foreign: Vec<&str> = header
+        .tensors
+        .iter()
+        .map(|t| t.ggml_type.name)
+        .filter(|n| !KEPT.contains(n))
+        .collect();
+    foreign.sort_unstable();
+    foreign.dedup();
+    if !foreign.is_empty() {
+        bail!(
+            "--same-weights needs a Q4_0, Q4_1 or Q8_0 GGUF (MLX runs those as they are); `{spec}` has {} tensors, which MLX would requantize",
+            foreign.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar per engine on a terminal, or JSON lines with `--json-progress`.
+struct ProgressView {
+    json: bool,
+    bars: indicatif::MultiProgress,
+    by_engine: std::collections::HashMap<String, indicatif::ProgressBar>,
+}
+
+impl ProgressView {
+    fn new(json: bool) -> Self {
+        ProgressView {
+            json,
+            bars: indicatif::MultiProgress::new(),
+            by_engine: Default::default(),
+        }
+    }
+
+    fn show(&mut self, p: &Progress) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(p) {
+                println!("{line}");
+            }
+            return;
+        }
+        let bars = &self.bars;
+        let bar = self.by_engine.entry(p.engine.clone()).or_insert_with(|| {
+            let bar = bars.add(indicatif::ProgressBar::new(p.total as u64));
+            let style = indicatif::ProgressStyle::with_template("{prefix:>8} [{bar:32}] {pos}/{len} jobs  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style.progress_chars("=> "));
+            bar.set_prefix(p.engine.clone());
+            bar
+        });
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        match p.eta_s {
+            Some(s) if p.done < p.total => bar.set_message(format!("ETA {}", eta(s))),
+            _ => bar.set_message(String::new()),
+        }
+        if p.done >= p.total {
+            bar.finish();
+        }
+    }
+}
+
+fn eta(s: f64) -> String {
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// Endpoint mode: one "engine", the server; `--model` supplies the tokenizer.
@@ -69,7 +185,7 @@ fn run_endpoint(a: &Args, settings: &Settings, progress: &mut dyn FnMut(&Progres
         model: a.endpoint_model.clone().unwrap_or_default(),
         api_key: a.endpoint_key.clone(),
     };
-    let path = catalog::resolve(&a.model)?.path;
+    let path = catalog::resolve(a.model.as_deref().unwrap_or_default())?.path;
     let tokenizer = parallax_core::GgufHeader::read(&path)
         .and_then(|h| parallax_core::Tokenizer::from_gguf(&h))
         .ok();
@@ -87,15 +203,18 @@ pub struct WorkerArgs {
     /// The settings, as JSON.
     #[arg(long)]
     settings: String,
+    /// Jobs an earlier worker of this run already did.
+    #[arg(long, default_value_t = 0)]
+    resume_after: usize,
 }
 
 /// The worker: load (timed, cold), run, report each result as a JSON line on stdout.
 pub fn worker(a: WorkerArgs) -> Result<()> {
     let settings: Settings = serde_json::from_str(&a.settings).context("--settings")?;
-    let model = engines::load(&a.engine, &a.model)?;
     let stdout = std::io::stdout();
     let mut failed = None;
-    parallax_bench::worker::run(model, &settings, &mut |ev| {
+    let mut load = || engines::load(&a.engine, &a.model);
+    parallax_bench::worker::run(&mut load, &settings, a.resume_after, &mut |ev| {
         let mut out = stdout.lock();
         let written = serde_json::to_string(ev)
             .map_err(std::io::Error::other)
@@ -132,7 +251,11 @@ fn model_fingerprint(spec: &str) -> Result<ModelFingerprint> {
     })
 }
 
-pub fn run(a: Args) -> Result<()> {
+/// The run as the flags describe it, or as `run.json` saved it (`--resume`).
+fn run_spec(a: &Args) -> Result<RunSpec> {
+    if a.resume {
+        return load_spec(&a.out);
+    }
     let suites = match a.suite {
         SuiteArg::Quick => vec![Suite::Quick],
         SuiteArg::Standard => vec![Suite::Standard],
@@ -148,81 +271,113 @@ pub fn run(a: Args) -> Result<()> {
     if a.iterations < 3 {
         bail!("--iterations must be at least 3 to fit a slope");
     }
-    let model = model_fingerprint(&a.model)?;
-    let settings = Settings {
-        suites,
-        reps: a.reps.max(1),
-        iterations: a.iterations,
-        contexts: a.contexts.clone(),
-        temperature: a.temperature,
-        ..Settings::default()
-    };
-    let settings_json = serde_json::to_string(&settings)?;
-    let exe = std::env::current_exe()?;
-    let gpu = if a.endpoint.is_some() {
+    if a.reload_every == Some(0) {
+        bail!("--reload-every must be at least 1");
+    }
+    let model = a.model.clone().unwrap_or_default();
+    if a.same_weights {
+        check_same_weights(&model)?;
+    }
+    Ok(RunSpec {
+        engines: a.engines.clone(),
+        model,
+        settings: Settings {
+            suites,
+            reps: a.reps.max(1),
+            iterations: a.iterations,
+            contexts: a.contexts.clone(),
+            temperature: a.temperature,
+            reload_every: a.reload_every,
+            same_weights: a.same_weights,
+            ..Settings::default()
+        },
+        concurrent: a.concurrent,
+        started_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    })
+}
+
+fn gpu_label(a: &Args, spec: &RunSpec) -> String {
+    if a.endpoint.is_some() {
         "the server's (not visible)".to_owned()
-    } else if a.engines.iter().any(|e| e == "mlx") {
+    } else if spec.engines.iter().any(|e| e == "mlx") {
         match parallax_mlx::compute_device() {
             parallax_mlx::ComputeDevice::Gpu => "MLX GPU".to_owned(),
             parallax_mlx::ComputeDevice::Cpu => "none (MLX on CPU)".to_owned(),
         }
     } else {
         "not probed".to_owned()
-    };
-    let started_at_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let json_progress = a.json_progress;
-    let mut progress = |p: &Progress| {
-        if json_progress {
-            if let Ok(line) = serde_json::to_string(p) {
-                println!("{line}");
-            }
-        } else {
-            let eta = p.eta_s.map_or(String::new(), |s| format!(", ETA {s:.0} s"));
-            eprint!("\r[{}] {}/{} jobs{eta}   ", p.engine, p.done, p.total);
-            if p.done == p.total {
-                eprintln!();
-            }
-        }
-    };
-    let worker = |engine: &str| {
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let spec = run_spec(&a)?;
+    let model = model_fingerprint(&spec.model)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if !a.resume && a.endpoint.is_none() {
+        std::fs::write(a.out.join(RUN_SPEC), serde_json::to_string_pretty(&spec)?)
+            .with_context(|| format!("writing to {}", a.out.display()))?;
+    }
+    let settings = &spec.settings;
+    let settings_json = serde_json::to_string(settings)?;
+    let exe = std::env::current_exe()?;
+    let mut view = ProgressView::new(a.json_progress);
+    let mut progress = |p: &Progress| view.show(p);
+    let worker = |engine: &str, resume_after: usize| {
         let mut cmd = std::process::Command::new(&exe);
         cmd.args([
             "bench-worker",
             "--engine",
             engine,
             "--model",
-            &a.model,
+            &spec.model,
             "--settings",
             &settings_json,
         ]);
+        cmd.args(["--resume-after", &resume_after.to_string()]);
         cmd
     };
     let raw = if a.endpoint.is_some() {
-        run_endpoint(&a, &settings, &mut progress)?
+        run_endpoint(&a, settings, &mut progress)?
     } else {
-        run_workers(&a.engines, &worker, &a.out, &mut progress)
-            .with_context(|| format!("writing to {}", a.out.display()))?
+        let plan = WorkerPlan {
+            engines: &spec.engines,
+            worker: &worker,
+            out_dir: &a.out,
+            concurrent: spec.concurrent,
+            resume: a.resume,
+        };
+        run_workers(&plan, &mut progress).with_context(|| format!("writing to {}", a.out.display()))?
+    };
+    let mode = match (a.endpoint.is_some(), spec.concurrent) {
+        (true, _) => "endpoint",
+        (false, true) => "concurrent",
+        (false, false) => "isolated",
     };
     let results = Results {
         schema: SCHEMA.into(),
-        started_at_unix,
-        fingerprint: Fingerprint::current(&gpu),
+        started_at_unix: spec.started_at_unix,
+        fingerprint: Fingerprint::current(&gpu_label(&a, &spec)),
         model,
-        settings,
-        mode: if a.endpoint.is_some() { "endpoint" } else { "isolated" }.into(),
+        settings: settings.clone(),
+        mode: mode.into(),
         summaries: raw.iter().map(EngineSummary::of).collect(),
         engines: raw,
     };
     report::write_all(&a.out, &results).with_context(|| format!("writing to {}", a.out.display()))?;
-    if !json_progress {
+    if !a.json_progress {
         eprintln!("wrote {}/results.json, results.csv, report.md", a.out.display());
     }
     let broken: Vec<String> = results.engines.iter().filter_map(|e| e.incomplete.clone()).collect();
     if !broken.is_empty() {
-        return Err(anyhow!("{} (the results so far are written)", broken.join("; ")));
+        let hint = if a.endpoint.is_none() {
+            "; --resume continues it"
+        } else {
+            ""
+        };
+        return Err(anyhow!("{} (the results so far are written{hint})", broken.join("; ")));
     }
     Ok(())
 }

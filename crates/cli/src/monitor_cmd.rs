@@ -1,5 +1,6 @@
-//! `parallax monitor`: streams the live monitor's snapshots of a process (default: a fresh
-//! sampler on this one; `--pid` for e.g. a running `parallax serve`) to the terminal.
+//! `parallax monitor`: streams live monitor snapshots to the terminal: those a running
+//! `parallax serve` publishes on `/monitor` (`--url`, with its engines, generations and
+//! queue), or a fresh sampler's on a process (`--pid`; default this one).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +20,14 @@ pub struct Args {
     #[arg(long)]
     count: Option<u64>,
     /// The process to watch (default: this one).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "url")]
     pid: Option<u32>,
+    /// Subscribe to a `parallax serve` (e.g. http://127.0.0.1:11480): its engines too.
+    #[arg(long)]
+    url: Option<String>,
+    /// Bearer key for --url.
+    #[arg(long, env = "PARALLAX_API_KEY")]
+    api_key: Option<String>,
 }
 
 fn mb(b: u64) -> f64 {
@@ -47,11 +54,64 @@ fn line(s: &Snapshot) -> String {
             mb(e.weight_bytes),
             mb(e.kv_cache_bytes)
         ));
+        if let (Some(active), Some(cache)) = (e.allocator_active_bytes, e.allocator_cache_bytes) {
+            out.push_str(&format!(" (MLX active {:.1} MB cache {:.1} MB)", mb(active), mb(cache)));
+        }
+    }
+    for g in &s.generations {
+        out.push_str(&format!(
+            " | {} {} tokens {:.1} tok/s",
+            g.engine, g.tokens, g.tokens_per_second
+        ));
+    }
+    if s.queue_depth > 0 {
+        out.push_str(&format!(" | queue {}", s.queue_depth));
+    }
+    for ev in &s.events {
+        out.push_str(&format!(" | {}", serde_json::to_string(ev).unwrap_or_default()));
     }
     out
 }
 
+/// Prints one snapshot; true once `--count` is reached.
+fn print(a: &Args, snap: &Snapshot, printed: &mut u64) -> Result<bool> {
+    if a.json {
+        println!("{}", serde_json::to_string(snap)?);
+    } else {
+        println!("{}", line(snap));
+    }
+    std::io::Write::flush(&mut std::io::stdout())?;
+    *printed += 1;
+    Ok(a.count.is_some_and(|n| *printed >= n))
+}
+
+/// Follows a server's `/monitor` event stream.
+fn follow(a: &Args, url: &str) -> Result<()> {
+    use std::io::BufRead;
+    let url = format!("{}/monitor", url.trim_end_matches('/').trim_end_matches("/v1"));
+    let mut req = ureq::get(&url);
+    if let Some(key) = &a.api_key {
+        req = req.header("Authorization", format!("Bearer {key}"));
+    }
+    let resp = req.call().map_err(|e| anyhow!("{url}: {e}"))?;
+    let mut printed = 0u64;
+    for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+        let line = line.map_err(|e| anyhow!("{url}: {e}"))?;
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let snap: Snapshot = serde_json::from_str(data).map_err(|e| anyhow!("{url}: not a monitor snapshot: {e}"))?;
+        if print(a, &snap, &mut printed)? {
+            return Ok(());
+        }
+    }
+    Err(anyhow!("{url}: the server closed the stream"))
+}
+
 pub fn run(a: Args) -> Result<()> {
+    if let Some(url) = a.url.clone() {
+        return follow(&a, &url);
+    }
     let config = MonitorConfig {
         interval: Duration::from_millis(a.interval_ms),
         pid: a.pid,
@@ -64,13 +124,7 @@ pub fn run(a: Args) -> Result<()> {
     rt.block_on(async {
         loop {
             let snap = rx.borrow_and_update().clone();
-            if a.json {
-                println!("{}", serde_json::to_string(&*snap)?);
-            } else {
-                println!("{}", line(&snap));
-            }
-            printed += 1;
-            if a.count.is_some_and(|n| printed >= n) {
+            if print(&a, &snap, &mut printed)? {
                 return Ok(());
             }
             rx.changed().await.map_err(|_| anyhow!("the monitor stopped"))?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use parallax_monitor::ReloadPolicy;
 use parallax_server::{check_config, AppState, Loader, ModelManager, ServerConfig, DEFAULT_PORT};
 
 use crate::engines;
@@ -33,9 +34,58 @@ pub struct Args {
     /// (default: the memory the system has available). Larger models get 507.
     #[arg(long, value_name = "MB")]
     memory_budget: Option<u64>,
+    /// Reload a model after this many generations: `N` for every engine or `ENGINE=N`
+    /// (repeatable). The reload happens when the model is next asked for and idle.
+    #[arg(long, value_name = "[ENGINE=]N")]
+    reload_every: Vec<String>,
+    /// Reload a model once process RSS has grown this many MB since it loaded: `MB` or
+    /// `ENGINE=MB` (repeatable).
+    #[arg(long, value_name = "[ENGINE=]MB")]
+    reload_rss_growth: Vec<String>,
+    /// Live monitor sampling interval (250–1000 ms), served on GET /monitor.
+    #[arg(long, default_value_t = 500)]
+    monitor_interval_ms: u64,
+}
+
+/// `N` or `ENGINE=N` flags → the number per engine.
+fn per_engine(flag: &str, values: &[String]) -> Result<Vec<(&'static str, u64)>> {
+    let mut out = vec![];
+    for v in values {
+        let (engines, n) = match v.split_once('=') {
+            Some((e, n)) => {
+                let e = engines::ENGINES.iter().find(|x| **x == e).ok_or_else(|| {
+                    anyhow!(
+                        "{flag} {v}: unknown engine `{e}` (available: {})",
+                        engines::ENGINES.join(", ")
+                    )
+                })?;
+                (vec![*e], n)
+            }
+            None => (engines::ENGINES.to_vec(), v.as_str()),
+        };
+        let n: u64 = n
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| anyhow!("{flag} {v}: expected a positive whole number"))?;
+        out.extend(engines.into_iter().map(|e| (e, n)));
+    }
+    Ok(out)
+}
+
+fn reload_policies(a: &Args) -> Result<Vec<(&'static str, ReloadPolicy)>> {
+    let mut policies: std::collections::BTreeMap<&'static str, ReloadPolicy> = Default::default();
+    for (e, n) in per_engine("--reload-every", &a.reload_every)? {
+        policies.entry(e).or_default().after_generations = Some(n);
+    }
+    for (e, mb) in per_engine("--reload-rss-growth", &a.reload_rss_growth)? {
+        policies.entry(e).or_default().rss_growth_mb = Some(mb);
+    }
+    Ok(policies.into_iter().collect())
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let policies = reload_policies(&a)?;
     let config = ServerConfig {
         host: a.host.clone(),
         api_key: a.api_key,
@@ -47,10 +97,15 @@ pub fn run(a: Args) -> Result<()> {
     if a.ttl == Some(0) {
         return Err(anyhow!("--ttl must be at least 1 second"));
     }
-    let models = ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth)
+    let mut models = ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth)
         .with_ttl(a.ttl.map(Duration::from_secs))
         .with_memory_budget(a.memory_budget.map(|mb| mb * 1_000_000));
+    for (engine, policy) in policies {
+        models = models.with_reload_policy(engine, policy);
+    }
     let state = AppState::new(config, models);
+    let _monitor = parallax_server::start_monitor(&state, Duration::from_millis(a.monitor_interval_ms))
+        .map_err(|e| anyhow!("--monitor-interval-ms: {e}"))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         for m in &a.models {

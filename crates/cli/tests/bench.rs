@@ -201,3 +201,127 @@ fn endpoint_mode_runs_the_suite_against_parallax_serve() {
     let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
     assert!(md.contains("memory unavailable"), "{md}");
 }
+
+#[test]
+fn concurrent_mode_with_same_weights_and_reloads_is_labelled_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = bench(
+        dir.path(),
+        &[
+            "--suite",
+            "quick",
+            "--engines",
+            "gguf,mlx",
+            "--concurrent",
+            "--same-weights",
+            "--reload-every",
+            "2",
+        ],
+    );
+    assert_eq!(r.mode, "concurrent");
+    assert!(r.settings.same_weights);
+    for e in &r.engines {
+        assert!(e.incomplete.is_none(), "{:?}", e.incomplete);
+        assert_eq!(e.runs.len(), 5, "warm-up + 2 categories × streamed and not");
+        // 5 generations, a reload before the 3rd and the 5th.
+        let after: Vec<u64> = e.reloads.iter().map(|x| x.after_generations).collect();
+        assert_eq!(after, [2, 4], "{}", e.engine);
+        assert!(e
+            .reloads
+            .iter()
+            .all(|x| x.load_ms > 0.0 && x.memory_after.rss_bytes > 0));
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    assert!(md.contains("both engines at once"), "{md}");
+    assert!(md.contains("**Same weights:**") && md.contains("## Reloads"), "{md}");
+}
+
+/// The parent is killed with SIGINT mid-run; what it gathered stays on disk, and `--resume`
+/// finishes the run with the saved settings, skipping the jobs already done.
+#[test]
+fn an_interrupted_run_keeps_its_results_and_resume_finishes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("utf-8");
+    let exe = env!("CARGO_BIN_EXE_parallax");
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "bench",
+            "--model",
+            MODEL,
+            "--out",
+            out,
+            "--suite",
+            "quick",
+            "--engines",
+            "gguf",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let log = dir.path().join("raw").join("gguf.jsonl");
+    let progressed = |n: usize| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"progress\""))
+            .count()
+            >= n
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !progressed(2) {
+        assert!(std::time::Instant::now() < deadline, "no progress within 10 minutes");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before it was interrupted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(!child.wait().expect("wait").success());
+    assert!(!dir.path().join("results.json").exists(), "interrupted before the end");
+    let kept = std::fs::read_to_string(&log).expect("raw log");
+    assert!(
+        kept.lines().filter(|l| l.contains("\"kind\":\"run\"")).count() >= 2,
+        "{kept}"
+    );
+
+    let resumed = parallax_within(
+        &["bench", "--out", out, "--resume"],
+        std::time::Duration::from_secs(1200),
+    );
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let json = std::fs::read_to_string(dir.path().join("results.json")).expect("results.json");
+    let r: Results = serde_json::from_str(&json).expect("schema");
+    let e = &r.engines[0];
+    assert!(e.incomplete.is_none(), "{:?}", e.incomplete);
+    assert_eq!(e.resumed_after_jobs.len(), 1);
+    assert!(e.resumed_after_jobs[0] >= 2, "{:?}", e.resumed_after_jobs);
+    let measured: Vec<_> = e.runs.iter().filter(|r| !r.warmup).collect();
+    assert_eq!(measured.len(), 4, "each job exactly once");
+    let mut keys: Vec<_> = measured.iter().map(|r| (r.category.clone(), r.streamed)).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "no job repeated or lost");
+    assert_eq!(
+        e.runs.iter().filter(|r| r.warmup).count(),
+        2,
+        "the resumed worker warmed up again"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    assert!(md.contains("**Resumed:**"), "{md}");
+}
+
+#[test]
+fn same_weights_refuses_a_k_quant_and_resume_needs_a_started_run() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let out = out.path().to_str().expect("utf-8");
+    let line = fails_cleanly(&["bench", "--model", "gemma3-270m-q4_k_m", "--out", out, "--same-weights"]);
+    assert!(line.contains("Q4_K") && line.contains("--same-weights"), "{line}");
+    let line = fails_cleanly(&["bench", "--out", out, "--resume"]);
+    assert!(line.contains("run.json"), "{line}");
+}

@@ -230,6 +230,18 @@ impl GgufHeader {
     pub fn context_length(&self) -> Option<usize> {
         self.arch_u64("context_length").map(|v| v as usize)
     }
+    /// KV-cache bytes per position as our engines hold it (K and V, f32, every layer's KV
+    /// heads), for memory-fit estimates before a load.
+    pub fn kv_bytes_per_token(&self) -> Option<u64> {
+        let layers = self.arch_u64("block_count")?;
+        let heads = self.arch_u64("attention.head_count")?;
+        let kv_heads = self.arch_u64("attention.head_count_kv").unwrap_or(heads);
+        let head_dim = match self.arch_u64("attention.key_length") {
+            Some(d) => d,
+            None => self.arch_u64("embedding_length")? / heads.max(1),
+        };
+        Some(2 * layers * kv_heads * head_dim * 4)
+    }
     /// Bytes of all tensor data, i.e. the weights as stored.
     pub fn weight_bytes(&self) -> u64 {
         self.tensors.iter().map(|t| t.n_bytes).sum()

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod gguf_meta;
+pub mod live;
 pub mod runtime;
 pub mod sampling;
 pub mod stop;
@@ -21,6 +22,7 @@ pub use generate::{
     Usage, MAX_TOP_LOGPROBS,
 };
 pub use gguf_meta::GgufHeader;
+pub use live::{LiveGeneration, LiveStatus};
 pub use runtime::{EngineHandle, GenerationStream};
 pub use sampling::SamplingParams;
 pub use tokenizer::Tokenizer;

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::{LoadedModel, MemoryReport, ModelInfo};
 use crate::error::{Error, Result};
 use crate::generate::{generate, Event, Flow, GenerateRequest, GenerationResult};
+use crate::live::{Live, LiveGeneration, LiveStatus};
 use crate::tokenizer::Tokenizer;
 
 /// Events buffered per request before the worker waits for the consumer.
@@ -30,6 +31,7 @@ pub struct EngineHandle {
     backend: &'static str,
     load_ms: f64,
     tokenizer: Arc<Tokenizer>,
+    live: Live,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,9 +42,13 @@ impl EngineHandle {
         let backend = model.engine.backend();
         let load_ms = model.load_ms;
         let tokenizer = model.tokenizer.clone();
+        let live = Live::default();
+        let memory = model.engine.memory();
+        live.update(|s| s.memory = memory);
+        let worker_live = live.clone();
         let thread = std::thread::Builder::new()
             .name(format!("engine-{backend}"))
-            .spawn(move || worker(model, rx))
+            .spawn(move || worker(model, rx, worker_live))
             .ok();
         EngineHandle {
             tx: Some(tx),
@@ -50,6 +56,7 @@ impl EngineHandle {
             backend,
             load_ms,
             tokenizer,
+            live,
             thread,
         }
     }
@@ -68,11 +75,20 @@ impl EngineHandle {
         &self.tokenizer
     }
 
+    /// What the worker is doing now; never waits for it.
+    pub fn live(&self) -> LiveStatus {
+        self.live.read()
+    }
+
     /// Queues a generation. Events arrive on the returned stream.
     pub fn generate(&self, req: GenerateRequest) -> Result<GenerationStream> {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        self.send(Command::Generate(req, tx))?;
-        Ok(GenerationStream { rx })
+        self.live.update(|s| s.waiting += 1);
+        let sent = self.send(Command::Generate(req, tx));
+        if sent.is_err() {
+            self.live.update(|s| s.waiting = s.waiting.saturating_sub(1));
+        }
+        sent.map(|()| GenerationStream { rx })
     }
 
     /// The engine's memory, measured between requests.
@@ -100,23 +116,73 @@ impl Drop for EngineHandle {
     }
 }
 
-fn worker(mut model: LoadedModel, rx: std_mpsc::Receiver<Command>) {
+fn worker(mut model: LoadedModel, rx: std_mpsc::Receiver<Command>, live: Live) {
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Command::Memory(reply) => {
                 let _ = reply.send(model.engine.memory());
             }
             Command::Generate(req, events) => {
-                let mut emit = |ev: &Event| match events.blocking_send(Ok(ev.clone())) {
-                    Ok(()) => Flow::Continue,
-                    Err(_) => Flow::Cancel,
+                live.update(|s| {
+                    s.waiting = s.waiting.saturating_sub(1);
+                    s.generation = Some(LiveGeneration {
+                        started: std::time::Instant::now(),
+                        prompt_tokens: 0,
+                        tokens: 0,
+                        ttft_ms: None,
+                        last_token_ms: None,
+                    });
+                });
+                // The final event waits until the live status counts this generation, so a
+                // consumer that saw it finish never reads a status from before its end.
+                let mut finished = None;
+                let mut emit = |ev: &Event| {
+                    track(&live, ev);
+                    if let Event::Finished(_) = ev {
+                        finished = Some(ev.clone());
+                        return Flow::Continue;
+                    }
+                    match events.blocking_send(Ok(ev.clone())) {
+                        Ok(()) => Flow::Continue,
+                        Err(_) => Flow::Cancel,
+                    }
                 };
-                if let Err(e) = generate(&mut model, &req, &mut emit) {
-                    let _ = events.blocking_send(Err(e));
+                let outcome = generate(&mut model, &req, &mut emit);
+                let memory = model.engine.memory();
+                live.update(|s| {
+                    s.generation = None;
+                    s.generations_done += 1;
+                    s.memory = memory;
+                });
+                match outcome {
+                    Ok(_) => {
+                        if let Some(ev) = finished {
+                            let _ = events.blocking_send(Ok(ev));
+                        }
+                    }
+                    Err(e) => {
+                        let _ = events.blocking_send(Err(e));
+                    }
                 }
             }
         }
     }
+}
+
+/// Keeps the live view of the running generation current.
+fn track(live: &Live, ev: &Event) {
+    live.update(|s| {
+        let Some(g) = s.generation.as_mut() else { return };
+        match ev {
+            Event::Started { prompt_tokens } => g.prompt_tokens = *prompt_tokens,
+            Event::Token { elapsed_ms, .. } => {
+                g.tokens += 1;
+                g.ttft_ms.get_or_insert(*elapsed_ms);
+                g.last_token_ms = Some(*elapsed_ms);
+            }
+            Event::Finished(_) => {}
+        }
+    });
 }
 
 /// The events of one generation. Dropping it cancels the generation.

@@ -24,6 +24,14 @@ pub struct SamplingParams {
     pub seed: u64,
 }
 
+/// A seed for a request that did not fix one (the server's and the app's default).
+pub fn fresh_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use reload::ReloadPolicy;
+use serde::{Deserialize, Serialize};
 pub use snapshot::{EngineStats, GenerationStats, MonitorEvent, ProcessStats, Snapshot, SystemStats};
 use tokio::sync::watch;
 
@@ -120,6 +121,33 @@ impl Monitor {
 
     /// The kept history, oldest first.
     pub fn history(&self) -> Vec<Arc<Snapshot>> {
+        self.feed().history()
+    }
+
+    /// A read-only handle for subscribers elsewhere (the server's `/monitor`, the app's
+    /// events). It does not keep the sampler running: dropping the `Monitor` stops it.
+    pub fn feed(&self) -> Feed {
+        Feed {
+            rx: self.rx.clone(),
+            history: self.history.clone(),
+        }
+    }
+}
+
+/// What subscribers of a [`Monitor`] read: the live channel and the history ring.
+#[derive(Clone)]
+pub struct Feed {
+    rx: watch::Receiver<Arc<Snapshot>>,
+    history: Arc<Mutex<VecDeque<Arc<Snapshot>>>>,
+}
+
+impl Feed {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.rx.clone()
+    }
+
+    /// The kept history, oldest first.
+    pub fn history(&self) -> Vec<Arc<Snapshot>> {
         self.history
             .lock()
             .map(|h| h.iter().cloned().collect())
@@ -192,6 +220,30 @@ impl Sampler {
             queue_depth: probe.queue_depth(),
             events: probe.drain_events(),
         }
+    }
+}
+
+/// A process's resident set now and its high-water mark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessMemory {
+    pub rss_bytes: u64,
+    pub peak_rss_bytes: u64,
+}
+
+/// Reads this process's memory now (a one-off read, for callers outside the sampler: the
+/// bench worker between generations, the server's reload policy).
+pub fn process_memory() -> ProcessMemory {
+    let rss = sysinfo::get_current_pid()
+        .ok()
+        .and_then(|pid| {
+            let mut sys = sysinfo::System::new().ok()?;
+            sys.refresh_processes(sysinfo::ProcessesToUpdate::Some(&[pid]), true);
+            sys.process(pid).map(|p| p.memory())
+        })
+        .unwrap_or(0);
+    ProcessMemory {
+        rss_bytes: rss,
+        peak_rss_bytes: high_water_mark(std::process::id()).unwrap_or(rss).max(rss),
     }
 }
 

@@ -1,8 +1,9 @@
 //! What one sample holds.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct ProcessStats {
     pub pid: u32,
     pub rss_bytes: u64,
@@ -12,7 +13,7 @@ pub struct ProcessStats {
     pub cpu_percent: f32,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct SystemStats {
     pub total_bytes: u64,
     pub available_bytes: u64,
@@ -21,7 +22,7 @@ pub struct SystemStats {
 }
 
 /// A loaded engine's memory, as its probe reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct EngineStats {
     pub id: String,
     pub weight_bytes: u64,
@@ -32,7 +33,7 @@ pub struct EngineStats {
 }
 
 /// A generation in progress.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct GenerationStats {
     pub id: String,
     pub engine: String,
@@ -43,7 +44,7 @@ pub struct GenerationStats {
     pub inter_token_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MonitorEvent {
     Load { id: String },
@@ -51,7 +52,7 @@ pub enum MonitorEvent {
     Reload { id: String, reason: String },
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Snapshot {
     /// Milliseconds since the Unix epoch.
     pub at_unix_ms: u64,

@@ -79,7 +79,7 @@ pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next)
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if req.uri().path().starts_with("/v1") && sent != Some(key.as_str()) {
+        if req.uri().path() != "/health" && sent != Some(key.as_str()) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",

@@ -3,7 +3,7 @@
 //!
 //! Safe by default: it is meant for 127.0.0.1; the `Host` header is checked against an
 //! allowlist (DNS rebinding, cf. Ollama CVE-2024-28224), CORS answers only allowlisted origins
-//! and never echoes a foreign one, an optional bearer key guards `/v1`, bodies are size-limited.
+//! and never echoes a foreign one, an optional bearer key guards all but `/health`, bodies are size-limited.
 
 mod embeddings;
 mod error;
@@ -11,6 +11,8 @@ mod guard;
 mod handlers;
 mod metrics;
 pub mod models;
+mod monitor_sse;
+pub mod probe;
 mod request;
 mod wire;
 
@@ -23,6 +25,7 @@ use axum::Router;
 
 pub use error::ApiError;
 pub use models::{Loader, ModelManager};
+pub use probe::ServerProbe;
 
 /// The documented default port of `parallax serve`.
 pub const DEFAULT_PORT: u16 = 11480;
@@ -62,6 +65,7 @@ pub struct AppState {
     pub models: ModelManager,
     metrics: metrics::Metrics,
     requests: AtomicU64,
+    monitor: std::sync::OnceLock<parallax_monitor::Feed>,
 }
 
 impl AppState {
@@ -71,14 +75,36 @@ impl AppState {
             models,
             metrics: metrics::Metrics::default(),
             requests: AtomicU64::new(0),
+            monitor: std::sync::OnceLock::new(),
         })
     }
+
+    /// Serves this monitor's snapshots on `GET /monitor` (the first one attached stays).
+    pub fn attach_monitor(&self, feed: parallax_monitor::Feed) {
+        let _ = self.monitor.set(feed);
+    }
+}
+
+/// Starts a monitor that probes `state`'s engines and serves it on `/monitor`. The caller
+/// keeps the returned `Monitor`: dropping it stops the sampler.
+pub fn start_monitor(
+    state: &Arc<AppState>,
+    interval: std::time::Duration,
+) -> Result<parallax_monitor::Monitor, String> {
+    let config = parallax_monitor::MonitorConfig {
+        interval,
+        ..Default::default()
+    };
+    let monitor = parallax_monitor::Monitor::start(config, Arc::new(ServerProbe::new(state)))?;
+    state.attach_monitor(monitor.feed());
+    Ok(monitor)
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
         .route("/metrics", get(metrics::metrics))
+        .route("/monitor", get(monitor_sse::monitor))
         .route("/v1/models", get(handlers::models))
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/completions", post(handlers::completions))
@@ -101,10 +127,18 @@ pub fn check_config(config: &ServerConfig) -> Result<(), String> {
 
 /// Serves `state` on `listener` until SIGINT or SIGTERM, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    serve_until(listener, state, shutdown_signal()).await
+}
+
+/// Serves `state` on `listener` until `stop` completes (the desktop app stops its endpoint
+/// this way), then finishes in-flight requests.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let reaper = spawn_idle_reaper(state.clone());
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await;
     reaper.abort();
     served
 }

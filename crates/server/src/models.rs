@@ -12,9 +12,11 @@ use axum::http::StatusCode;
 use parallax_core::catalog::{self, CatalogEntry, ModelKind};
 use parallax_core::{EngineHandle, LoadedModel};
 use parallax_embed::Embedder;
+use parallax_monitor::{MonitorEvent, ReloadPolicy};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::probe::EventLog;
 
 /// Loads a catalog model with the named engine (the CLI and the app pass their engine table).
 pub type Loader = Arc<dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel> + Send + Sync>;
@@ -31,6 +33,9 @@ pub struct Slot {
     pub runner: Runner,
     /// The memory it was admitted with (catalog estimate).
     pub bytes: u64,
+    /// Process RSS right after it loaded, for the reload policy.
+    rss_at_load: u64,
+    policy: ReloadPolicy,
     queue: Arc<Semaphore>,
     depth: usize,
     last_used: std::sync::Mutex<Instant>,
@@ -81,6 +86,16 @@ impl Slot {
         }
     }
 
+    /// Why the reload policy wants this model reloaded now, if it does.
+    fn reload_due(&self) -> Option<String> {
+        let Runner::Chat(h) = &self.runner else { return None };
+        if self.policy == ReloadPolicy::default() {
+            return None;
+        }
+        let rss = parallax_monitor::process_memory().rss_bytes;
+        self.policy.check(h.live().generations_done, self.rss_at_load, rss)
+    }
+
     pub fn chat(&self) -> Result<&EngineHandle, ApiError> {
         match &self.runner {
             Runner::Chat(h) => Ok(h),
@@ -120,7 +135,12 @@ pub struct ModelManager {
     ttl: Option<Duration>,
     budget: Option<u64>,
     loaded: Mutex<HashMap<String, Arc<Slot>>>,
+    /// A copy of `loaded`'s slots that the monitor reads without waiting for a load.
+    visible: std::sync::Mutex<Vec<Arc<Slot>>>,
     unloads: std::sync::atomic::AtomicU64,
+    reload_policies: HashMap<String, ReloadPolicy>,
+    /// Load, unload and reload events for the monitor.
+    pub(crate) events: EventLog,
 }
 
 /// A resolved name: the catalog entry, and the engine for chat models.
@@ -148,7 +168,33 @@ impl ModelManager {
             ttl: None,
             budget: None,
             loaded: Mutex::new(HashMap::new()),
+            visible: std::sync::Mutex::new(vec![]),
             unloads: 0.into(),
+            reload_policies: HashMap::new(),
+            events: EventLog::default(),
+        }
+    }
+
+    /// Reload `engine`'s models after N generations or RSS growth (see [`ReloadPolicy`]).
+    /// The check runs when a request arrives and the model is idle, so no request is cut off.
+    pub fn with_reload_policy(mut self, engine: &str, policy: ReloadPolicy) -> Self {
+        self.reload_policies.insert(engine.to_owned(), policy);
+        self
+    }
+
+    /// The reload policy of each engine that has one.
+    pub fn reload_policies(&self) -> &HashMap<String, ReloadPolicy> {
+        &self.reload_policies
+    }
+
+    /// The loaded slots as last published (never waits).
+    pub(crate) fn visible(&self) -> Vec<Arc<Slot>> {
+        self.visible.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    fn publish(&self, loaded: &HashMap<String, Arc<Slot>>) {
+        if let Ok(mut v) = self.visible.lock() {
+            *v = loaded.values().cloned().collect();
         }
     }
 
@@ -221,9 +267,21 @@ impl ModelManager {
         let target = self.resolve(name)?;
         let id = target.id();
         let mut loaded = self.loaded.lock().await;
+        let mut reload_reason = None;
         if let Some(slot) = loaded.get(&id) {
-            slot.touch();
-            return Ok(slot.clone());
+            // Only an idle model is reloaded (this request has not queued yet).
+            match slot.reload_due().filter(|_| slot.queued() == 0) {
+                None => {
+                    slot.touch();
+                    return Ok(slot.clone());
+                }
+                Some(reason) => {
+                    let old = loaded.remove(&id).into_iter().collect();
+                    self.publish(&loaded);
+                    self.drop_slots(old).await;
+                    reload_reason = Some(reason);
+                }
+            }
         }
         if !target.entry.is_fetched() {
             return Err(ApiError::model_not_found(name));
@@ -232,16 +290,30 @@ impl ModelManager {
         let evicted = self.make_room(&mut loaded, &id, need)?;
         // Free their memory before the new load claims it.
         self.unload(evicted).await;
+        let policy = target
+            .engine
+            .and_then(|e| self.reload_policies.get(e).copied())
+            .unwrap_or_default();
         let runner = self.load(target).await?;
         let slot = Arc::new(Slot {
             id: id.clone(),
             runner,
             bytes: need,
+            rss_at_load: parallax_monitor::process_memory().rss_bytes,
+            policy,
             queue: Arc::new(Semaphore::new(self.queue_depth)),
             depth: self.queue_depth,
             last_used: std::sync::Mutex::new(Instant::now()),
         });
-        loaded.insert(id, slot.clone());
+        loaded.insert(id.clone(), slot.clone());
+        self.publish(&loaded);
+        self.events.push(match reload_reason {
+            Some(reason) => {
+                eprintln!("parallax serve: reloaded {id}: {reason}");
+                MonitorEvent::Reload { id, reason }
+            }
+            None => MonitorEvent::Load { id },
+        });
         Ok(slot)
     }
 
@@ -305,6 +377,7 @@ impl ModelManager {
             .code("insufficient_memory"));
         }
         let evicted: Vec<Arc<Slot>> = victims.iter().filter_map(|v| loaded.remove(v)).collect();
+        self.publish(loaded);
         for s in &evicted {
             eprintln!("parallax serve: unloaded {} to make room for {id}", s.id);
         }
@@ -319,6 +392,14 @@ impl ModelManager {
         }
         self.unloads
             .fetch_add(slots.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        for s in &slots {
+            self.events.push(MonitorEvent::Unload { id: s.id.clone() });
+        }
+        self.drop_slots(slots).await;
+    }
+
+    /// Joining an engine's worker thread blocks, so it happens off the async runtime.
+    async fn drop_slots(&self, slots: Vec<Arc<Slot>>) {
         let _ = tokio::task::spawn_blocking(move || drop(slots)).await;
     }
 
@@ -332,6 +413,7 @@ impl ModelManager {
             .map(|s| s.id.clone())
             .collect();
         let slots: Vec<Arc<Slot>> = expired.iter().filter_map(|id| loaded.remove(id)).collect();
+        self.publish(&loaded);
         drop(loaded);
         self.unload(slots).await;
         expired

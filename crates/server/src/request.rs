@@ -167,7 +167,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
         min_p: 0.0,
         presence_penalty: float(m, "presence_penalty")?.unwrap_or(0.0),
         frequency_penalty: float(m, "frequency_penalty")?.unwrap_or(0.0),
-        seed: uint(m, "seed")?.unwrap_or_else(random_seed),
+        seed: uint(m, "seed")?.unwrap_or_else(parallax_core::sampling::fresh_seed),
         ..defaults
     };
     sampling.validate().map_err(ApiError::from)?;
@@ -189,13 +189,6 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
             logprobs,
         },
     })
-}
-
-fn random_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 pub fn chat(body: &[u8]) -> Result<Common, ApiError> {

@@ -1,0 +1,313 @@
+//! One chat turn: the reply is stored before the first token and rewritten as it streams
+//! (at most every 200 ms), so a killed app keeps the partial text; the next open marks it
+//! interrupted. Each reply records the engine and model that wrote it. Stop, regenerate and
+//! edit-and-resend are built on the same turn.
+
+use std::time::{Duration, Instant};
+
+use parallax_core::{ChatMessage, Event, GenerateRequest, GenerationResult, Prompt, SamplingParams};
+use parallax_store::{Conversation, Message, MessageStats, MessageStatus, NewMessage, Role};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::error::{AppError, Result};
+use crate::App;
+
+/// How often a streaming reply's text is written to the database.
+const SAVE_EVERY: Duration = Duration::from_millis(200);
+
+/// What the UI receives while a reply is written (over a Tauri channel).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// The user's message (when this turn added one) and the reply about to stream, as stored.
+    Started {
+        user: Option<Message>,
+        reply: Message,
+    },
+    /// The model is being loaded (the first reply of a model, or after a switch).
+    Loading {
+        engine: String,
+        model: String,
+    },
+    Token {
+        text: String,
+    },
+    /// The reply as stored at the end: complete, or stopped by the user.
+    Finished {
+        reply: Message,
+    },
+    Failed {
+        reply: Message,
+        error: AppError,
+    },
+}
+
+/// Which engine and model write the reply.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, TS)]
+pub struct Choice {
+    pub engine: String,
+    pub model: String,
+}
+
+/// The conversation as the model sees it: the system prompt, then every message before the
+/// reply (failed and empty replies left out).
+fn transcript(conv: &Conversation, reply_id: i64) -> Vec<ChatMessage> {
+    let mut out = vec![];
+    if !conv.settings.system_prompt.trim().is_empty() {
+        out.push(ChatMessage::new("system", conv.settings.system_prompt.clone()));
+    }
+    for m in conv.messages.iter().filter(|m| m.id != reply_id) {
+        let usable = m.role != Role::Assistant || (m.status != MessageStatus::Failed && !m.content.is_empty());
+        if usable {
+            out.push(ChatMessage::new(m.role.as_str(), m.content.clone()));
+        }
+    }
+    out
+}
+
+fn stats_of(r: &GenerationResult) -> MessageStats {
+    MessageStats {
+        prompt_tokens: r.usage.prompt_tokens,
+        completion_tokens: r.usage.completion_tokens,
+        ttft_ms: r.timings.ttft_ms,
+        decode_tps: r.timings.decode_tps,
+        prompt_tps: r.timings.prompt_tps,
+        total_ms: r.timings.total_ms,
+        finish_reason: serde_json::to_value(r.finish_reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    }
+}
+
+fn request(conv: &Conversation, messages: Vec<ChatMessage>) -> GenerateRequest {
+    let s = &conv.settings;
+    GenerateRequest {
+        prompt: Prompt::Chat(messages),
+        max_tokens: s.max_tokens.max(1),
+        sampling: SamplingParams {
+            temperature: s.temperature,
+            top_p: s.top_p,
+            top_k: s.top_k,
+            seed: s.seed.unwrap_or_else(parallax_core::sampling::fresh_seed),
+            ..SamplingParams::default()
+        },
+        stop: vec![],
+        logprobs: None,
+    }
+}
+
+/// The end of a stream: finished, stopped by the user, or failed.
+enum End {
+    Done(Box<GenerationResult>),
+    Stopped,
+    Failed(AppError),
+}
+
+impl App {
+    /// Adds the user's message and writes a reply to it.
+    pub async fn send_message(
+        &self,
+        conversation: i64,
+        content: &str,
+        choice: &Choice,
+        sink: &(dyn Fn(ChatEvent) + Send + Sync),
+    ) -> Result<Message> {
+        if content.trim().is_empty() {
+            return Err(AppError::new("empty_message", "Type a message first."));
+        }
+        self.ensure_idle(conversation)?;
+        let user = self.store.add_message(conversation, &NewMessage::user(content))?;
+        self.reply(conversation, Some(user), choice, sink).await
+    }
+
+    /// Replaces the last reply with a new one (possibly from another engine or model).
+    pub async fn regenerate(
+        &self,
+        conversation: i64,
+        choice: &Choice,
+        sink: &(dyn Fn(ChatEvent) + Send + Sync),
+    ) -> Result<Message> {
+        self.ensure_idle(conversation)?;
+        let conv = self.store.conversation(conversation)?;
+        let last_user = conv
+            .messages
+            .iter()
+            .rposition(|m| m.role == Role::User)
+            .ok_or_else(|| AppError::new("nothing_to_regenerate", "There is no message to answer yet."))?;
+        if let Some(next) = conv.messages.get(last_user + 1) {
+            self.store.delete_message(next.id, true)?;
+        }
+        self.reply(conversation, None, choice, sink).await
+    }
+
+    /// Rewrites a user message, drops everything after it, and answers it again.
+    pub async fn edit_and_resend(
+        &self,
+        message: i64,
+        content: &str,
+        choice: &Choice,
+        sink: &(dyn Fn(ChatEvent) + Send + Sync),
+    ) -> Result<Message> {
+        let old = self.store.message(message)?;
+        if old.role != Role::User {
+            return Err(AppError::new(
+                "not_a_user_message",
+                "Only your own messages can be edited.",
+            ));
+        }
+        if content.trim().is_empty() {
+            return Err(AppError::new("empty_message", "Type a message first."));
+        }
+        self.ensure_idle(old.conversation_id)?;
+        self.store.delete_message(message, true)?;
+        let user = self
+            .store
+            .add_message(old.conversation_id, &NewMessage::user(content))?;
+        self.reply(old.conversation_id, Some(user), choice, sink).await
+    }
+
+    /// Stops the reply being written in `conversation`; false if none was.
+    pub fn stop(&self, conversation: i64) -> bool {
+        match self.running.lock().ok().and_then(|r| r.get(&conversation).cloned()) {
+            Some(stop) => {
+                stop.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn ensure_idle(&self, conversation: i64) -> Result<()> {
+        let busy = self
+            .running
+            .lock()
+            .map(|r| r.contains_key(&conversation))
+            .unwrap_or(false);
+        if busy {
+            return Err(AppError::new(
+                "reply_in_progress",
+                "A reply is still being written in this chat: stop it (Esc) or wait for it to finish.",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn reply(
+        &self,
+        conversation: i64,
+        user: Option<Message>,
+        choice: &Choice,
+        sink: &(dyn Fn(ChatEvent) + Send + Sync),
+    ) -> Result<Message> {
+        let reply = self
+            .store
+            .add_message(conversation, &NewMessage::reply(&choice.engine, &choice.model))?;
+        sink(ChatEvent::Started {
+            user,
+            reply: reply.clone(),
+        });
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(conversation, stop.clone());
+        }
+        let mut text = String::new();
+        let end = self
+            .stream(conversation, reply.id, choice, &stop, &mut text, sink)
+            .await;
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&conversation);
+        }
+        let (status, stats, error) = match end {
+            End::Done(r) => (MessageStatus::Complete, Some(stats_of(&r)), None),
+            End::Stopped => (MessageStatus::Stopped, None, None),
+            End::Failed(e) => (MessageStatus::Failed, None, Some(e)),
+        };
+        let body = match &error {
+            Some(e) if text.is_empty() => e.message.clone(),
+            _ => text,
+        };
+        self.store.update_message(reply.id, &body, status, stats.as_ref())?;
+        let reply = self.store.message(reply.id)?;
+        match error {
+            Some(error) => sink(ChatEvent::Failed {
+                reply: reply.clone(),
+                error,
+            }),
+            None => sink(ChatEvent::Finished { reply: reply.clone() }),
+        }
+        Ok(reply)
+    }
+
+    /// Loads the model if needed and streams the reply into `text`, saving it as it grows.
+    async fn stream(
+        &self,
+        conversation: i64,
+        reply_id: i64,
+        choice: &Choice,
+        stop: &tokio::sync::Notify,
+        text: &mut String,
+        sink: &(dyn Fn(ChatEvent) + Send + Sync),
+    ) -> End {
+        let prepared = async {
+            let conv = self.store.conversation(conversation)?;
+            let req = request(&conv, transcript(&conv, reply_id));
+            let id = format!("{}@{}", choice.model, choice.engine);
+            if !self.is_loaded(&id).await {
+                sink(ChatEvent::Loading {
+                    engine: choice.engine.clone(),
+                    model: choice.model.clone(),
+                });
+            }
+            let slot = self.server.models.get(&id).await?;
+            let lease = slot.enqueue()?;
+            let stream = slot.chat()?.generate(req)?;
+            Ok::<_, AppError>((lease, stream))
+        };
+        let (_lease, mut stream) = tokio::select! {
+            p = prepared => match p {
+                Ok(x) => x,
+                Err(e) => return End::Failed(e),
+            },
+            _ = stop.notified() => return End::Stopped,
+        };
+        let mut saved = Instant::now();
+        loop {
+            let ev = tokio::select! {
+                ev = stream.next() => ev,
+                // Dropping the stream cancels the generation before its next token.
+                _ = stop.notified() => return End::Stopped,
+            };
+            match ev {
+                Some(Ok(Event::Token { text: t, .. })) => {
+                    if t.is_empty() {
+                        continue;
+                    }
+                    text.push_str(&t);
+                    sink(ChatEvent::Token { text: t });
+                    if saved.elapsed() >= SAVE_EVERY {
+                        // A failed save is retried at the next token; the end result is written anyway.
+                        let _ = self
+                            .store
+                            .update_message(reply_id, text, MessageStatus::Streaming, None);
+                        saved = Instant::now();
+                    }
+                }
+                Some(Ok(Event::Finished(r))) => return End::Done(Box::new(r)),
+                Some(Ok(Event::Started { .. })) => {}
+                Some(Err(e)) => return End::Failed(e.into()),
+                None => {
+                    return End::Failed(AppError::new(
+                        "engine_gone",
+                        "The engine stopped unexpectedly; try again.",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn is_loaded(&self, id: &str) -> bool {
+        self.server.models.loaded().await.iter().any(|m| m.id == id)
+    }
+}

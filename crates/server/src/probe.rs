@@ -1,0 +1,111 @@
+//! The monitor's view into the server: each loaded engine's memory, the generations running
+//! now, the queue, and load/unload/reload events. Read on the monitor's sampler thread; it
+//! never waits for a load or a generation (engines report through their live status).
+
+use std::sync::{Arc, Mutex, Weak};
+
+use parallax_core::LiveStatus;
+use parallax_monitor::{EngineStats, GenerationStats, MonitorEvent, Probe};
+
+use crate::models::{ModelManager, Runner, Slot};
+
+/// Lifecycle events waiting for the next snapshot.
+#[derive(Default)]
+pub struct EventLog(Mutex<Vec<MonitorEvent>>);
+
+impl EventLog {
+    pub fn push(&self, ev: MonitorEvent) {
+        if let Ok(mut v) = self.0.lock() {
+            // Bounded: with no monitor draining it, keep only the recent past.
+            if v.len() >= 1024 {
+                v.remove(0);
+            }
+            v.push(ev);
+        }
+    }
+
+    fn drain(&self) -> Vec<MonitorEvent> {
+        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+    }
+}
+
+/// Probes the server's [`ModelManager`]. Holds the state weakly: the state serves the
+/// monitor's feed, and a strong reference would keep both alive forever.
+pub struct ServerProbe {
+    state: Weak<crate::AppState>,
+}
+
+impl ServerProbe {
+    pub fn new(state: &Arc<crate::AppState>) -> Self {
+        ServerProbe {
+            state: Arc::downgrade(state),
+        }
+    }
+
+    fn with_models<T: Default>(&self, f: impl FnOnce(&ModelManager) -> T) -> T {
+        self.state.upgrade().map(|s| f(&s.models)).unwrap_or_default()
+    }
+}
+
+/// One engine's figures from its live status.
+pub fn engine_stats(id: &str, live: &LiveStatus) -> EngineStats {
+    EngineStats {
+        id: id.to_owned(),
+        weight_bytes: live.memory.weight_bytes,
+        kv_cache_bytes: live.memory.kv_cache_bytes,
+        allocator_active_bytes: live.memory.allocator_active_bytes,
+        allocator_peak_bytes: live.memory.allocator_peak_bytes,
+        allocator_cache_bytes: live.memory.allocator_cache_bytes,
+    }
+}
+
+/// The running generation of one engine, if any.
+pub fn generation_stats(id: &str, live: &LiveStatus) -> Option<GenerationStats> {
+    let g = live.generation.as_ref()?;
+    Some(GenerationStats {
+        id: format!("{id}#{}", live.generations_done + 1),
+        engine: id.to_owned(),
+        tokens: g.tokens,
+        tokens_per_second: g.tokens_per_second(),
+        ttft_ms: g.ttft_ms,
+        inter_token_ms: g.inter_token_ms(),
+    })
+}
+
+fn chat_live(slot: &Slot) -> Option<LiveStatus> {
+    match &slot.runner {
+        Runner::Chat(h) => Some(h.live()),
+        Runner::Embed(_) => None,
+    }
+}
+
+impl Probe for ServerProbe {
+    fn engines(&self) -> Vec<EngineStats> {
+        self.with_models(|m| m.visible())
+            .iter()
+            .map(|s| match chat_live(s) {
+                Some(live) => engine_stats(&s.id, &live),
+                None => EngineStats {
+                    id: s.id.clone(),
+                    weight_bytes: s.bytes,
+                    ..EngineStats::default()
+                },
+            })
+            .collect()
+    }
+
+    fn generations(&self) -> Vec<GenerationStats> {
+        self.with_models(|m| m.visible())
+            .iter()
+            .filter_map(|s| chat_live(s).and_then(|l| generation_stats(&s.id, &l)))
+            .collect()
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.with_models(|m| m.visible()).iter().map(|s| s.queued()).sum()
+    }
+
+    fn drain_events(&self) -> Vec<MonitorEvent> {
+        self.with_models(|m| m.events.drain())
+    }
+}

@@ -1,0 +1,118 @@
+// End-to-end tests of the REAL app with the REAL SmolLM2, driven through tauri-driver and
+// WebKitWebDriver (tests/e2e.sh starts Xvfb and the driver). Each test saves a screenshot
+// under target/e2e-screenshots/. Usage: node tests/e2e/run.mjs APP DRIVER_URL
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
+import { Session } from './webdriver.mjs';
+
+const [app, driver] = process.argv.slice(2);
+const shots = resolve('target/e2e-screenshots');
+mkdirSync(shots, { recursive: true });
+const ENTER = '\uE007';
+
+const lastAssistant = `const m = [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].pop();`;
+
+async function waitReady(s, engine) {
+  await s.until(`the model to load on ${engine}`, `return document.querySelector('[data-testid=model-state]')?.textContent.includes('Ready · ${engine}')`, 300000);
+}
+
+/** Sends `text` and waits for the reply to finish; returns {text, who, stats, status}. */
+async function chat(s, text) {
+  const before = await s.exec(`return document.querySelectorAll('[data-testid=message][data-role=assistant]').length`);
+  await s.type('[data-testid=composer]', text + ENTER);
+  return s.until('the reply', `${lastAssistant}
+    const n = document.querySelectorAll('[data-testid=message][data-role=assistant]').length;
+    if (n <= arguments[0] || !m || m.dataset.status === 'streaming' || !m.querySelector('[data-testid=stats]')) return null;
+    return { text: m.querySelector('.body').textContent, who: m.querySelector('.who').textContent,
+             stats: m.querySelector('[data-testid=stats]').textContent, status: m.dataset.status };`, 300000, before);
+}
+
+async function shot(s, name) {
+  const path = join(shots, `${name}.png`);
+  writeFileSync(path, await s.screenshot());
+  console.log(`screenshot: ${path}`);
+}
+
+const tests = {
+  async 'a chat message gets a streamed reply with its stats'(s) {
+    await s.until('the window', `return !!document.querySelector('[data-testid=composer]')`, 60000);
+    await waitReady(s, 'GGUF');
+    const r = await chat(s, 'What is the capital of France?');
+    assert.equal(r.status, 'complete');
+    assert.ok(r.text.trim().length > 0, 'a reply');
+    assert.match(r.who, /GGUF · smollm2/);
+    assert.match(r.stats, /tokens · TTFT .* tok\/s/);
+    await shot(s, 'chat_reply');
+  },
+
+  async 'switching to MLX, the next reply comes from MLX'(s) {
+    await s.until('the window', `return !!document.querySelector('[data-testid=engine-mlx]')`, 60000);
+    await s.click('[data-testid=engine-mlx]');
+    await waitReady(s, 'MLX');
+    const r = await chat(s, 'Name a colour.');
+    assert.equal(r.status, 'complete');
+    assert.match(r.who, /MLX · smollm2/);
+    await shot(s, 'mlx_reply');
+  },
+};
+
+/** kill -9 the app mid-reply; relaunched, the chat and the partial reply are there. */
+async function killMidReply(base) {
+  let s = await Session.start(base, app);
+  try {
+    await s.until('the window', `return !!document.querySelector('[data-testid=composer]')`, 60000);
+    await waitReady(s, 'GGUF');
+    await s.click('[data-testid=new-chat]');
+    await s.type('[data-testid=composer]', 'Write a long story about a lighthouse keeper and the sea.' + ENTER);
+    const partial = await s.until('some streamed text', `${lastAssistant}
+      const t = m?.querySelector('.body')?.textContent ?? '';
+      return m?.dataset.status === 'streaming' && t.length > 40 ? t : null;`, 300000);
+    // Let the periodic save (every 200 ms) catch up with what we saw.
+    await new Promise((r) => setTimeout(r, 600));
+    await shot(s, 'before_kill');
+    execFileSync('pkill', ['-9', '-x', 'parallax-app']);
+  } finally {
+    await s.end();
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  s = await Session.start(base, app);
+  try {
+    await s.until('the window', `return document.querySelectorAll('[data-testid=conversation]').length > 0`, 60000);
+    await s.click('[data-testid=conversation]');
+    const kept = await s.until('the interrupted reply', `${lastAssistant}
+      return m?.dataset.status === 'interrupted' ? m.querySelector('.body').textContent : null;`, 30000);
+    assert.ok(kept.trim().length > 40, `the partial reply was kept: ${kept}`);
+    assert.ok(await s.exec(`return !!document.querySelector('[data-testid=interrupted]')`));
+    await shot(s, 'after_kill_relaunch');
+  } finally {
+    await s.end();
+  }
+}
+
+let failed = 0;
+for (const [name, test] of Object.entries({ ...tests, 'kill -9 mid-reply keeps the chat and the partial reply, marked interrupted': null })) {
+  try {
+    if (test) {
+      const s = await Session.start(driver, app);
+      try {
+        await test(s);
+      } catch (e) {
+        await shot(s, `FAILED_${name.replace(/\W+/g, '_')}`).catch(() => {});
+        throw e;
+      } finally {
+        await s.end();
+      }
+    } else {
+      await killMidReply(driver);
+    }
+    console.log(`ok: ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL: ${name}\n  ${String(e.stack ?? e).split('\n').slice(0, 5).join('\n  ')}`);
+  }
+}
+const total = Object.keys(tests).length + 1;
+console.log(`${total - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

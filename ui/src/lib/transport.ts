@@ -1,0 +1,68 @@
+// The one door between the UI and the core. Components never call Tauri directly: they get a
+// Transport, which the app wires to Tauri IPC and the UI tests wire to mocked IPC.
+import { invoke, Channel } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
+import type {
+  AppInfo, AppSettings, ChatEvent, ChatSettings, Choice, Conversation, ConversationSummary,
+  EndpointStatus, Message, ModelOption, Snapshot,
+} from './bindings';
+
+
+export interface Transport {
+  appInfo(): Promise<AppInfo>;
+  listModels(context?: number): Promise<ModelOption[]>;
+  preloadModel(choice: Choice): Promise<void>;
+  listConversations(search?: string): Promise<ConversationSummary[]>;
+  getConversation(id: number): Promise<Conversation>;
+  newConversation(title?: string): Promise<Conversation>;
+  renameConversation(id: number, title: string): Promise<void>;
+  deleteConversation(id: number): Promise<void>;
+  updateChatSettings(id: number, settings: ChatSettings): Promise<void>;
+  sendMessage(conversationId: number, content: string, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
+  regenerate(conversationId: number, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
+  editAndResend(messageId: number, content: string, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
+  stopReply(conversationId: number): Promise<boolean>;
+  deleteMessage(id: number): Promise<void>;
+  getSettings(): Promise<AppSettings>;
+  setSettings(settings: AppSettings): Promise<AppSettings>;
+  endpointStatus(): Promise<EndpointStatus>;
+  onMonitor(cb: (s: Snapshot) => void): Promise<() => void>;
+}
+
+function channel(onEvent: (e: ChatEvent) => void): Channel<ChatEvent> {
+  const ch = new Channel<ChatEvent>();
+  ch.onmessage = onEvent;
+  return ch;
+}
+
+export const tauriTransport: Transport = {
+  appInfo: () => invoke<AppInfo>('app_info'),
+  listModels: (context) => invoke<ModelOption[]>('list_models', { context: context ?? null }),
+  preloadModel: (choice) => invoke<void>('preload_model', { choice }),
+  listConversations: (search) => invoke<ConversationSummary[]>('list_conversations', { search: search ?? null }),
+  getConversation: (id) => invoke<Conversation>('get_conversation', { id }),
+  newConversation: (title) => invoke<Conversation>('new_conversation', { title: title ?? null }),
+  renameConversation: (id, title) => invoke<void>('rename_conversation', { id, title }),
+  deleteConversation: (id) => invoke<void>('delete_conversation', { id }),
+  updateChatSettings: (id, settings) => invoke<void>('update_chat_settings', { id, settings }),
+  sendMessage: (conversationId, content, choice, onEvent) =>
+    invoke<Message>('send_message', { conversationId, content, choice, onEvent: channel(onEvent) }),
+  regenerate: (conversationId, choice, onEvent) =>
+    invoke<Message>('regenerate', { conversationId, choice, onEvent: channel(onEvent) }),
+  editAndResend: (messageId, content, choice, onEvent) =>
+    invoke<Message>('edit_and_resend', { messageId, content, choice, onEvent: channel(onEvent) }),
+  stopReply: (conversationId) => invoke<boolean>('stop_reply', { conversationId }),
+  deleteMessage: (id) => invoke<void>('delete_message', { id }),
+  getSettings: () => invoke<AppSettings>('get_settings'),
+  setSettings: (settings) => invoke<AppSettings>('set_settings', { settings }),
+  endpointStatus: () => invoke<EndpointStatus>('endpoint_status'),
+  onMonitor: (cb) => listen<Snapshot>('monitor', (e) => cb(e.payload)),
+};
+
+/// Errors from the core arrive as { code, message }; anything else becomes one.
+export function errorOf(e: unknown): { code: string; message: string } {
+  if (e && typeof e === 'object' && 'message' in e && 'code' in e) {
+    return e as { code: string; message: string };
+  }
+  return { code: 'unexpected', message: String(e) };
+}

@@ -1,0 +1,17 @@
+// The real App over Tauri's mocked IPC: every command goes to `window.__mockHandler`, which
+// each UI test installs (tests/fake_backend.js) before the page loads.
+import { mount } from 'svelte';
+import { mockIPC } from '@tauri-apps/api/mocks';
+import App from '../src/App.svelte';
+import { tauriTransport } from '../src/lib/transport';
+import '../src/styles.css';
+
+declare global {
+  interface Window {
+    __mockHandler: (cmd: string, args: unknown) => unknown;
+  }
+}
+
+mockIPC((cmd, args) => window.__mockHandler(cmd, args), { shouldMockEvents: true });
+const target = document.getElementById('app');
+if (target) mount(App, { target, props: { transport: tauriTransport } });
