@@ -56,6 +56,19 @@ const tests = {
     assert.match(r.who, /MLX · smollm2/);
     await shot(s, 'mlx_reply');
   },
+
+  async 'the endpoint panel shows a URL, and its curl snippet works as shown'(s) {
+    await s.until('the window', `return !!document.querySelector('[data-testid=tab-endpoint]')`, 60000);
+    await s.click('[data-testid=tab-endpoint]');
+    const url = await s.until('the endpoint URL', `return document.querySelector('[data-testid=endpoint-url]')?.textContent.startsWith('http') ? document.querySelector('[data-testid=endpoint-url]').textContent : null`, 30000);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    const models = execFileSync('curl', ['-sf', `${url}/models`]).toString();
+    assert.match(models, /smollm2-135m-instruct-q4_1@gguf/);
+    const snippet = await s.exec(`return document.querySelector('[data-testid=snippet-curl]').textContent`);
+    const reply = JSON.parse(execFileSync('bash', ['-c', snippet.replace(/^curl /, 'curl -sf ')]).toString());
+    assert.ok(reply.choices[0].message.content.length > 0, JSON.stringify(reply));
+    await shot(s, 'endpoint_panel');
+  },
 };
 
 /** kill -9 the app mid-reply; relaunched, the chat and the partial reply are there. */

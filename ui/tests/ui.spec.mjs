@@ -146,3 +146,16 @@ tests['an interrupted reply from a killed app is shown as interrupted'].fake = {
 };
 tests['at 900x600 the whole chat fits without horizontal scrolling'].viewport = { width: 900, height: 600 };
 tests['on launch the engines and catalog show, and the default model loads in the background'].fake = { preloadMs: 1500 };
+
+tests['the endpoint panel shows the URL and snippets for the selected model'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-endpoint').click();
+  assert.equal(await page.getByTestId('endpoint-url').textContent(), 'http://127.0.0.1:11480/v1');
+  assert.equal(await page.getByTestId('endpoint-status').textContent(), 'Running');
+  const curl = await page.getByTestId('snippet-curl').textContent();
+  assert.match(curl, /curl http:\/\/127\.0\.0\.1:11480\/v1\/chat\/completions/);
+  assert.match(curl, /"model": "smollm2-135m-instruct-q4_1@gguf"/);
+  assert.match(await page.getByTestId('snippet-python').textContent(), /base_url="http:\/\/127\.0\.0\.1:11480\/v1"/);
+  await page.getByTestId('new-chat').click();
+  await page.getByTestId('composer').waitFor();
+};
