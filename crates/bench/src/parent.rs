@@ -95,7 +95,8 @@ impl Gatherer {
         self.raw.push(ev);
     }
 
-    /// The gathered raw data, marked incomplete if the worker did not reach its end.
+    /// The gathered raw data, marked incomplete if the worker did not reach its end
+    /// (`status` is `None` for an engine a resumed run found already finished).
     fn finish(self, engine: &str, status: Option<std::process::ExitStatus>) -> EngineRaw {
         let mut raw = self.raw;
         let failed = status.is_some_and(|s| !s.success());
@@ -160,13 +161,7 @@ pub fn run_workers(plan: &WorkerPlan<'_>, progress: &mut dyn FnMut(&Progress)) -
         .into_iter()
         .zip(plan.engines)
         .zip(statuses)
-        .map(|((g, engine), status)| {
-            if g.finished() && status.is_none() {
-                g.raw
-            } else {
-                g.finish(engine, status)
-            }
-        })
+        .map(|((g, engine), status)| g.finish(engine, status))
         .collect())
 }
 

@@ -206,7 +206,7 @@ pub fn run(
         rss_growth_mb: None,
     };
     for (i, job) in jobs.iter().enumerate().skip(start) {
-        let rss = process_memory().rss_bytes;
+        let rss = || process_memory().rss_bytes;
         if let Some(reason) = policy.check(loaded.generations_since_load, loaded.rss_at_load, rss) {
             // Generations this worker ran so far (a resumed one starts counting again).
             let generations = (i - start) as u64;

@@ -17,6 +17,11 @@ fn bench(out: &Path, args: &[&str]) -> Results {
     all.extend_from_slice(args);
     let run = parallax_within(&all, std::time::Duration::from_secs(1200));
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    results_in(out)
+}
+
+/// `DIR/results.json`, checked against its schema.
+fn results_in(out: &Path) -> Results {
     let json = std::fs::read_to_string(out.join("results.json")).expect("results.json");
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(v["schema"], "parallax-bench/1");
@@ -295,8 +300,7 @@ fn an_interrupted_run_keeps_its_results_and_resume_finishes_it() {
         std::time::Duration::from_secs(1200),
     );
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    let json = std::fs::read_to_string(dir.path().join("results.json")).expect("results.json");
-    let r: Results = serde_json::from_str(&json).expect("schema");
+    let r = results_in(dir.path());
     let e = &r.engines[0];
     assert!(e.incomplete.is_none(), "{:?}", e.incomplete);
     assert_eq!(e.resumed_after_jobs.len(), 1);

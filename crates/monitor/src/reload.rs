@@ -10,17 +10,21 @@ pub struct ReloadPolicy {
 }
 
 impl ReloadPolicy {
-    /// Why the model should be reloaded now, if it should.
-    pub fn check(&self, generations_since_load: u64, rss_at_load: u64, rss_now: u64) -> Option<String> {
+    /// Why the model should be reloaded now, if it should. `rss_now` is read only when the
+    /// policy has an RSS limit (reading it costs a process-table refresh).
+    pub fn check(
+        &self,
+        generations_since_load: u64,
+        rss_at_load: u64,
+        rss_now: impl FnOnce() -> u64,
+    ) -> Option<String> {
         if let Some(n) = self.after_generations.filter(|&n| n > 0 && generations_since_load >= n) {
             return Some(format!(
                 "{generations_since_load} generations since load (policy: every {n})"
             ));
         }
-        let grown_mb = rss_now.saturating_sub(rss_at_load) / 1_000_000;
-        match self.rss_growth_mb {
-            Some(limit) if grown_mb > limit => Some(format!("RSS grew {grown_mb} MB since load (policy: {limit} MB)")),
-            _ => None,
-        }
+        let limit = self.rss_growth_mb?;
+        let grown_mb = rss_now().saturating_sub(rss_at_load) / 1_000_000;
+        (grown_mb > limit).then(|| format!("RSS grew {grown_mb} MB since load (policy: {limit} MB)"))
     }
 }

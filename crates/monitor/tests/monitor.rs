@@ -91,11 +91,14 @@ fn the_reload_policy_fires_on_count_or_growth() {
         after_generations: Some(10),
         rss_growth_mb: Some(200),
     };
-    assert!(p.check(9, 100_000_000, 150_000_000).is_none());
+    assert!(p.check(9, 100_000_000, || 150_000_000).is_none());
     assert!(p
-        .check(10, 100_000_000, 150_000_000)
+        .check(10, 100_000_000, || 150_000_000)
         .expect("count")
         .contains("10 generations"));
-    assert!(p.check(1, 100_000_000, 400_000_000).expect("growth").contains("300 MB"));
-    assert!(ReloadPolicy::default().check(1_000_000, 0, u64::MAX).is_none());
+    assert!(p
+        .check(1, 100_000_000, || 400_000_000)
+        .expect("growth")
+        .contains("300 MB"));
+    assert!(ReloadPolicy::default().check(1_000_000, 0, || u64::MAX).is_none());
 }

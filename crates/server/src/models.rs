@@ -89,10 +89,7 @@ impl Slot {
     /// Why the reload policy wants this model reloaded now, if it does.
     fn reload_due(&self) -> Option<String> {
         let Runner::Chat(h) = &self.runner else { return None };
-        if self.policy == ReloadPolicy::default() {
-            return None;
-        }
-        let rss = parallax_monitor::process_memory().rss_bytes;
+        let rss = || parallax_monitor::process_memory().rss_bytes;
         self.policy.check(h.live().generations_done, self.rss_at_load, rss)
     }
 
@@ -180,11 +177,6 @@ impl ModelManager {
     pub fn with_reload_policy(mut self, engine: &str, policy: ReloadPolicy) -> Self {
         self.reload_policies.insert(engine.to_owned(), policy);
         self
-    }
-
-    /// The reload policy of each engine that has one.
-    pub fn reload_policies(&self) -> &HashMap<String, ReloadPolicy> {
-        &self.reload_policies
     }
 
     /// The loaded slots as last published (never waits).
