@@ -12,10 +12,13 @@ use tauri::{Emitter, Manager};
 
 /// The monitor's snapshots reach the UI as this event.
 pub const MONITOR_EVENT: &str = "monitor";
+/// Benchmark progress and results reach the UI as this event.
+pub const BENCH_EVENT: &str = "bench";
 
 /// Registers the commands and the app's state on any runtime, so tests can use a mock one.
 pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_models,
@@ -34,6 +37,21 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
             commands::get_settings,
             commands::set_settings,
             commands::endpoint_status,
+            commands::endpoint_requests,
+            commands::import_model,
+            commands::remove_model,
+            commands::reveal_path,
+            commands::compare,
+            commands::stop_comparison,
+            commands::save_comparison,
+            commands::start_bench,
+            commands::cancel_bench,
+            commands::bench_runs,
+            commands::bench_report,
+            commands::delete_bench_run,
+            commands::export_bench,
+            commands::open_bench_folder,
+            commands::first_paint,
         ])
         .setup(|app| {
             let dir = data_dir(app.handle())?;
@@ -75,6 +93,12 @@ fn start_background<R: tauri::Runtime>(handle: tauri::AppHandle<R>, core: Arc<pa
 }
 
 pub fn run() {
+    parallax_desktop::mark_launch();
+    // The benchmark starts this binary again as each engine's fresh worker process.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(parallax_desktop::BENCH_WORKER_ARG) {
+        std::process::exit(parallax_desktop::bench_worker_main(&args[1..]));
+    }
     let app = match run_app(tauri::Builder::default()).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(e) => {

@@ -67,7 +67,42 @@ const tests = {
     const snippet = await s.exec(`return document.querySelector('[data-testid=snippet-curl]').textContent`);
     const reply = JSON.parse(execFileSync('bash', ['-c', snippet.replace(/^curl /, 'curl -sf ')]).toString());
     assert.ok(reply.choices[0].message.content.length > 0, JSON.stringify(reply));
+    const logged = await s.until('the request in the log', `return [...document.querySelectorAll('[data-testid=request-row]')].map((r) => r.textContent).find((t) => t.includes('/v1/chat/completions') && t.includes('200')) ?? null`, 30000);
+    assert.match(logged, /POST.*smollm2-135m-instruct-q4_1@gguf/);
     await shot(s, 'endpoint_panel');
+  },
+
+  async 'side by side fills both columns with stats and a summary'(s) {
+    await s.until('the window', `return !!document.querySelector('[data-testid=tab-compare]')`, 60000);
+    await s.click('[data-testid=tab-compare]');
+    await s.until('the model list', `return document.querySelector('[data-testid=compare-1-model]')?.value === 'smollm2-135m-instruct-q4_1'`, 30000);
+    await s.exec(`const n = document.querySelector('.panel input.num'); n.value = '24'; n.dispatchEvent(new Event('input', { bubbles: true }));`);
+    await s.click('[data-testid=compare-run]');
+    const summary = await s.until('the comparison to finish', `return document.querySelector('[data-testid=compare-summary]')?.textContent ?? null`, 600000);
+    assert.match(summary, /faster decode/);
+    assert.match(summary, /fair \(sequential\)/);
+    for (const i of [0, 1]) {
+      const stats = await s.exec(`return document.querySelector('[data-testid=compare-stats-${i}]').textContent`);
+      assert.match(stats, /\d+ tokens · TTFT \d+ ms · [\d.]+ tok\/s · peak/, `column ${i}: ${stats}`);
+      const text = await s.exec(`return document.querySelector('[data-testid=compare-column-${i}] .out').textContent`);
+      assert.ok(text.trim().length > 0, `column ${i} has the reply`);
+    }
+    await shot(s, 'side_by_side');
+  },
+
+  async 'the quick benchmark runs both engines in workers and shows the results table'(s) {
+    await s.until('the window', `return !!document.querySelector('[data-testid=tab-bench]')`, 60000);
+    await s.click('[data-testid=tab-bench]');
+    await s.until('the model list', `return document.querySelector('[data-testid=bench-model]')?.value === 'smollm2-135m-instruct-q4_1'`, 30000);
+    await s.click('[data-testid=bench-run]');
+    await s.until('progress', `return !!document.querySelector('[data-testid=bench-progress] progress')`, 60000);
+    const rows = await s.until('the results table', `const r = [...document.querySelectorAll('[data-testid=bench-row]')].map((x) => x.textContent); return r.length ? r : null`, 600000);
+    assert.equal(rows.length, 2, rows.join(' | '));
+    assert.match(rows[0], /^GGUF\d+[\d.]+/);
+    assert.match(rows[1], /^MLX\d+[\d.]+/);
+    const history = await s.exec(`return document.querySelector('[data-testid=bench-history]').textContent`);
+    assert.match(history, /quick.*complete|quick.*tok\/s/);
+    await shot(s, 'quick_benchmark');
   },
 };
 

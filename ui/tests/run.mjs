@@ -1,6 +1,7 @@
 // UI tests: the real components over mocked IPC (tests/fake_backend.js) in headless Chromium,
 // driven by Playwright. Builds the harness (vite --mode test), serves it, runs each test in a
-// fresh page. Exit code 1 if any fails.
+// fresh page. Exit code 1 if any fails. `node tests/run.mjs WORDS` runs the tests whose name
+// contains WORDS; UI_SHOTS=1 saves a screenshot of each passing test as well.
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -46,6 +47,8 @@ for (const [name, test] of Object.entries(tests)) {
     await page.goto(url);
     await test(page);
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    // UI_SHOTS=1: a screenshot of every passing test too, for looking at the result.
+    if (process.env.UI_SHOTS) await page.screenshot({ path: join(shots, `ok_${name.replace(/\W+/g, '_')}.png`) });
     console.log(`ok: ${name}`);
   } catch (e) {
     failed++;

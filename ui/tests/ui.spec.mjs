@@ -159,3 +159,133 @@ tests['the endpoint panel shows the URL and snippets for the selected model'] = 
   await page.getByTestId('new-chat').click();
   await page.getByTestId('composer').waitFor();
 };
+
+tests['side by side streams both columns with live figures, then the summary, and saves it'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-compare').click();
+  assert.equal(await page.getByTestId('compare-1-engine-mlx').getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.getByTestId('same-weights').isEnabled(), true, 'Q4_1 can run as the same weights');
+  await page.getByTestId('same-weights').check();
+  await page.getByTestId('compare-prompt').fill('Why is the sky blue?');
+  await page.getByTestId('compare-run').click();
+  await page.getByTestId('compare-summary').waitFor();
+  const req = (await calls(page, 'compare'))[0].args.request;
+  assert.equal(req.concurrent, false, 'fair mode by default');
+  assert.equal(req.same_weights, true);
+  assert.deepEqual(req.columns.map((c) => c.engine), ['gguf', 'mlx']);
+  assert.equal(req.settings.max_tokens, 96);
+  for (const i of [0, 1]) {
+    assert.match(await page.getByTestId(`compare-column-${i}`).textContent(), /Here is code/);
+    assert.match(await page.getByTestId(`compare-stats-${i}`).textContent(), /4 tokens · TTFT \d+ ms · \d+\.\d tok\/s · peak 1\d\d\.\d MB/);
+  }
+  assert.match(await page.getByTestId('compare-summary').textContent(), /MLX 1\.5× faster decode.*fair \(sequential\) · same weights · seed 42/);
+  assert.equal(await page.locator('[data-testid=compare-chart-tps] canvas').count(), 1, 'the live chart is drawn');
+  await page.getByTestId('compare-save').click();
+  await page.getByTestId('compare-saved').waitFor();
+  assert.equal((await calls(page, 'save_comparison')).length, 1);
+};
+
+tests['side by side in concurrent mode is labelled, and a K-quant model cannot claim same weights'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-compare').click();
+  await page.getByTestId('compare-0-model').selectOption('gemma3-270m-q4_k_m');
+  assert.equal(await page.getByTestId('same-weights').isEnabled(), false);
+  await page.getByTestId('mode-concurrent').click();
+  await page.getByText('Concurrent: both engines share the CPU').waitFor();
+  await page.getByTestId('compare-run').click();
+  await page.getByTestId('compare-summary').getByText('concurrent').waitFor();
+  const req = (await calls(page, 'compare'))[0].args.request;
+  assert.equal(req.concurrent, true);
+  assert.deepEqual(req.columns.map((c) => c.model), ['gemma3-270m-q4_k_m', 'smollm2-135m-instruct-q4_1']);
+};
+
+tests['the quick benchmark shows progress, then the results table, history and sanitised plots'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-bench').click();
+  await page.getByTestId('bench-run').click();
+  await page.getByTestId('bench-cancel').waitFor();
+  await page.getByTestId('bench-progress').getByText(/\d\/3 jobs/).first().waitFor();
+  await page.getByTestId('bench-results').waitFor();
+  const rows = await page.getByTestId('bench-row').allTextContents();
+  assert.equal(rows.length, 2);
+  assert.match(rows[0], /GGUF.*41\.3/);
+  assert.match(rows[1], /MLX.*18\.2/);
+  assert.match(await page.getByTestId('bench-history').textContent(), /quick.*gguf 40\.0 tok\/s/);
+  assert.match(await page.getByTestId('bench-report').textContent(), /Test CPU · 2 cores/);
+  assert.equal(await page.locator('.plots svg').count(), 1);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'a plot cannot run script');
+  const req = (await calls(page, 'start_bench'))[0].args.request;
+  assert.deepEqual({ suite: req.suite, engines: req.engines, model: req.model }, { suite: 'quick', engines: ['gguf', 'mlx'], model: 'smollm2-135m-instruct-q4_1' });
+};
+
+tests['cancelling a benchmark keeps it in the history as cancelled'] = async (page) => {
+  await page.evaluate(() => (window.__fake.benchJobMs = 400));
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-bench').click();
+  await page.getByTestId('bench-engine-mlx').uncheck();
+  await page.getByTestId('bench-run').click();
+  await page.getByTestId('bench-cancel').click();
+  await page.getByTestId('bench-report').getByText('cancelled').waitFor();
+  assert.equal((await calls(page, 'cancel_bench')).length, 1);
+  assert.deepEqual((await calls(page, 'start_bench'))[0].args.request.engines, ['gguf']);
+};
+
+tests['the monitor charts live snapshots with markers, and the reload policy is saved'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-monitor').click();
+  await page.getByTestId('monitor-now').waitFor();
+  await page.getByTestId('monitor-events').getByText('reload').waitFor();
+  assert.equal(await page.locator('[data-testid=monitor-chart-memory] canvas').count(), 1);
+  await page.getByTestId('policy-mlx-every').fill('50');
+  await page.getByTestId('policy-save').click();
+  await page.getByText('Saved: applies from the next request.').waitFor();
+  const saved = (await calls(page, 'set_settings')).at(-1).args.settings;
+  assert.deepEqual(saved.reload_policies, { mlx: { after_generations: 50, rss_growth_mb: null } });
+};
+tests['the monitor charts live snapshots with markers, and the reload policy is saved'].fake = { monitorMs: 100 };
+
+tests['settings are saved, and a bad value gets a sentence back'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-settings').click();
+  await page.getByTestId('settings-interval').fill('100');
+  await page.getByTestId('settings-save').click();
+  await page.getByTestId('error').getByText('between 250 and 1000 ms').waitFor();
+  await page.getByTestId('settings-interval').fill('750');
+  await page.getByTestId('settings-engine').selectOption('mlx');
+  await page.getByTestId('settings-save').click();
+  await page.getByTestId('settings-saved').getByText('Saved').waitFor();
+  assert.equal(await page.getByTestId('error').count(), 0, 'the earlier error is cleared');
+  const saved = (await calls(page, 'set_settings')).at(-1).args.settings;
+  assert.equal(saved.monitor_interval_ms, 750);
+  assert.equal(saved.default_engine, 'mlx');
+};
+
+tests['a model is imported from the dialog, revealed, and removed again'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('model-actions').click();
+  await page.getByTestId('import-file').click();
+  await page.getByText('Ready · GGUF').waitFor();
+  assert.equal(await page.getByTestId('model-picker').inputValue(), 'my-model (imported)');
+  await page.getByTestId('model-actions').click();
+  await page.getByTestId('reveal-model').click();
+  assert.equal((await calls(page, 'reveal_path'))[0].args.path, '/home/me/my-model.gguf');
+  await page.getByTestId('model-actions').click();
+  await page.getByTestId('remove-model').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=model-picker] option').length === 2);
+  assert.equal((await calls(page, 'import_model'))[0].args.folder, false);
+};
+
+tests['the endpoint panel lists the requests it served'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await page.getByTestId('tab-endpoint').click();
+  await page.getByTestId('request-row').first().waitFor();
+  const rows = await page.getByTestId('request-row').allTextContents();
+  assert.match(rows[0], /POST.*\/v1\/chat\/completions.*smollm2@gguf.*12 → 5.*87 ms.*200/);
+  assert.match(rows[1], /GET.*\/v1\/nowhere.*404/);
+};
+tests['the endpoint panel lists the requests it served'].fake = {
+  requests: [
+    { id: 2, at_unix_ms: 1, method: 'POST', path: '/v1/chat/completions', model: 'smollm2@gguf', status: 200, prompt_tokens: 12, completion_tokens: 5, latency_ms: 87 },
+    { id: 1, at_unix_ms: 1, method: 'GET', path: '/v1/nowhere', model: null, status: 404, prompt_tokens: null, completion_tokens: null, latency_ms: 1 },
+  ],
+};

@@ -12,6 +12,7 @@ pub mod prompts;
 pub mod record;
 pub mod report;
 pub mod results;
+pub mod session;
 pub mod stats;
 pub mod worker;
 

@@ -8,7 +8,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use parallax_core::Tokenizer;
 
@@ -140,6 +142,15 @@ pub struct WorkerPlan<'a> {
     /// Continue an interrupted run in `out_dir`: finished engines are kept as they are,
     /// the others continue after their last reported job.
     pub resume: bool,
+    /// Set it to stop the run: the running workers are killed (their engines end
+    /// incomplete, resumable) and no further worker starts.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl WorkerPlan<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// Runs the workers and gathers what each reports.
@@ -154,6 +165,9 @@ pub fn run_workers(plan: &WorkerPlan<'_>, progress: &mut dyn FnMut(&Progress)) -
         run_together(plan, &pending, &mut gatherers, &mut statuses, progress)?;
     } else {
         for &i in &pending {
+            if plan.cancelled() {
+                break;
+            }
             run_together(plan, &[i], &mut gatherers, &mut statuses, progress)?;
         }
     }
@@ -194,8 +208,19 @@ fn run_together(
         children.push((i, child));
     }
     drop(tx);
-    for (i, line) in rx {
-        gatherers[i].line(&line?, progress)?;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((i, line)) => gatherers[i].line(&line?, progress)?,
+            Err(RecvTimeoutError::Timeout) => {
+                if plan.cancelled() {
+                    for (_, child) in &mut children {
+                        // Already gone is fine: it is waited for below either way.
+                        let _ = child.kill();
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
     }
     for (i, mut child) in children {
         statuses[i] = Some(child.wait()?);

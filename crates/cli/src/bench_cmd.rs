@@ -1,13 +1,13 @@
 //! `parallax bench`: the benchmark suite, each engine in its own fresh worker process
 //! (`parallax bench-worker`, hidden), results and report written to `--out`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use parallax_bench::parent::{run_workers, Progress, WorkerPlan};
-use parallax_bench::results::{EngineRaw, EngineSummary};
-use parallax_bench::{report, Fingerprint, ModelFingerprint, Results, Settings, Suite, SCHEMA};
+use parallax_bench::parent::Progress;
+use parallax_bench::results::EngineRaw;
+use parallax_bench::session::{self, RunSpec, Session};
+use parallax_bench::{Settings, Suite};
 use parallax_core::catalog;
 
 use crate::engines;
@@ -74,53 +74,6 @@ pub struct Args {
     /// engines are kept, the others go on after their last reported job.
     #[arg(long, conflicts_with = "endpoint")]
     resume: bool,
-}
-
-/// What `--resume` needs to continue a run: saved as `DIR/run.json` when it starts.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunSpec {
-    engines: Vec<String>,
-    model: String,
-    settings: Settings,
-    concurrent: bool,
-    started_at_unix: u64,
-}
-
-const RUN_SPEC: &str = "run.json";
-
-fn load_spec(out: &std::path::Path) -> Result<RunSpec> {
-    let path = out.join(RUN_SPEC);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        anyhow!(
-            "--resume: cannot read {} ({e}); was a run started in this folder?",
-            path.display()
-        )
-    })?;
-    serde_json::from_str(&text).map_err(|e| anyhow!("--resume: {} is not a run description: {e}", path.display()))
-}
-
-/// `--same-weights` needs one file both engines run as it is: every quantized tensor in a
-/// format MLX holds natively (its K-quants would be requantized at load).
-fn check_same_weights(spec: &str) -> Result<()> {
-    let path = catalog::resolve(spec)?.path;
-    let header = parallax_core::GgufHeader::read(&path)
-        .map_err(|_| anyhow!("--same-weights needs a GGUF file; `{spec}` is not one"))?;
-    const KEPT: [&str; 6] = ["Q4_0", "Q4_1", "Q8_0", "F32", "F16", "BF16"];
-    let mut foreign: Vec<&str> = header
-        .tensors
-        .iter()
-        .map(|t| t.ggml_type.name)
-        .filter(|n| !KEPT.contains(n))
-        .collect();
-    foreign.sort_unstable();
-    foreign.dedup();
-    if !foreign.is_empty() {
-        bail!(
-            "--same-weights needs a Q4_0, Q4_1 or Q8_0 GGUF (MLX runs those as they are); `{spec}` has {} tensors, which MLX would requantize",
-            foreign.join(", ")
-        );
-    }
-    Ok(())
 }
 
 /// A progress bar per engine on a terminal, or JSON lines with `--json-progress`.
@@ -196,65 +149,21 @@ fn run_endpoint(a: &Args, settings: &Settings, progress: &mut dyn FnMut(&Progres
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    #[arg(long)]
-    engine: String,
-    #[arg(long)]
-    model: String,
-    /// The settings, as JSON.
-    #[arg(long)]
-    settings: String,
-    /// Jobs an earlier worker of this run already did.
-    #[arg(long, default_value_t = 0)]
-    resume_after: usize,
+    /// --engine E --model M --settings JSON --resume-after N (as the parent passes them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 /// The worker: load (timed, cold), run, report each result as a JSON line on stdout.
 pub fn worker(a: WorkerArgs) -> Result<()> {
-    let settings: Settings = serde_json::from_str(&a.settings).context("--settings")?;
-    let stdout = std::io::stdout();
-    let mut failed = None;
-    let mut load = || engines::load(&a.engine, &a.model);
-    parallax_bench::worker::run(&mut load, &settings, a.resume_after, &mut |ev| {
-        let mut out = stdout.lock();
-        let written = serde_json::to_string(ev)
-            .map_err(std::io::Error::other)
-            .and_then(|line| writeln!(out, "{line}"))
-            .and_then(|()| out.flush());
-        if let Err(e) = written {
-            failed.get_or_insert(e);
-        }
-    })?;
-    failed.map_or(Ok(()), |e| Err(e.into()))
-}
-
-fn model_fingerprint(spec: &str) -> Result<ModelFingerprint> {
-    let m = catalog::resolve(spec)?;
-    let (sha256, size_bytes, quantization) = match &m.entry {
-        Some(e) => (e.sha256.clone(), e.size_bytes, e.quantization.clone()),
-        None if m.path.is_file() => {
-            use sha2::Digest;
-            let mut hasher = sha2::Sha256::new();
-            let mut file = std::fs::File::open(&m.path)?;
-            let size = std::io::copy(&mut file, &mut hasher)?;
-            let quant = parallax_core::GgufHeader::read(&m.path)
-                .map_or_else(|_| "unknown".into(), |h| h.dominant_type().to_owned());
-            (format!("{:x}", hasher.finalize()), size, quant)
-        }
-        None => ("(directory)".into(), 0, "see weight format".into()),
-    };
-    Ok(ModelFingerprint {
-        id: m.id,
-        path: m.path.display().to_string(),
-        size_bytes,
-        sha256,
-        quantization,
-    })
+    let args = session::WorkerArgs::parse(&a.args).map_err(|e| anyhow!(e))?;
+    args.serve(&engines::load).map_err(|e| anyhow!(e))
 }
 
 /// The run as the flags describe it, or as `run.json` saved it (`--resume`).
 fn run_spec(a: &Args) -> Result<RunSpec> {
     if a.resume {
-        return load_spec(&a.out);
+        return RunSpec::load(&a.out).map_err(|e| anyhow!("--resume: {e}"));
     }
     let suites = match a.suite {
         SuiteArg::Quick => vec![Suite::Quick],
@@ -276,7 +185,7 @@ fn run_spec(a: &Args) -> Result<RunSpec> {
     }
     let model = a.model.clone().unwrap_or_default();
     if a.same_weights {
-        check_same_weights(&model)?;
+        session::check_same_weights(&model).map_err(|e| anyhow!("--same-weights: {e}"))?;
     }
     Ok(RunSpec {
         engines: a.engines.clone(),
@@ -292,81 +201,30 @@ fn run_spec(a: &Args) -> Result<RunSpec> {
             ..Settings::default()
         },
         concurrent: a.concurrent,
-        started_at_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        started_at_unix: session::now_unix(),
     })
-}
-
-fn gpu_label(a: &Args, spec: &RunSpec) -> String {
-    if a.endpoint.is_some() {
-        "the server's (not visible)".to_owned()
-    } else if spec.engines.iter().any(|e| e == "mlx") {
-        match parallax_mlx::compute_device() {
-            parallax_mlx::ComputeDevice::Gpu => "MLX GPU".to_owned(),
-            parallax_mlx::ComputeDevice::Cpu => "none (MLX on CPU)".to_owned(),
-        }
-    } else {
-        "not probed".to_owned()
-    }
 }
 
 pub fn run(a: Args) -> Result<()> {
     let spec = run_spec(&a)?;
-    let model = model_fingerprint(&spec.model)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    if !a.resume && a.endpoint.is_none() {
-        std::fs::write(a.out.join(RUN_SPEC), serde_json::to_string_pretty(&spec)?)
-            .with_context(|| format!("writing to {}", a.out.display()))?;
-    }
-    let settings = &spec.settings;
-    let settings_json = serde_json::to_string(settings)?;
-    let exe = std::env::current_exe()?;
     let mut view = ProgressView::new(a.json_progress);
     let mut progress = |p: &Progress| view.show(p);
-    let worker = |engine: &str, resume_after: usize| {
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args([
-            "bench-worker",
-            "--engine",
-            engine,
-            "--model",
-            &spec.model,
-            "--settings",
-            &settings_json,
-        ]);
-        cmd.args(["--resume-after", &resume_after.to_string()]);
-        cmd
-    };
-    let raw = if a.endpoint.is_some() {
-        run_endpoint(&a, settings, &mut progress)?
+    let results = if a.endpoint.is_some() {
+        let model = session::model_fingerprint(&spec.model).map_err(|e| anyhow!(e))?;
+        let raw = run_endpoint(&a, &spec.settings, &mut progress)?;
+        session::finish(&a.out, &spec, model, "the server's (not visible)", "endpoint", raw).map_err(|e| anyhow!(e))?
     } else {
-        let plan = WorkerPlan {
-            engines: &spec.engines,
-            worker: &worker,
+        let session = Session {
+            spec: &spec,
+            exe: std::env::current_exe()?,
             out_dir: &a.out,
-            concurrent: spec.concurrent,
             resume: a.resume,
+            gpu: parallax_engines::compute_label(&spec.engines),
+            cancel: None,
         };
-        run_workers(&plan, &mut progress).with_context(|| format!("writing to {}", a.out.display()))?
+        session.run(&mut progress).map_err(|e| anyhow!(e))?
     };
-    let mode = match (a.endpoint.is_some(), spec.concurrent) {
-        (true, _) => "endpoint",
-        (false, true) => "concurrent",
-        (false, false) => "isolated",
-    };
-    let results = Results {
-        schema: SCHEMA.into(),
-        started_at_unix: spec.started_at_unix,
-        fingerprint: Fingerprint::current(&gpu_label(&a, &spec)),
-        model,
-        settings: settings.clone(),
-        mode: mode.into(),
-        summaries: raw.iter().map(EngineSummary::of).collect(),
-        engines: raw,
-    };
-    report::write_all(&a.out, &results).with_context(|| format!("writing to {}", a.out.display()))?;
     if !a.json_progress {
         eprintln!("wrote {}/results.json, results.csv, report.md", a.out.display());
     }

@@ -64,6 +64,16 @@ impl CatalogEntry {
         models_dir().join(&self.file)
     }
 
+    /// What a loader resolves it by: the id of a catalog model, the path of an imported one
+    /// (whose `file` is absolute).
+    pub fn spec(&self) -> String {
+        if std::path::Path::new(&self.file).is_absolute() {
+            self.file.clone()
+        } else {
+            self.id.clone()
+        }
+    }
+
     /// Whether `make models` has put it on disk.
     pub fn is_fetched(&self) -> bool {
         let path = self.path();

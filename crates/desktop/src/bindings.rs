@@ -31,6 +31,18 @@ pub fn typescript() -> String {
         parallax_monitor::GenerationStats::decl(&cfg),
         parallax_monitor::MonitorEvent::decl(&cfg),
         parallax_monitor::Snapshot::decl(&cfg),
+        parallax_monitor::ReloadPolicy::decl(&cfg),
+        parallax_server::RequestRecord::decl(&cfg),
+        parallax_store::BenchRun::decl(&cfg),
+        crate::CompareRequest::decl(&cfg),
+        crate::ColumnLive::decl(&cfg),
+        crate::ColumnResult::decl(&cfg),
+        crate::CompareEvent::decl(&cfg),
+        crate::CompareResult::decl(&cfg),
+        crate::BenchRequest::decl(&cfg),
+        crate::BenchEvent::decl(&cfg),
+        crate::EngineRow::decl(&cfg),
+        crate::BenchReport::decl(&cfg),
     ];
     let mut out =
         String::from("// Generated from the Rust types by ts-rs (crates/desktop/src/bindings.rs). Do not edit.\n\n");

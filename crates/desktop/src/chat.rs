@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use parallax_core::{ChatMessage, Event, GenerateRequest, GenerationResult, Prompt, SamplingParams};
-use parallax_store::{Conversation, Message, MessageStats, MessageStatus, NewMessage, Role};
+use parallax_store::{ChatSettings, Conversation, Message, MessageStats, MessageStatus, NewMessage, Role};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -44,7 +44,7 @@ pub enum ChatEvent {
 }
 
 /// Which engine and model write the reply.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, TS)]
 pub struct Choice {
     pub engine: String,
     pub model: String,
@@ -66,7 +66,7 @@ fn transcript(conv: &Conversation, reply_id: i64) -> Vec<ChatMessage> {
     out
 }
 
-fn stats_of(r: &GenerationResult) -> MessageStats {
+pub(crate) fn stats_of(r: &GenerationResult) -> MessageStats {
     MessageStats {
         prompt_tokens: r.usage.prompt_tokens,
         completion_tokens: r.usage.completion_tokens,
@@ -81,8 +81,8 @@ fn stats_of(r: &GenerationResult) -> MessageStats {
     }
 }
 
-fn request(conv: &Conversation, messages: Vec<ChatMessage>) -> GenerateRequest {
-    let s = &conv.settings;
+/// A generation with a chat's sampling settings (shared by chat replies and side by side).
+pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -> GenerateRequest {
     GenerateRequest {
         prompt: Prompt::Chat(messages),
         max_tokens: s.max_tokens.max(1),
@@ -90,7 +90,7 @@ fn request(conv: &Conversation, messages: Vec<ChatMessage>) -> GenerateRequest {
             temperature: s.temperature,
             top_p: s.top_p,
             top_k: s.top_k,
-            seed: s.seed.unwrap_or_else(parallax_core::sampling::fresh_seed),
+            seed,
             ..SamplingParams::default()
         },
         stop: vec![],
@@ -252,7 +252,8 @@ impl App {
     ) -> End {
         let prepared = async {
             let conv = self.store.conversation(conversation)?;
-            let req = request(&conv, transcript(&conv, reply_id));
+            let seed = conv.settings.seed.unwrap_or_else(parallax_core::sampling::fresh_seed);
+            let req = request(&conv.settings, transcript(&conv, reply_id), seed);
             let id = format!("{}@{}", choice.model, choice.engine);
             if !self.is_loaded(&id).await {
                 sink(ChatEvent::Loading {
@@ -307,7 +308,7 @@ impl App {
         }
     }
 
-    async fn is_loaded(&self, id: &str) -> bool {
+    pub(crate) async fn is_loaded(&self, id: &str) -> bool {
         self.server.models.loaded().await.iter().any(|m| m.id == id)
     }
 }

@@ -6,10 +6,13 @@
 //! The chat and the endpoint share one `ModelManager`: a model loaded for the chat serves the
 //! endpoint too, under one memory budget and one monitor.
 
+mod bench;
 pub mod bindings;
 mod chat;
+mod compare;
 mod endpoint;
 mod error;
+mod import;
 mod models;
 mod settings;
 
@@ -22,10 +25,13 @@ use parallax_store::{ChatSettings, Conversation, ConversationSummary, Store};
 use serde::Serialize;
 use ts_rs::TS;
 
+pub use bench::{bench_worker_main, export_file_name, BenchEvent, BenchReport, BenchRequest, EngineRow, BENCH_WORKER_ARG};
 pub use chat::{ChatEvent, Choice};
+pub use compare::{ColumnLive, ColumnResult, CompareEvent, CompareRequest, CompareResult};
 pub use endpoint::EndpointStatus;
 pub use error::{AppError, Result};
-pub use models::{memory_fit, model_options, MemoryFit, ModelOption};
+pub use import::reveal;
+pub use models::{memory_fit, MemoryFit, ModelOption};
 pub use settings::AppSettings;
 
 /// An engine and whether it can run here.
@@ -46,15 +52,29 @@ pub struct AppInfo {
     pub settings: AppSettings,
 }
 
+/// When `main` started (see [`mark_launch`]).
+static LAUNCHED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Call first thing in `main`: launch-to-first-paint is measured from here.
+pub fn mark_launch() {
+    LAUNCHED.get_or_init(std::time::Instant::now);
+}
+
 pub struct App {
     pub(crate) store: Store,
     pub(crate) server: Arc<AppState>,
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     settings: Mutex<AppSettings>,
     /// The stop signal of each conversation's reply in progress.
     pub(crate) running: Mutex<HashMap<i64, Arc<tokio::sync::Notify>>>,
     pub(crate) endpoint: Mutex<endpoint::Endpoint>,
     monitor: Mutex<Option<parallax_monitor::Monitor>>,
+    /// The stop signal of the side-by-side comparison running now.
+    pub(crate) compare_stop: Mutex<Option<Arc<tokio::sync::Notify>>>,
+    pub(crate) last_comparison: Mutex<Option<CompareResult>>,
+    /// The executable the benchmark starts as `bench-worker`.
+    pub(crate) bench_worker: Mutex<PathBuf>,
+    pub(crate) bench_cancel: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 impl App {
@@ -68,15 +88,36 @@ impl App {
             api_key: settings.api_key.clone(),
             ..ServerConfig::default()
         };
-        Ok(App {
+        let app = App {
             store,
             server: AppState::new(config, models),
             data_dir: data_dir.to_owned(),
-            settings: Mutex::new(settings),
+            settings: Mutex::new(settings.clone()),
             running: Mutex::new(HashMap::new()),
             endpoint: Mutex::new(endpoint::Endpoint::default()),
             monitor: Mutex::new(None),
-        })
+            compare_stop: Mutex::new(None),
+            last_comparison: Mutex::new(None),
+            bench_worker: Mutex::new(std::env::current_exe().unwrap_or_default()),
+            bench_cancel: Mutex::new(None),
+        };
+        app.apply(&settings);
+        Ok(app)
+    }
+
+    /// What the settings change at run time: imported models and reload policies.
+    fn apply(&self, settings: &AppSettings) {
+        self.sync_imported(&settings.imported_models);
+        for engine in parallax_engines::ENGINES {
+            let policy = settings.reload_policies.get(*engine).copied().unwrap_or_default();
+            self.server.models.set_reload_policy(engine, policy);
+        }
+    }
+
+    /// The picker's rows: catalog models, then imported ones, with their memory fit.
+    pub fn model_options(&self, context: Option<usize>) -> Result<Vec<ModelOption>> {
+        let imported = import::entries_of(&self.settings().imported_models);
+        models::model_options(context, &imported)
     }
 
     /// Starts the live monitor (served on the endpoint's `/monitor` too) and returns its feed.
@@ -101,6 +142,7 @@ impl App {
         if let Ok(mut s) = self.settings.lock() {
             *s = new.clone();
         }
+        self.apply(&new);
         Ok(new)
     }
 
@@ -171,6 +213,19 @@ impl App {
             ));
         }
         Ok(self.store.update_chat_settings(id, settings)?)
+    }
+
+    /// The UI reports its first paint: the time since launch, logged once for the launch
+    /// benchmark (`scripts/bench_first_paint.sh`).
+    pub fn first_paint(&self) -> f64 {
+        let ms = LAUNCHED.get().map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+        eprintln!("parallax: first paint {ms:.0} ms after launch");
+        ms
+    }
+
+    /// The endpoint's last requests, newest first (method, model, tokens, latency, status).
+    pub fn endpoint_requests(&self) -> Vec<parallax_server::RequestRecord> {
+        self.server.request_log.recent()
     }
 
     pub fn delete_message(&self, id: i64) -> Result<()> {

@@ -2,7 +2,7 @@
 //! a memory-fit estimate (weights plus the KV cache at the chosen context, against the memory
 //! available now) before anything is loaded.
 
-use parallax_core::catalog::{self, ModelKind};
+use parallax_core::catalog::{self, CatalogEntry, ModelKind};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -36,6 +36,8 @@ pub struct ModelOption {
     /// On disk (fetched by `make models`).
     pub fetched: bool,
     pub path: String,
+    /// Added by the user (can be removed); catalog models come from `make models`.
+    pub imported: bool,
     pub fit: MemoryFit,
 }
 
@@ -80,34 +82,39 @@ pub fn available_memory() -> u64 {
         .unwrap_or(0)
 }
 
-/// Every catalog chat model, with its fit at `context` positions (each model's own maximum
+/// One picker row: the entry with its fit at `context` positions (the model's own maximum
 /// when `None`, capped there otherwise).
-pub fn model_options(context: Option<usize>) -> Result<Vec<ModelOption>> {
-    let available = available_memory();
-    let mut out = vec![];
-    for e in catalog::catalog()?.into_iter().filter(|e| e.kind == ModelKind::Chat) {
-        let fetched = e.is_fetched();
-        let path = e.path();
-        let kv_per_token = if fetched {
-            parallax_core::GgufHeader::read(&path)
-                .ok()
-                .and_then(|h| h.kv_bytes_per_token())
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        let ctx = context.unwrap_or(e.context_length).min(e.context_length);
-        out.push(ModelOption {
-            fit: memory_fit(e.size_bytes, kv_per_token, ctx, available),
-            id: e.id,
-            format: e.format,
-            quantization: e.quantization,
-            architecture: e.architecture,
-            size_bytes: e.size_bytes,
-            context_length: e.context_length,
-            fetched,
-            path: path.display().to_string(),
-        });
+fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, imported: bool) -> ModelOption {
+    let fetched = e.is_fetched();
+    let path = e.path();
+    let kv_per_token = if fetched {
+        parallax_core::GgufHeader::read(&path)
+            .ok()
+            .and_then(|h| h.kv_bytes_per_token())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let ctx = context.unwrap_or(e.context_length).min(e.context_length);
+    ModelOption {
+        fit: memory_fit(e.size_bytes, kv_per_token, ctx, available),
+        id: e.id,
+        format: e.format,
+        quantization: e.quantization,
+        architecture: e.architecture,
+        size_bytes: e.size_bytes,
+        context_length: e.context_length,
+        fetched,
+        path: path.display().to_string(),
+        imported,
     }
+}
+
+/// Every catalog chat model, then the imported ones, each with its memory fit.
+pub fn model_options(context: Option<usize>, imported: &[CatalogEntry]) -> Result<Vec<ModelOption>> {
+    let available = available_memory();
+    let catalog = catalog::catalog()?.into_iter().filter(|e| e.kind == ModelKind::Chat);
+    let mut out: Vec<ModelOption> = catalog.map(|e| option_of(e, context, available, false)).collect();
+    out.extend(imported.iter().cloned().map(|e| option_of(e, context, available, true)));
     Ok(out)
 }

@@ -1,6 +1,9 @@
 //! The app's settings, kept in the store: default engine and model, model folders, the
 //! endpoint's port and key, the monitor interval, and the sampling defaults of new chats.
 
+use std::collections::BTreeMap;
+
+use parallax_monitor::ReloadPolicy;
 use parallax_store::{ChatSettings, Store};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -23,6 +26,10 @@ pub struct AppSettings {
     pub monitor_interval_ms: u64,
     /// Settings new chats start with.
     pub chat_defaults: ChatSettings,
+    /// Imported GGUF files and MLX folders, by absolute path.
+    pub imported_models: Vec<String>,
+    /// Per engine: reload after N generations or X MB of RSS growth (the monitor shows each).
+    pub reload_policies: BTreeMap<String, ReloadPolicy>,
 }
 
 impl Default for AppSettings {
@@ -36,6 +43,8 @@ impl Default for AppSettings {
             api_key: None,
             monitor_interval_ms: 500,
             chat_defaults: ChatSettings::default(),
+            imported_models: vec![],
+            reload_policies: BTreeMap::new(),
         }
     }
 }
@@ -71,6 +80,12 @@ impl AppSettings {
                     self.default_engine,
                     parallax_engines::ENGINES.join(", ")
                 ),
+            ));
+        }
+        if let Some(engine) = self.reload_policies.keys().find(|e| !parallax_engines::ENGINES.contains(&e.as_str())) {
+            return Err(AppError::new(
+                "invalid_setting",
+                format!("A reload policy names `{engine}`, which is not an engine."),
             ));
         }
         let value = serde_json::to_value(self).map_err(|e| AppError::new("invalid_setting", e.to_string()))?;

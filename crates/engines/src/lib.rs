@@ -36,3 +36,14 @@ pub fn availability(engine: &str) -> Result<String, String> {
         other => Err(format!("`{other}` is not an engine of this build")),
     }
 }
+
+/// What the engines compute on, for a result's fingerprint (e.g. "none (MLX on CPU)").
+pub fn compute_label(engines: &[String]) -> String {
+    if !engines.iter().any(|e| e == parallax_mlx::BACKEND) {
+        return "not probed".to_owned();
+    }
+    match parallax_mlx::compute_device() {
+        parallax_mlx::ComputeDevice::Gpu => "MLX GPU".to_owned(),
+        parallax_mlx::ComputeDevice::Cpu => "none (MLX on CPU)".to_owned(),
+    }
+}

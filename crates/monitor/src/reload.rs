@@ -3,9 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ReloadPolicy {
+    #[ts(type = "number | null")]
     pub after_generations: Option<u64>,
+    #[ts(type = "number | null")]
     pub rss_growth_mb: Option<u64>,
 }
 

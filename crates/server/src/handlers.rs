@@ -8,12 +8,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use parallax_core::{Event, Logprobs};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::request::{self, Common};
+use crate::requests::RequestNote;
 use crate::wire::{sse, Kind, Meta};
 use crate::AppState;
 
@@ -31,14 +32,22 @@ pub async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"object": "list", "data": data}))
 }
 
-pub async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    respond(state, body, Kind::Chat)
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(note): Extension<RequestNote>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    respond(state, note, body, Kind::Chat)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn completions(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    respond(state, body, Kind::Text)
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    Extension(note): Extension<RequestNote>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    respond(state, note, body, Kind::Text)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -58,12 +67,18 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError
     })
 }
 
-async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind: Kind) -> Result<Response, ApiError> {
+async fn respond(
+    state: Arc<AppState>,
+    note: RequestNote,
+    body: Result<Bytes, BytesRejection>,
+    kind: Kind,
+) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     let common = match kind {
         Kind::Chat => request::chat(&body)?,
         Kind::Text => request::completion(&body)?,
     };
+    note.model(&common.model);
     let slot = state.models.get(&common.model).await?;
     let handle = slot.chat()?;
     let lease = slot.enqueue()?;
@@ -93,6 +108,7 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
         loop {
             if let Event::Finished(r) = ev {
                 state.metrics.observe_generation(&r);
+                    note.finished(&r);
                 return Ok(Json(meta.full(&r)).into_response());
             }
             ev = match gen.next().await {
@@ -135,6 +151,7 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>, kind
                 }
                 Some(Ok(Event::Finished(r))) => {
                     state.metrics.observe_generation(&r);
+                    note.finished(&r);
                     let mut last = meta.chunk(meta.delta(""), meta.logprobs(&held, offset), Some(&r));
                     if include_usage {
                         last.push_str(&meta.usage_chunk(&r));

@@ -14,6 +14,7 @@ pub mod models;
 mod monitor_sse;
 pub mod probe;
 mod request;
+pub mod requests;
 mod wire;
 
 use std::sync::atomic::AtomicU64;
@@ -26,6 +27,7 @@ use axum::Router;
 pub use error::ApiError;
 pub use models::{Loader, ModelManager};
 pub use probe::ServerProbe;
+pub use requests::{RequestLog, RequestRecord};
 
 /// The documented default port of `parallax serve`.
 pub const DEFAULT_PORT: u16 = 11480;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub models: ModelManager,
     metrics: metrics::Metrics,
     requests: AtomicU64,
+    /// The last requests answered (the app's endpoint panel shows them).
+    pub request_log: RequestLog,
     monitor: std::sync::OnceLock<parallax_monitor::Feed>,
 }
 
@@ -75,6 +79,7 @@ impl AppState {
             models,
             metrics: metrics::Metrics::default(),
             requests: AtomicU64::new(0),
+            request_log: RequestLog::default(),
             monitor: std::sync::OnceLock::new(),
         })
     }
@@ -113,6 +118,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), requests::log))
         .with_state(state)
 }
 

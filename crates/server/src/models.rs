@@ -35,7 +35,6 @@ pub struct Slot {
     pub bytes: u64,
     /// Process RSS right after it loaded, for the reload policy.
     rss_at_load: u64,
-    policy: ReloadPolicy,
     queue: Arc<Semaphore>,
     depth: usize,
     last_used: std::sync::Mutex<Instant>,
@@ -87,10 +86,10 @@ impl Slot {
     }
 
     /// Why the reload policy wants this model reloaded now, if it does.
-    fn reload_due(&self) -> Option<String> {
+    fn reload_due(&self, policy: &ReloadPolicy) -> Option<String> {
         let Runner::Chat(h) = &self.runner else { return None };
         let rss = || parallax_monitor::process_memory().rss_bytes;
-        self.policy.check(h.live().generations_done, self.rss_at_load, rss)
+        policy.check(h.live().generations_done, self.rss_at_load, rss)
     }
 
     pub fn chat(&self) -> Result<&EngineHandle, ApiError> {
@@ -135,7 +134,9 @@ pub struct ModelManager {
     /// A copy of `loaded`'s slots that the monitor reads without waiting for a load.
     visible: std::sync::Mutex<Vec<Arc<Slot>>>,
     unloads: std::sync::atomic::AtomicU64,
-    reload_policies: HashMap<String, ReloadPolicy>,
+    reload_policies: std::sync::Mutex<HashMap<String, ReloadPolicy>>,
+    /// Models added beside the catalog (the app's imported files), their `file` absolute.
+    imported: std::sync::Mutex<Vec<CatalogEntry>>,
     /// Load, unload and reload events for the monitor.
     pub(crate) events: EventLog,
 }
@@ -167,16 +168,33 @@ impl ModelManager {
             loaded: Mutex::new(HashMap::new()),
             visible: std::sync::Mutex::new(vec![]),
             unloads: 0.into(),
-            reload_policies: HashMap::new(),
+            reload_policies: std::sync::Mutex::new(HashMap::new()),
+            imported: std::sync::Mutex::new(vec![]),
             events: EventLog::default(),
         }
     }
 
     /// Reload `engine`'s models after N generations or RSS growth (see [`ReloadPolicy`]).
     /// The check runs when a request arrives and the model is idle, so no request is cut off.
-    pub fn with_reload_policy(mut self, engine: &str, policy: ReloadPolicy) -> Self {
-        self.reload_policies.insert(engine.to_owned(), policy);
+    pub fn with_reload_policy(self, engine: &str, policy: ReloadPolicy) -> Self {
+        self.set_reload_policy(engine, policy);
         self
+    }
+
+    /// Changes `engine`'s reload policy; loaded models follow it from their next request.
+    pub fn set_reload_policy(&self, engine: &str, policy: ReloadPolicy) {
+        if let Ok(mut p) = self.reload_policies.lock() {
+            p.insert(engine.to_owned(), policy);
+        }
+    }
+
+    /// `engine`'s reload policy (none set: never reload).
+    pub fn reload_policy(&self, engine: &str) -> ReloadPolicy {
+        self.reload_policies
+            .lock()
+            .ok()
+            .and_then(|p| p.get(engine).copied())
+            .unwrap_or_default()
     }
 
     /// The loaded slots as last published (never waits).
@@ -212,9 +230,23 @@ impl ModelManager {
         self.unloads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Serves these models too, beside the catalog (each entry's `file` an absolute path).
+    pub fn set_imported(&self, entries: Vec<CatalogEntry>) {
+        if let Ok(mut i) = self.imported.lock() {
+            *i = entries;
+        }
+    }
+
+    /// The catalog, then the imported models.
+    fn entries(&self) -> Vec<CatalogEntry> {
+        let mut all = catalog::catalog().unwrap_or_default();
+        all.extend(self.imported.lock().map(|i| i.clone()).unwrap_or_default());
+        all
+    }
+
     /// Every servable id (`<model>@<engine>` for chat models), for the models fetched on disk.
     pub fn list(&self) -> Vec<String> {
-        let entries = catalog::catalog().unwrap_or_default();
+        let entries = self.entries();
         entries
             .iter()
             .filter(|e| e.is_fetched())
@@ -231,8 +263,8 @@ impl ModelManager {
             Some((m, e)) => (m, Some(e)),
             None => (name, None),
         };
-        let entry = catalog::catalog()
-            .unwrap_or_default()
+        let entry = self
+            .entries()
             .into_iter()
             .find(|e| e.id == model)
             .ok_or_else(|| ApiError::model_not_found(name))?;
@@ -262,7 +294,8 @@ impl ModelManager {
         let mut reload_reason = None;
         if let Some(slot) = loaded.get(&id) {
             // Only an idle model is reloaded (this request has not queued yet).
-            match slot.reload_due().filter(|_| slot.queued() == 0) {
+            let policy = target.engine.map(|e| self.reload_policy(e)).unwrap_or_default();
+            match slot.reload_due(&policy).filter(|_| slot.queued() == 0) {
                 None => {
                     slot.touch();
                     return Ok(slot.clone());
@@ -282,17 +315,12 @@ impl ModelManager {
         let evicted = self.make_room(&mut loaded, &id, need)?;
         // Free their memory before the new load claims it.
         self.unload(evicted).await;
-        let policy = target
-            .engine
-            .and_then(|e| self.reload_policies.get(e).copied())
-            .unwrap_or_default();
         let runner = self.load(target).await?;
         let slot = Arc::new(Slot {
             id: id.clone(),
             runner,
             bytes: need,
             rss_at_load: parallax_monitor::process_memory().rss_bytes,
-            policy,
             queue: Arc::new(Semaphore::new(self.queue_depth)),
             depth: self.queue_depth,
             last_used: std::sync::Mutex::new(Instant::now()),
@@ -312,7 +340,8 @@ impl ModelManager {
     async fn load(&self, target: Target) -> Result<Runner, ApiError> {
         let loader = self.loader.clone();
         let joined = tokio::task::spawn_blocking(move || match target.engine {
-            Some(engine) => loader(engine, &target.entry.id).map(|m| Runner::Chat(Box::new(EngineHandle::spawn(m)))),
+            // An imported model is loaded by its path; a catalog model by its id.
+            Some(engine) => loader(engine, &target.entry.spec()).map(|m| Runner::Chat(Box::new(EngineHandle::spawn(m)))),
             None => parallax_embed::load(&target.entry.path(), &target.entry.id).map(|e| Runner::Embed(Arc::new(e))),
         })
         .await;

@@ -142,3 +142,32 @@ async fn the_reload_policy_reloads_an_idle_model_after_n_generations_and_records
     }
     assert_eq!(events.len(), 2, "one reload in three requests: {events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_log_records_model_tokens_status_and_latency_of_each_request() {
+    let state = state_of(ModelManager::new(gguf_loader(), vec!["gguf"], 4));
+    let app = router(state.clone());
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", chat(json!({"max_tokens": 3})))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, _, text) = send(
+        app.clone(),
+        post("/v1/chat/completions", chat(json!({"max_tokens": 2, "stream": true}))),
+    )
+    .await;
+    assert!(text.contains("[DONE]"), "{text}");
+    let (s, _) = json_of(app.clone(), get("/v1/nowhere")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let log = state.request_log.recent();
+    assert_eq!(log.len(), 3, "{log:?}");
+    let (missing, streamed, plain) = (&log[0], &log[1], &log[2]);
+    assert_eq!((missing.path.as_str(), missing.status, missing.model.as_deref()), ("/v1/nowhere", 404, None));
+    for (r, completion) in [(plain, 3), (streamed, 2)] {
+        assert_eq!((r.method.as_str(), r.path.as_str(), r.status), ("POST", "/v1/chat/completions", 200));
+        assert_eq!(r.model.as_deref(), Some(MODEL));
+        assert_eq!(r.completion_tokens, Some(completion), "{r:?}");
+        assert!(r.prompt_tokens.unwrap_or(0) > 5, "{r:?}");
+        assert!(r.latency_ms.is_some_and(|ms| ms > 0.0), "{r:?}");
+    }
+    assert!(plain.id < streamed.id && streamed.id < missing.id);
+}

@@ -6,6 +6,7 @@
 //! Thread-safety: `Store` is `Send + Sync`; one connection behind a mutex (SQLite serialises
 //! writers anyway, and the app's writes are small).
 
+mod bench_runs;
 mod error;
 mod schema;
 mod types;
@@ -16,6 +17,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use error::{Error, Result};
+pub use bench_runs::{BenchRun, NewBenchRun};
 pub use types::*;
 
 pub struct Store {

@@ -36,6 +36,9 @@ CREATE TABLE bench_runs (
 );
 ";
 
+/// A run's outcome: complete, cancelled or failed (with the others kept in the history).
+const V2: &str = "ALTER TABLE bench_runs ADD COLUMN status TEXT NOT NULL DEFAULT 'complete';";
+
 /// WAL (readers never block the writer; a kill loses no committed write), foreign keys on,
 /// and the schema brought to the current version.
 pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
@@ -46,6 +49,9 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < 1 {
         conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))?;
+    }
+    if version < 2 {
+        conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The app database: conversations and messages round-trip, search, cascade delete, settings,
 //! and a reply left streaming by a killed app comes back as interrupted with its text.
 
-use parallax_store::{ChatSettings, MessageStats, MessageStatus, NewMessage, Role, Store};
+use parallax_store::{ChatSettings, MessageStats, MessageStatus, NewBenchRun, NewMessage, Role, Store};
 
 #[test]
 fn a_conversation_keeps_its_messages_engine_model_and_stats_in_order() {
@@ -133,4 +133,34 @@ fn a_reply_streaming_when_the_app_died_reopens_as_interrupted_with_its_partial_t
         Some(serde_json::json!("mlx"))
     );
     assert_eq!(store.setting("missing").expect("get"), None);
+}
+
+#[test]
+fn benchmark_runs_are_kept_newest_first_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("parallax.sqlite");
+    let engines = vec!["gguf".to_owned(), "mlx".to_owned()];
+    let new = |suite: &'static str, status: &'static str| NewBenchRun {
+        out_dir: "/runs/1",
+        suite,
+        model: "smol",
+        engines: &engines,
+        fingerprint: "{\"cpu\":\"x\"}",
+        summary: "gguf 40 tok/s, mlx 20 tok/s",
+        status,
+    };
+    let (first, second) = {
+        let store = Store::open(&path).expect("open");
+        let a = store.add_bench_run(&new("quick", "complete")).expect("add");
+        let b = store.add_bench_run(&new("side-by-side", "cancelled")).expect("add");
+        (a, b)
+    };
+    let store = Store::open(&path).expect("reopen");
+    let runs = store.bench_runs().expect("list");
+    assert_eq!(runs, vec![second.clone(), first.clone()]);
+    assert_eq!(runs[1].engines, engines);
+    assert_eq!(runs[0].status, "cancelled");
+    store.delete_bench_run(first.id).expect("delete");
+    assert_eq!(store.bench_runs().expect("list").len(), 1);
+    assert_eq!(store.bench_run(first.id).unwrap_err().code(), "not_found");
 }

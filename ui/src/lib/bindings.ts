@@ -46,7 +46,11 @@ export type ModelOption = { id: string, format: string, quantization: string, ar
 /**
  * On disk (fetched by `make models`).
  */
-fetched: boolean, path: string, fit: MemoryFit, };
+fetched: boolean, path: string, 
+/**
+ * Added by the user (can be removed); catalog models come from `make models`.
+ */
+imported: boolean, fit: MemoryFit, };
 
 export type AppSettings = { default_engine: string, default_model: string, 
 /**
@@ -60,7 +64,15 @@ api_key: string | null, monitor_interval_ms: number,
 /**
  * Settings new chats start with.
  */
-chat_defaults: ChatSettings, };
+chat_defaults: ChatSettings, 
+/**
+ * Imported GGUF files and MLX folders, by absolute path.
+ */
+imported_models: Array<string>, 
+/**
+ * Per engine: reload after N generations or X MB of RSS growth (the monitor shows each).
+ */
+reload_policies: { [key in string]: ReloadPolicy }, };
 
 export type EngineStatus = { name: string, available: boolean, 
 /**
@@ -115,4 +127,116 @@ gpu_used_bytes: number | null, gpu_total_bytes: number | null, generations: Arra
  * Lifecycle events since the previous snapshot.
  */
 events: Array<MonitorEvent>, };
+
+export type ReloadPolicy = { after_generations: number | null, rss_growth_mb: number | null, };
+
+export type RequestRecord = { id: number, at_unix_ms: number, method: string, path: string, model: string | null, 
+/**
+ * 0 until the response starts.
+ */
+status: number, prompt_tokens: number | null, completion_tokens: number | null, 
+/**
+ * Arrival → response (for a stream: → its last event), in ms; `None` while running.
+ */
+latency_ms: number | null, };
+
+export type BenchRun = { id: number, 
+/**
+ * The folder with results.json, results.csv, report.md and the plots.
+ */
+out_dir: string, 
+/**
+ * "quick", "standard", …, or "side-by-side".
+ */
+suite: string, model: string, engines: Array<string>, 
+/**
+ * The machine and build it ran on (JSON, as the results carry it).
+ */
+fingerprint: string, summary: string, 
+/**
+ * "complete", "cancelled" or "failed".
+ */
+status: string, created_ms: number, };
+
+export type CompareRequest = { prompt: string, 
+/**
+ * Exactly two: the left and the right column.
+ */
+columns: Array<Choice>, 
+/**
+ * Both at once instead of one after the other.
+ */
+concurrent: boolean, 
+/**
+ * Both columns run the same GGUF file, which must be Q4_0, Q4_1 or Q8_0.
+ */
+same_weights: boolean, 
+/**
+ * System prompt, sampling and answer length, the same for both.
+ */
+settings: ChatSettings, };
+
+export type ColumnLive = { 
+/**
+ * Since this column's request was sent.
+ */
+elapsed_ms: number, tokens: number, ttft_ms: number | null, tokens_per_second: number, 
+/**
+ * The engine's own memory: weights plus KV cache (GGUF), or MLX's allocator.
+ */
+engine_memory_bytes: number, 
+/**
+ * The whole app's resident memory (both engines live in it).
+ */
+process_rss_bytes: number, };
+
+export type ColumnResult = { choice: Choice, text: string, stats: MessageStats | null, 
+/**
+ * Model load time, when this comparison loaded it.
+ */
+load_ms: number | null, 
+/**
+ * The most the engine held during the run (weights + KV, or MLX's allocator peak).
+ */
+peak_engine_memory_bytes: number, peak_process_rss_bytes: number, stopped: boolean, error: AppError | null, };
+
+export type CompareEvent = { "kind": "loading", column: number, } | { "kind": "started", column: number, } | { "kind": "token", column: number, text: string, } | { "kind": "tick", column: number, live: ColumnLive, } | { "kind": "finished", column: number, result: ColumnResult, };
+
+export type CompareResult = { 
+/**
+ * "fair (sequential)" or "concurrent".
+ */
+mode: string, same_weights: boolean, seed: number, prompt: string, columns: Array<ColumnResult>, 
+/**
+ * e.g. "MLX 1.8× faster decode, 12% less peak memory".
+ */
+summary: string, };
+
+export type BenchRequest = { 
+/**
+ * "quick", "standard", "leak" or "context".
+ */
+suite: string, engines: Array<string>, model: string, 
+/**
+ * Repetitions per prompt (standard).
+ */
+reps: number, concurrent: boolean, same_weights: boolean, reload_every: number | null, };
+
+export type BenchEvent = { "kind": "started", out_dir: string, } | { "kind": "progress", engine: string, done: number, total: number, eta_s: number | null, } | { "kind": "finished", run: BenchRun, } | { "kind": "failed", error: AppError, };
+
+export type EngineRow = { engine: string, runs: number, 
+/**
+ * Medians over the measured runs, outliers removed.
+ */
+decode_tps: number | null, ttft_ms: number | null, prompt_tps: number | null, load_ms: number | null, peak_rss_bytes: number | null, peak_allocator_bytes: number | null, 
+/**
+ * MB per generation, where the leak suite ran.
+ */
+leak_slope_mb: number | null, incomplete: string | null, };
+
+export type BenchReport = { run: BenchRun, engines: Array<EngineRow>, markdown: string, 
+/**
+ * (file name, SVG text), drawn by the bench crate.
+ */
+plots: Array<[string, string]>, };
 

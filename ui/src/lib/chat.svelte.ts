@@ -1,8 +1,8 @@
 // The chat's state and logic (Svelte 5 runes), independent of any component: what the UI
 // tests drive through mocked IPC.
 import type {
-  AppInfo, ChatEvent, ChatSettings, Choice, Conversation, ConversationSummary, Message,
-  ModelOption, Snapshot,
+  AppInfo, AppSettings, ChatEvent, ChatSettings, Choice, Conversation, ConversationSummary, Message,
+  ModelOption, MonitorEvent, Snapshot,
 } from './bindings';
 import { errorOf, type Transport } from './transport';
 
@@ -23,6 +23,10 @@ export class ChatStore {
   error = $state<{ code: string; message: string } | null>(null);
   search = $state('');
   snapshot = $state<Snapshot | null>(null);
+  /** The monitor's recent snapshots (the monitor panel's charts), oldest first. */
+  history = $state.raw<Snapshot[]>([]);
+  /** Load, unload and reload events as they arrived (kept longer than the chart's window). */
+  events = $state.raw<{ at_unix_ms: number; ev: MonitorEvent }[]>([]);
 
   constructor(private t: Transport) {}
 
@@ -44,11 +48,62 @@ export class ChatStore {
       this.models = await this.t.listModels();
       await this.refresh();
       if (this.conversations.length > 0) await this.open(this.conversations[0].id);
-      this.t.onMonitor((s) => (this.snapshot = s)).catch(() => {});
+      this.t.onMonitor((s) => this.onSnapshot(s)).catch(() => {});
     } catch (e) {
       this.error = errorOf(e);
     }
     void this.preload();
+  }
+
+  onSnapshot(s: Snapshot): void {
+    this.snapshot = s;
+    // Two minutes at the default 500 ms interval.
+    this.history = [...this.history.slice(-239), s];
+    if (s.events.length) {
+      this.events = [...this.events, ...s.events.map((ev) => ({ at_unix_ms: s.at_unix_ms, ev }))].slice(-100);
+    }
+  }
+
+  /** Re-reads the models (after an import or a removal). */
+  async reloadModels(): Promise<void> {
+    await this.guard(async () => {
+      this.models = await this.t.listModels();
+    });
+  }
+
+  async importModel(folder: boolean): Promise<void> {
+    await this.guard(async () => {
+      const id = await this.t.importModel(folder);
+      if (!id) return;
+      this.models = await this.t.listModels();
+      await this.selectModel(id);
+    });
+  }
+
+  async removeModel(path: string): Promise<void> {
+    await this.guard(async () => {
+      await this.t.removeModel(path);
+      this.models = await this.t.listModels();
+      if (!this.models.some((m) => m.id === this.model) && this.models.length > 0) {
+        await this.selectModel(this.models[0].id);
+      }
+    });
+  }
+
+  async reveal(path: string): Promise<void> {
+    await this.guard(() => this.t.revealPath(path));
+  }
+
+  async saveSettings(settings: AppSettings): Promise<boolean> {
+    try {
+      const saved = await this.t.setSettings(settings);
+      if (this.info) this.info.settings = saved;
+      this.error = null;
+      return true;
+    } catch (e) {
+      this.error = errorOf(e);
+      return false;
+    }
   }
 
   async preload(): Promise<void> {

@@ -45,3 +45,8 @@ export function renderMarkdown(text: string): string {
   const html = md.parse(text, { async: false }) as string;
   return DOMPurify.sanitize(html);
 }
+
+/** An SVG plot from the bench crate, sanitised like everything else that becomes HTML. */
+export function sanitizeSvg(svg: string): string {
+  return DOMPurify.sanitize(svg, { USE_PROFILES: { svg: true, svgFilters: true } });
+}

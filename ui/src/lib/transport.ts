@@ -3,8 +3,9 @@
 import { invoke, Channel } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
 import type {
-  AppInfo, AppSettings, ChatEvent, ChatSettings, Choice, Conversation, ConversationSummary,
-  EndpointStatus, Message, ModelOption, Snapshot,
+  AppInfo, AppSettings, BenchEvent, BenchReport, BenchRequest, BenchRun, ChatEvent, ChatSettings, Choice,
+  CompareEvent, CompareRequest, CompareResult, Conversation, ConversationSummary, EndpointStatus, Message,
+  ModelOption, RequestRecord, Snapshot,
 } from './bindings';
 
 
@@ -26,11 +27,29 @@ export interface Transport {
   getSettings(): Promise<AppSettings>;
   setSettings(settings: AppSettings): Promise<AppSettings>;
   endpointStatus(): Promise<EndpointStatus>;
+  endpointRequests(): Promise<RequestRecord[]>;
+  /** Opens the native dialog; the imported model's id, or null when cancelled. */
+  importModel(folder: boolean): Promise<string | null>;
+  removeModel(path: string): Promise<void>;
+  revealPath(path: string): Promise<void>;
+  compare(request: CompareRequest, onEvent: (e: CompareEvent) => void): Promise<CompareResult>;
+  stopComparison(): Promise<boolean>;
+  saveComparison(): Promise<BenchRun>;
+  startBench(request: BenchRequest): Promise<string>;
+  cancelBench(): Promise<boolean>;
+  benchRuns(): Promise<BenchRun[]>;
+  benchReport(id: number): Promise<BenchReport>;
+  deleteBenchRun(id: number): Promise<void>;
+  /** Asks where to save (native dialog); the path written, or null when cancelled. */
+  exportBench(id: number, format: 'json' | 'csv' | 'markdown'): Promise<string | null>;
+  openBenchFolder(id: number): Promise<void>;
+  firstPaint(): Promise<number>;
   onMonitor(cb: (s: Snapshot) => void): Promise<() => void>;
+  onBench(cb: (e: BenchEvent) => void): Promise<() => void>;
 }
 
-function channel(onEvent: (e: ChatEvent) => void): Channel<ChatEvent> {
-  const ch = new Channel<ChatEvent>();
+function channel<T>(onEvent: (e: T) => void): Channel<T> {
+  const ch = new Channel<T>();
   ch.onmessage = onEvent;
   return ch;
 }
@@ -56,7 +75,23 @@ export const tauriTransport: Transport = {
   getSettings: () => invoke<AppSettings>('get_settings'),
   setSettings: (settings) => invoke<AppSettings>('set_settings', { settings }),
   endpointStatus: () => invoke<EndpointStatus>('endpoint_status'),
+  endpointRequests: () => invoke<RequestRecord[]>('endpoint_requests'),
+  importModel: (folder) => invoke<string | null>('import_model', { folder }),
+  removeModel: (path) => invoke<void>('remove_model', { path }),
+  revealPath: (path) => invoke<void>('reveal_path', { path }),
+  compare: (request, onEvent) => invoke<CompareResult>('compare', { request, onEvent: channel(onEvent) }),
+  stopComparison: () => invoke<boolean>('stop_comparison'),
+  saveComparison: () => invoke<BenchRun>('save_comparison'),
+  startBench: (request) => invoke<string>('start_bench', { request }),
+  cancelBench: () => invoke<boolean>('cancel_bench'),
+  benchRuns: () => invoke<BenchRun[]>('bench_runs'),
+  benchReport: (id) => invoke<BenchReport>('bench_report', { id }),
+  deleteBenchRun: (id) => invoke<void>('delete_bench_run', { id }),
+  exportBench: (id, format) => invoke<string | null>('export_bench', { id, format }),
+  openBenchFolder: (id) => invoke<void>('open_bench_folder', { id }),
+  firstPaint: () => invoke<number>('first_paint'),
   onMonitor: (cb) => listen<Snapshot>('monitor', (e) => cb(e.payload)),
+  onBench: (cb) => listen<BenchEvent>('bench', (e) => cb(e.payload)),
 };
 
 /// Errors from the core arrive as { code, message }; anything else becomes one.
