@@ -103,7 +103,7 @@ test-gui:
 
 # The .deb (offline; AppImage would download tools from GitHub). Tauri's CLI from npm.
 package: deps ui
-	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb
+	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb -- -p parallax-app
 
 clean-models:
 	rm -f models/*.gguf models/*.part

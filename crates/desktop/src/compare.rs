@@ -369,8 +369,10 @@ impl App {
 
     /// The catalog id, or the path of an imported model, that `model` stands for.
     pub(crate) fn model_spec(&self, model: &str) -> String {
-        import::entries_of(&self.settings().imported_models)
+        let settings = self.settings();
+        import::entries_of(&settings.imported_models)
             .into_iter()
+            .chain(import::folder_entries(&settings.model_folders))
             .find(|e| e.id == model)
             .map_or_else(|| model.to_owned(), |e| e.spec())
     }

@@ -1,5 +1,5 @@
 //! Models the user adds beside the catalog: a GGUF file or an MLX model directory, picked
-//! with the native dialog. The app keeps their paths in its settings, never copies or
+//! with the native dialog, and whatever models sit in the settings' model folders. The app keeps their paths in its settings, never copies or
 //! deletes the files, and serves them through the same model manager as the catalog.
 
 use std::path::Path;
@@ -95,6 +95,30 @@ pub fn entries_of(paths: &[String]) -> Vec<CatalogEntry> {
     paths.iter().filter_map(|p| entry_of(Path::new(p)).ok()).collect()
 }
 
+/// The models found directly in the settings' model folders: `.gguf` files, and folders with
+/// a config.json and safetensors (MLX). Unreadable folders and files that are not models are
+/// passed over.
+pub fn folder_entries(folders: &[String]) -> Vec<CatalogEntry> {
+    let mut out = vec![];
+    for folder in folders {
+        let Ok(read) = std::fs::read_dir(folder) else { continue };
+        let mut paths: Vec<_> = read.flatten().map(|f| f.path()).collect();
+        paths.sort();
+        for p in paths {
+            let candidate = if p.is_dir() {
+                p.join("config.json").is_file()
+            } else {
+                p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            };
+            if let Some(mut e) = candidate.then(|| entry_of(&p).ok()).flatten() {
+                e.id = e.id.replace(" (imported)", " (folder)");
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
 impl App {
     /// Adds a GGUF file or MLX model folder to the picker (and the endpoint).
     pub fn import_model(&self, path: &str) -> Result<CatalogEntry> {
@@ -127,8 +151,10 @@ impl App {
     }
 
     /// Tells the model manager about the imported models (after open and every change).
-    pub(crate) fn sync_imported(&self, paths: &[String]) {
-        self.server.models.set_imported(entries_of(paths));
+    pub(crate) fn sync_imported(&self, settings: &crate::AppSettings) {
+        let mut entries = entries_of(&settings.imported_models);
+        entries.extend(folder_entries(&settings.model_folders));
+        self.server.models.set_imported(entries);
     }
 }
 

@@ -107,17 +107,20 @@ impl App {
 
     /// What the settings change at run time: imported models and reload policies.
     fn apply(&self, settings: &AppSettings) {
-        self.sync_imported(&settings.imported_models);
+        self.sync_imported(settings);
         for engine in parallax_engines::ENGINES {
             let policy = settings.reload_policies.get(*engine).copied().unwrap_or_default();
             self.server.models.set_reload_policy(engine, policy);
         }
     }
 
-    /// The picker's rows: catalog models, then imported ones, with their memory fit.
+    /// The picker's rows: catalog models, then imported ones, then those found in the model
+    /// folders, with their memory fit.
     pub fn model_options(&self, context: Option<usize>) -> Result<Vec<ModelOption>> {
-        let imported = import::entries_of(&self.settings().imported_models);
-        models::model_options(context, &imported)
+        let settings = self.settings();
+        let imported = import::entries_of(&settings.imported_models);
+        let found = import::folder_entries(&settings.model_folders);
+        models::model_options(context, &imported, &found)
     }
 
     /// Starts the live monitor (served on the endpoint's `/monitor` too) and returns its feed.

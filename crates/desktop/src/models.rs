@@ -110,11 +110,17 @@ fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, imported: 
     }
 }
 
-/// Every catalog chat model, then the imported ones, each with its memory fit.
-pub fn model_options(context: Option<usize>, imported: &[CatalogEntry]) -> Result<Vec<ModelOption>> {
+/// Every catalog chat model, then the imported ones, then those found in the model folders,
+/// each with its memory fit.
+pub fn model_options(
+    context: Option<usize>,
+    imported: &[CatalogEntry],
+    in_folders: &[CatalogEntry],
+) -> Result<Vec<ModelOption>> {
     let available = available_memory();
     let catalog = catalog::catalog()?.into_iter().filter(|e| e.kind == ModelKind::Chat);
     let mut out: Vec<ModelOption> = catalog.map(|e| option_of(e, context, available, false)).collect();
     out.extend(imported.iter().cloned().map(|e| option_of(e, context, available, true)));
+    out.extend(in_folders.iter().cloned().map(|e| option_of(e, context, available, false)));
     Ok(out)
 }

@@ -17,7 +17,7 @@ const KEY: &str = "app";
 pub struct AppSettings {
     pub default_engine: String,
     pub default_model: String,
-    /// Extra folders searched for imported models.
+    /// Folders whose `.gguf` files and MLX model folders join the picker.
     pub model_folders: Vec<String>,
     pub endpoint_enabled: bool,
     pub endpoint_port: u16,
@@ -86,6 +86,12 @@ impl AppSettings {
             return Err(AppError::new(
                 "invalid_setting",
                 format!("A reload policy names `{engine}`, which is not an engine."),
+            ));
+        }
+        if let Some(f) = self.model_folders.iter().find(|f| !std::path::Path::new(f).is_dir()) {
+            return Err(AppError::new(
+                "invalid_setting",
+                format!("The model folder {f} does not exist: fix the path or take it off the list."),
             ));
         }
         let value = serde_json::to_value(self).map_err(|e| AppError::new("invalid_setting", e.to_string()))?;

@@ -213,3 +213,27 @@ async fn an_imported_gguf_is_listed_loads_by_path_and_is_removed_without_touchin
     assert!(path.is_file(), "removing never deletes the user's file");
     assert_eq!(app.remove_model(&catalog.path.to_string_lossy()).expect_err("catalog").code, "not_imported");
 }
+
+#[test]
+fn the_models_in_a_model_folder_join_the_picker_and_a_missing_folder_is_refused() {
+    let (dir, app) = app();
+    let folder = dir.path().join("my-models");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let source = parallax_core::catalog::resolve(MODEL).expect("fetched model").path;
+    std::fs::copy(&source, folder.join("tiny.gguf")).expect("copy");
+    std::fs::write(folder.join("readme.txt"), "not a model").expect("write");
+    let mut settings = app.settings();
+    settings.model_folders = vec![folder.to_string_lossy().into_owned()];
+    app.set_settings(settings.clone()).expect("settings");
+    let found: Vec<_> = app
+        .model_options(None)
+        .expect("options")
+        .into_iter()
+        .filter(|m| m.id.ends_with("(folder)"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].id.as_str(), found[0].quantization.as_str(), found[0].imported), ("tiny (folder)", "Q4_1", false));
+
+    settings.model_folders.push(dir.path().join("nowhere").to_string_lossy().into_owned());
+    assert_eq!(app.set_settings(settings).expect_err("missing").code, "invalid_setting");
+}
