@@ -20,6 +20,7 @@ pub const COMMANDS: &[&str] = &[
     "set_settings",
     "endpoint_status",
     "endpoint_requests",
+    "set_endpoint_running",
     "import_model",
     "remove_model",
     "reveal_path",

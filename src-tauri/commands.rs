@@ -133,6 +133,11 @@ pub fn endpoint_requests(app: AppState<'_>) -> Vec<RequestRecord> {
     app.endpoint_requests()
 }
 
+#[tauri::command]
+pub async fn set_endpoint_running(app: AppState<'_>, on: bool) -> Result<EndpointStatus> {
+    app.set_endpoint_running(on).await
+}
+
 /// A path from the native dialog (`None`: the user cancelled). Folders for MLX models.
 async fn pick<R: Runtime>(handle: &AppHandle<R>, folder: bool) -> Option<std::path::PathBuf> {
     let (tx, rx) = tokio::sync::oneshot::channel();

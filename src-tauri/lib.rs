@@ -38,6 +38,7 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
             commands::set_settings,
             commands::endpoint_status,
             commands::endpoint_requests,
+            commands::set_endpoint_running,
             commands::import_model,
             commands::remove_model,
             commands::reveal_path,

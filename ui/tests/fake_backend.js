@@ -64,6 +64,10 @@
   const benchRuns = [];
   let benchCancelled = false;
   let comparing = null;
+  let endpointOn = true;
+  const endpointStatus = () => (endpointOn
+    ? { running: true, url: 'http://127.0.0.1:11480/v1', port: 11480, api_key_required: false, allowed_origins: [], error: null }
+    : { running: false, url: null, port: null, api_key_required: false, allowed_origins: [], error: 'The endpoint is off: start it here or in Settings.' });
   // Events before the harness has wired `__emit` (the page is still loading) are dropped.
   const emit = (event, payload) => window.__emit?.(event, payload);
   async function runBench(req) {
@@ -183,7 +187,10 @@
         if (args.settings.monitor_interval_ms < 250) throw { code: 'invalid_setting', message: 'The monitor interval must be between 250 and 1000 ms.' };
         Object.assign(settings, args.settings);
         return args.settings;
-      case 'endpoint_status': return { running: true, url: 'http://127.0.0.1:11480/v1', port: 11480, api_key_required: false, allowed_origins: [], error: null };
+      case 'set_endpoint_running':
+        endpointOn = args.on;
+        return endpointStatus();
+      case 'endpoint_status': return endpointStatus();
       case 'endpoint_requests': return fake.requests || [];
       case 'import_model': {
         const m = { ...models[0], id: 'my-model (imported)', imported: true, path: '/home/me/my-model.gguf' };

@@ -156,6 +156,11 @@ tests['the endpoint panel shows the URL and snippets for the selected model'] = 
   assert.match(curl, /curl http:\/\/127\.0\.0\.1:11480\/v1\/chat\/completions/);
   assert.match(curl, /"model": "smollm2-135m-instruct-q4_1@gguf"/);
   assert.match(await page.getByTestId('snippet-python').textContent(), /base_url="http:\/\/127\.0\.0\.1:11480\/v1"/);
+  await page.getByTestId('endpoint-toggle').click();
+  await page.getByTestId('endpoint-status').getByText('Not running — The endpoint is off').waitFor();
+  assert.deepEqual((await calls(page, 'set_endpoint_running'))[0].args, { on: false });
+  await page.getByTestId('endpoint-toggle').click();
+  await page.getByTestId('endpoint-status').getByText('Running').waitFor();
   await page.getByTestId('new-chat').click();
   await page.getByTestId('composer').waitFor();
 };

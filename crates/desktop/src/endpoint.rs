@@ -31,7 +31,17 @@ impl App {
     /// Binds 127.0.0.1 on the configured port (0 picks a free one) and serves. A port in use
     /// is reported in the status, not fatal: the app works without its endpoint.
     pub async fn start_endpoint(&self) -> EndpointStatus {
-        let port = self.settings().endpoint_port;
+        let settings = self.settings();
+        if !settings.endpoint_enabled {
+            if let Ok(mut ep) = self.endpoint.lock() {
+                ep.error = Some("The endpoint is off: start it here or in Settings.".into());
+            }
+            return self.endpoint_status();
+        }
+        if self.endpoint_status().running {
+            return self.endpoint_status();
+        }
+        let port = settings.endpoint_port;
         match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
             Ok(listener) => {
                 let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
@@ -81,6 +91,19 @@ impl App {
             ep.port = None;
         }
         Ok(())
+    }
+
+    /// Turns the endpoint on or off now, and remembers the choice for the next launch.
+    pub async fn set_endpoint_running(&self, on: bool) -> Result<EndpointStatus> {
+        let mut settings = self.settings();
+        settings.endpoint_enabled = on;
+        self.set_settings(settings)?;
+        if on {
+            Ok(self.start_endpoint().await)
+        } else {
+            self.stop_endpoint().await?;
+            Ok(self.start_endpoint().await)
+        }
     }
 
     pub fn endpoint_status(&self) -> EndpointStatus {

@@ -237,3 +237,20 @@ fn the_models_in_a_model_folder_join_the_picker_and_a_missing_folder_is_refused(
     settings.model_folders.push(dir.path().join("nowhere").to_string_lossy().into_owned());
     assert_eq!(app.set_settings(settings).expect_err("missing").code, "invalid_setting");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_can_be_switched_off_and_on_and_the_choice_is_remembered() {
+    let (_dir, app) = app();
+    let mut settings = app.settings();
+    settings.endpoint_port = 0;
+    app.set_settings(settings).expect("settings");
+    assert!(app.start_endpoint().await.running);
+    let off = app.set_endpoint_running(false).await.expect("off");
+    assert!(!off.running && off.url.is_none(), "{off:?}");
+    assert!(off.error.as_deref().is_some_and(|e| e.contains("off")), "{off:?}");
+    assert!(!app.settings().endpoint_enabled, "remembered for the next launch");
+    assert!(!app.start_endpoint().await.running, "a launch with it off leaves it off");
+    let on = app.set_endpoint_running(true).await.expect("on");
+    assert!(on.running && on.error.is_none(), "{on:?}");
+    app.stop_endpoint().await.expect("stop");
+}

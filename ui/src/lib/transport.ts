@@ -28,6 +28,8 @@ export interface Transport {
   setSettings(settings: AppSettings): Promise<AppSettings>;
   endpointStatus(): Promise<EndpointStatus>;
   endpointRequests(): Promise<RequestRecord[]>;
+  /** Starts or stops the endpoint now (and at the next launch). */
+  setEndpointRunning(on: boolean): Promise<EndpointStatus>;
   /** Opens the native dialog; the imported model's id, or null when cancelled. */
   importModel(folder: boolean): Promise<string | null>;
   removeModel(path: string): Promise<void>;
@@ -76,6 +78,7 @@ export const tauriTransport: Transport = {
   setSettings: (settings) => invoke<AppSettings>('set_settings', { settings }),
   endpointStatus: () => invoke<EndpointStatus>('endpoint_status'),
   endpointRequests: () => invoke<RequestRecord[]>('endpoint_requests'),
+  setEndpointRunning: (on) => invoke<EndpointStatus>('set_endpoint_running', { on }),
   importModel: (folder) => invoke<string | null>('import_model', { folder }),
   removeModel: (path) => invoke<void>('remove_model', { path }),
   revealPath: (path) => invoke<void>('reveal_path', { path }),
