@@ -54,7 +54,7 @@ imported: boolean, fit: MemoryFit, };
 
 export type AppSettings = { default_engine: string, default_model: string, 
 /**
- * Extra folders searched for imported models.
+ * Folders whose `.gguf` files and MLX model folders join the picker.
  */
 model_folders: Array<string>, endpoint_enabled: boolean, endpoint_port: number, 
 /**
