@@ -292,13 +292,15 @@ impl App {
         sink: Sink<'_>,
     ) -> Result<()> {
         let id = format!("{}@{}", choice.model, choice.engine);
-        if !self.is_loaded(&id).await {
+        let loading = !self.is_loaded(&id).await;
+        if loading {
             sink(CompareEvent::Loading { column });
-            let t = Instant::now();
-            self.server.models.get(&id).await?;
-            out.load_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
         }
+        let asked = Instant::now();
         let slot = self.server.models.get(&id).await?;
+        if loading {
+            out.load_ms = Some(asked.elapsed().as_secs_f64() * 1000.0);
+        }
         let _lease = slot.enqueue()?;
         let handle = slot.chat()?;
         let mut stream = handle.generate(req)?;

@@ -151,10 +151,16 @@ impl App {
     }
 
     /// Tells the model manager about the imported models (after open and every change).
-    pub(crate) fn sync_imported(&self, settings: &crate::AppSettings) {
-        let mut entries = entries_of(&settings.imported_models);
-        entries.extend(folder_entries(&settings.model_folders));
-        self.server.models.set_imported(entries);
+    /// Reads the imported models and the model folders once, hands them to the model manager
+    /// and returns them (imported, found in folders), so the picker never lists a model the
+    /// manager cannot load (a file dropped into a folder after the settings were saved).
+    pub(crate) fn sync_imported(&self, settings: &crate::AppSettings) -> (Vec<CatalogEntry>, Vec<CatalogEntry>) {
+        let imported = entries_of(&settings.imported_models);
+        let found = folder_entries(&settings.model_folders);
+        self.server
+            .models
+            .set_imported(imported.iter().chain(&found).cloned().collect());
+        (imported, found)
     }
 }
 

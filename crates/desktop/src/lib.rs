@@ -117,9 +117,7 @@ impl App {
     /// The picker's rows: catalog models, then imported ones, then those found in the model
     /// folders, with their memory fit.
     pub fn model_options(&self, context: Option<usize>) -> Result<Vec<ModelOption>> {
-        let settings = self.settings();
-        let imported = import::entries_of(&settings.imported_models);
-        let found = import::folder_entries(&settings.model_folders);
+        let (imported, found) = self.sync_imported(&self.settings());
         models::model_options(context, &imported, &found)
     }
 

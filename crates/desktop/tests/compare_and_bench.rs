@@ -254,3 +254,18 @@ async fn the_endpoint_can_be_switched_off_and_on_and_the_choice_is_remembered() 
     assert!(on.running && on.error.is_none(), "{on:?}");
     app.stop_endpoint().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_dropped_into_a_folder_after_saving_the_settings_is_listed_and_loads() {
+    let (dir, app) = app();
+    let folder = dir.path().join("later");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let mut settings = app.settings();
+    settings.model_folders = vec![folder.to_string_lossy().into_owned()];
+    app.set_settings(settings).expect("settings");
+    let source = parallax_core::catalog::resolve(MODEL).expect("fetched model").path;
+    std::fs::copy(&source, folder.join("late.gguf")).expect("copy");
+    let listed = app.model_options(None).expect("options");
+    assert!(listed.iter().any(|m| m.id == "late (folder)"), "listed once it is there");
+    app.preload(&choice("gguf", "late (folder)")).await.expect("what the picker lists, the manager loads");
+}
