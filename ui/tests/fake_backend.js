@@ -29,8 +29,9 @@
   };
   const fit = (size) => ({ weights_bytes: size, kv_cache_bytes: 1e8, needed_bytes: size + 1.6e8, available_bytes: 8e9, fits: true, summary: 'needs about 0.3 GB of 8.0 GB free' });
   const models = [
-    { id: 'smollm2-135m-instruct-q4_1', format: 'gguf', quantization: 'Q4_1', architecture: 'llama', size_bytes: 98362432, context_length: 8192, fetched: true, imported: false, path: '/m/a.gguf', fit: fit(98362432) },
-    { id: 'gemma3-270m-q4_k_m', format: 'gguf', quantization: 'Q4_K_M', architecture: 'gemma3', size_bytes: 253000000, context_length: 32768, fetched: true, imported: false, path: '/m/b.gguf', fit: { ...fit(253000000), fits: false, summary: 'This model needs about 3.1 GB and 1.2 GB is free: close some apps or pick a smaller quantisation' } },
+    { id: 'smollm2-135m-instruct-q4_1', format: 'gguf', quantization: 'Q4_1', architecture: 'llama', size_bytes: 98362432, context_length: 8192, fetched: true, imported: false, path: '/m/a.gguf', source: 'Catalog', gguf_unsupported: null, mlx_unsupported: null, fit: fit(98362432) },
+    { id: 'gemma3-270m-q4_k_m', format: 'gguf', quantization: 'Q4_K_M', architecture: 'gemma3', size_bytes: 253000000, context_length: 32768, fetched: true, imported: false, path: '/m/b.gguf', source: 'Catalog', gguf_unsupported: null, mlx_unsupported: null, fit: { ...fit(253000000), fits: false, summary: 'This model needs about 3.1 GB and 1.2 GB is free: close some apps or pick a smaller quantisation' } },
+    { id: 'lmstudio:pub/Big-GGUF/big-00001-of-00002.gguf', format: 'gguf', quantization: 'Q8_0', architecture: 'qwen2', size_bytes: 45000000, context_length: 0, fetched: true, imported: false, path: '/home/me/.lmstudio/models/pub/Big-GGUF/big-00001-of-00002.gguf', source: 'LM Studio', gguf_unsupported: 'part 2 of 2 is missing', mlx_unsupported: 'part 2 of 2 is missing', fit: fit(45000000) },
   ];
   const convs = new Map(fake.conversations.map((c) => [c.id, c]));
   const summary = (c) => ({ id: c.id, title: c.title, updated_ms: c.updated_ms, messages: c.messages.length });
@@ -193,7 +194,7 @@
       case 'endpoint_status': return endpointStatus();
       case 'endpoint_requests': return fake.requests || [];
       case 'import_model': {
-        const m = { ...models[0], id: 'my-model (imported)', imported: true, path: '/home/me/my-model.gguf' };
+        const m = { ...models[0], id: 'my-model (imported)', imported: true, source: 'Imported', path: '/home/me/my-model.gguf' };
         models.push(m);
         return m.id;
       }

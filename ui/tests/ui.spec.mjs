@@ -17,9 +17,15 @@ export const tests = {
     await page.getByTestId('engine-gguf').waitFor();
     assert.equal(await page.getByTestId('engine-gguf').getAttribute('aria-pressed'), 'true');
     const options = await page.getByTestId('model-picker').locator('option').allTextContents();
-    assert.equal(options.length, 2);
+    assert.equal(options.length, 3);
     assert.match(options[0], /Q4_1 · 98\.4 MB/);
     assert.match(options[1], /may not fit/);
+    // Grouped by source; a model found in LM Studio that no engine can run is listed, greyed, with the reason.
+    const groups = await page.getByTestId('model-picker').locator('optgroup').evaluateAll((gs) => gs.map((g) => g.label));
+    assert.deepEqual(groups, ['Catalog', 'LM Studio']);
+    const found = page.getByTestId('model-picker').locator('optgroup[label="LM Studio"] option');
+    assert.equal(await found.isDisabled(), true);
+    assert.match(await found.textContent(), /GGUF cannot run it: part 2 of 2 is missing/);
     await page.waitForFunction(() =>
       document.querySelector('[data-testid=model-state]')?.textContent?.includes('Loading smollm2-135m-instruct-q4_1 on GGUF…'));
     await page.getByText('Ready · GGUF').waitFor();
@@ -276,7 +282,7 @@ tests['a model is imported from the dialog, revealed, and removed again'] = asyn
   assert.equal((await calls(page, 'reveal_path'))[0].args.path, '/home/me/my-model.gguf');
   await page.getByTestId('model-actions').click();
   await page.getByTestId('remove-model').click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid=model-picker] option').length === 2);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=model-picker] option').length === 3);
   assert.equal((await calls(page, 'import_model'))[0].args.folder, false);
 };
 

@@ -7,6 +7,7 @@ mod generate_cmd;
 mod models_cmd;
 mod monitor_cmd;
 mod serve_cmd;
+mod tokenize_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// List the model catalog and the files found on disk.
     Models(models_cmd::Args),
+    /// Print a model's token ids and pieces for a text (vocab-only GGUFs work too).
+    Tokenize(tokenize_cmd::Args),
     /// Generate text with one engine, streaming it to stdout.
     Generate(generate_cmd::Args),
     /// Convert a GGUF file into an MLX model directory (loadable by mlx-lm).
@@ -44,6 +47,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Models(args) => models_cmd::run(args),
+        Command::Tokenize(args) => tokenize_cmd::run(args),
         Command::Generate(args) => generate_cmd::run(args),
         Command::Convert(args) => convert_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),

@@ -1,14 +1,47 @@
-//! `parallax models`: the catalog and what is on disk.
+//! `parallax models`: the catalog, and the models found where users keep them (Hugging Face
+//! cache, LM Studio, `$PARALLAX_MODEL_DIRS` and `--folder`), with each engine's support.
 
 use anyhow::Result;
 use parallax_core::catalog;
+use parallax_core::discover::{self, FoundModel, Support};
 use serde::Serialize;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table: `{"catalog": [...], "found": [...]}`.
     #[arg(long)]
     json: bool,
+    /// Also search this folder (recursively, 5 levels); repeatable.
+    #[arg(long)]
+    folder: Vec<std::path::PathBuf>,
+}
+
+fn support(s: &Support) -> String {
+    match &s.reason {
+        None => "yes".into(),
+        Some(r) => format!("no: {r}"),
+    }
+}
+
+fn print_found(found: &[FoundModel]) {
+    println!();
+    println!("Found on disk ({} models):", found.len());
+    println!(
+        "{:<60} {:<18} {:<8} {:<10} {:>10}  ENGINES",
+        "ID", "SOURCE", "ARCH", "QUANT", "SIZE"
+    );
+    for m in found {
+        println!(
+            "{:<60} {:<18} {:<8} {:<10} {:>7.1} MB  gguf {}; mlx {}",
+            m.id,
+            m.origin.label(),
+            m.architecture.as_deref().unwrap_or("?"),
+            m.quantization,
+            m.size_bytes as f64 / 1e6,
+            support(&m.gguf_engine),
+            support(&m.mlx_engine)
+        );
+    }
 }
 
 #[derive(Serialize)]
@@ -53,8 +86,12 @@ pub fn run(args: Args) -> Result<()> {
             }
         })
         .collect();
+    let mut roots = discover::default_roots();
+    roots.extend(args.folder.iter().map(|f| discover::folder_root(f)));
+    let found = discover::scan(&roots);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        let v = serde_json::json!({ "catalog": rows, "found": found });
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     println!(
@@ -77,5 +114,6 @@ pub fn run(args: Args) -> Result<()> {
             status
         );
     }
+    print_found(&found);
     Ok(())
 }

@@ -120,7 +120,7 @@ fn models_lists_the_catalog_as_json() {
         .output()
         .expect("run");
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let ids: Vec<&str> = v
+    let ids: Vec<&str> = v["catalog"]
         .as_array()
         .expect("array")
         .iter()
@@ -130,11 +130,11 @@ fn models_lists_the_catalog_as_json() {
         ids,
         ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m", "all-minilm-l6-v2"]
     );
-    for m in v.as_array().expect("array") {
+    for m in v["catalog"].as_array().expect("array") {
         assert!(m["fetched"].as_bool().expect("fetched"), "{m}");
     }
-    assert_eq!(v[0]["kind"], "chat");
-    assert_eq!(v[2]["kind"], "embedding");
+    assert_eq!(v["catalog"][0]["kind"], "chat");
+    assert_eq!(v["catalog"][2]["kind"], "embedding");
 }
 
 #[test]

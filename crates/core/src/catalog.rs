@@ -116,7 +116,8 @@ pub struct ResolvedModel {
     pub entry: Option<CatalogEntry>,
 }
 
-/// Resolves a catalog id, or failing that an existing path.
+/// Resolves a catalog id, then an id `parallax models` found on disk (`hf:…`, `lmstudio:…`,
+/// `folder:…`), or failing that an existing path.
 pub fn resolve(spec: &str) -> Result<ResolvedModel> {
     if let Some(entry) = catalog()?.into_iter().find(|e| e.id == spec) {
         let path = entry.path();
@@ -127,6 +128,13 @@ pub fn resolve(spec: &str) -> Result<ResolvedModel> {
             id: entry.id.clone(),
             path,
             entry: Some(entry),
+        });
+    }
+    if let Some(found) = crate::discover::find(spec) {
+        return Ok(ResolvedModel {
+            id: found.id,
+            path: found.path,
+            entry: None,
         });
     }
     let path = PathBuf::from(spec);

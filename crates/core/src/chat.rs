@@ -31,6 +31,8 @@ const GEMMA3_TEMPLATE: &str = include_str!("../templates/gemma3.jinja");
 /// Thread-safety: immutable; `Send + Sync`.
 pub struct ChatTemplate {
     env: Environment<'static>,
+    /// Seconds since the epoch that `strftime_now` reports; `i64::MIN` means the real clock.
+    clock: std::sync::Arc<std::sync::atomic::AtomicI64>,
     source: String,
     bos_token: String,
     eos_token: String,
@@ -73,15 +75,36 @@ impl ChatTemplate {
                 Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
             },
         );
+        let clock = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
+        let now = clock.clone();
+        // transformers gives templates `strftime_now` (Llama 3.x prints today's date with it).
+        env.add_function("strftime_now", move |format: String| -> String {
+            let fixed = now.load(std::sync::atomic::Ordering::Relaxed);
+            let secs = if fixed == i64::MIN {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            } else {
+                fixed
+            };
+            crate::strftime::format(secs, &format)
+        });
         env.add_template_owned("chat", source.clone())
             .map_err(|e| Error::ChatTemplate(e.to_string()))?;
         Ok(ChatTemplate {
             env,
+            clock,
             source,
             bos_token: bos_token.into(),
             eos_token: eos_token.into(),
             is_builtin,
         })
+    }
+
+    /// Makes `strftime_now` report `unix_secs` (UTC) instead of the clock: for reproducible
+    /// renders in tests and fixtures.
+    pub fn fix_clock(&self, unix_secs: i64) {
+        self.clock.store(unix_secs, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The Jinja source (what `parallax convert` writes to `tokenizer_config.json`).

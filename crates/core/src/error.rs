@@ -15,7 +15,11 @@ pub enum Error {
     InvalidGguf { path: PathBuf, reason: String },
     #[error("invalid model {path}: {reason}")]
     InvalidModel { path: PathBuf, reason: String },
-    #[error("unsupported architecture `{0}` (supported: llama, gemma3)")]
+    #[error(
+        "unsupported architecture `{0}` (supported: GGUF {gguf}; Hugging Face {hf})",
+        gguf = crate::arch::supported_gguf_archs(),
+        hf = crate::arch::supported_hf_types()
+    )]
     UnsupportedArchitecture(String),
     #[error("unknown engine `{0}` (available: {1})")]
     UnknownEngine(String, String),

@@ -230,17 +230,30 @@ impl GgufHeader {
     pub fn context_length(&self) -> Option<usize> {
         self.arch_u64("context_length").map(|v| v as usize)
     }
-    /// KV-cache bytes per position as our engines hold it (K and V, f32, every layer's KV
-    /// heads), for memory-fit estimates before a load.
-    pub fn kv_bytes_per_token(&self) -> Option<u64> {
-        let layers = self.arch_u64("block_count")?;
-        let heads = self.arch_u64("attention.head_count")?;
-        let kv_heads = self.arch_u64("attention.head_count_kv").unwrap_or(heads);
-        let head_dim = match self.arch_u64("attention.key_length") {
-            Some(d) => d,
-            None => self.arch_u64("embedding_length")? / heads.max(1),
+    /// The values of a small F32 tensor (e.g. `rope_freqs.weight`), or `None` when the file has
+    /// no tensor of that name.
+    pub fn read_f32_tensor(&self, name: &str) -> Result<Option<Vec<f32>>> {
+        use std::io::{Seek, SeekFrom};
+        let Some(t) = self.tensors.iter().find(|t| t.name == name) else {
+            return Ok(None);
         };
-        Some(2 * layers * kv_heads * head_dim * 4)
+        if t.ggml_type.name != "F32" {
+            return Err(self.invalid(format!("tensor `{name}` is {}, expected F32", t.ggml_type.name)));
+        }
+        let io = |e: std::io::Error| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        };
+        let mut file = File::open(&self.path).map_err(io)?;
+        file.seek(SeekFrom::Start(self.data_offset + t.offset)).map_err(io)?;
+        let mut bytes = vec![0u8; t.n_bytes as usize];
+        file.read_exact(&mut bytes).map_err(io)?;
+        Ok(Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ))
     }
     /// Bytes of all tensor data, i.e. the weights as stored.
     pub fn weight_bytes(&self) -> u64 {

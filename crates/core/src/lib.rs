@@ -2,18 +2,23 @@
 //! tokenizer and chat template, the per-engine worker runtime and the model catalog.
 //! No engine lives here; backends are their own crates.
 
+pub mod arch;
 pub mod catalog;
 pub mod chat;
+pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod gguf_meta;
 pub mod live;
+pub mod pretokenize;
 pub mod runtime;
 pub mod sampling;
 pub mod stop;
+pub mod strftime;
 pub mod tokenizer;
 
+pub use arch::{Family, ModelDesc};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use engine::{Engine, LoadedModel, MemoryReport, ModelInfo};
 pub use error::{Error, Result};

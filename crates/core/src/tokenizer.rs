@@ -19,7 +19,9 @@ use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::models::bpe::BPE;
 use tokenizers::normalizers::replace::Replace;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, SplitDelimiterBehavior};
 
@@ -63,7 +65,7 @@ impl Tokenizer {
             })
             .unwrap_or_default();
         let (mut inner, tokens) = match model {
-            "gpt2" => (byte_level(header, &tokens)?, tokens),
+            "gpt2" => (byte_level(header, &tokens, &token_types)?, tokens),
             "llama" => sentencepiece_bpe(header, tokens)?,
             other => {
                 return Err(Error::Tokenizer(format!(
@@ -82,10 +84,13 @@ impl Tokenizer {
         let bos_id = id("tokenizer.ggml.bos_token_id");
         let eos_id = id("tokenizer.ggml.eos_token_id");
         let eos_ids = with_turn_ends(eos_id, |t| tokens.iter().position(|x| x == t).map(|p| p as u32));
-        // llama.cpp adds BOS to a sentencepiece vocabulary that does not say otherwise.
+        // llama.cpp adds BOS to a sentencepiece vocabulary, and for Llama 3's pre-tokenizer,
+        // unless the file says otherwise.
+        let pre_adds_bos =
+            model == "gpt2" && crate::pretokenize::adds_bos(header.get_str("tokenizer.ggml.pre").unwrap_or("default"));
         let add_bos = header
             .get_bool("tokenizer.ggml.add_bos_token")
-            .unwrap_or(model == "llama");
+            .unwrap_or(model == "llama" || pre_adds_bos);
         let bos_token = bos_id.map(|i| tokens[i as usize].clone());
         if add_bos {
             if let Some(bos) = &bos_token {
@@ -128,6 +133,26 @@ impl Tokenizer {
             bos_token: bos_id.and(bos_token.map(str::to_owned)),
             eos_token: eos_id.and(eos_token.map(str::to_owned)),
         })
+    }
+
+    /// The same tokenizer, reading special-token text (`<|im_start|>`…) as plain text, like
+    /// llama.cpp's `parse_special = false`. User-defined tokens are still matched whole.
+    pub fn without_special_parsing(&self) -> Tokenizer {
+        let mut inner = self.inner.clone();
+        inner.set_encode_special_tokens(true);
+        Tokenizer {
+            inner,
+            bos_id: self.bos_id,
+            eos_ids: self.eos_ids.clone(),
+            add_bos: self.add_bos,
+            bos_token: self.bos_token.clone(),
+            eos_token: self.eos_token.clone(),
+        }
+    }
+
+    /// The piece each id stands for, as the vocabulary spells it.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
     }
 
     /// The tokenizer as Hugging Face `tokenizer.json` text (what `parallax convert` writes).
@@ -209,12 +234,17 @@ fn byte_alphabet() -> Vec<char> {
     table
 }
 
-fn byte_level(header: &GgufHeader, tokens: &[String]) -> Result<tokenizers::Tokenizer> {
+fn byte_level(header: &GgufHeader, tokens: &[String], types: &[i128]) -> Result<tokenizers::Tokenizer> {
+    let pre_name = header.get_str("tokenizer.ggml.pre").unwrap_or("default");
+    let pre = crate::pretokenize::for_name(pre_name).map_err(Error::Tokenizer)?;
     let alphabet = byte_alphabet();
     let in_alphabet = |t: &str| t.chars().all(|c| alphabet.contains(&c));
     let mut vocab = HashMap::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
-        let spelled = if in_alphabet(t) {
+        // A user-defined token is matched as raw text before BPE (llama.cpp does the same), so it
+        // keeps its raw spelling: mapped, MPT's "  " would shadow the regular "ĠĠ".
+        let user_defined = types.get(i) == Some(&TOKEN_TYPE_USER_DEFINED);
+        let spelled = if in_alphabet(t) || user_defined {
             t.clone()
         } else {
             t.bytes().map(|b| alphabet[b as usize]).collect()
@@ -230,12 +260,23 @@ fn byte_level(header: &GgufHeader, tokens: &[String]) -> Result<tokenizers::Toke
         .collect::<Result<Vec<_>>>()?;
     let bpe = BPE::builder()
         .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .ignore_merges(pre.ignore_merges)
         .build()
         .map_err(tok_err)?;
     let mut tk = tokenizers::Tokenizer::new(bpe);
-    tk.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(
-        false, true, true,
-    )));
+    // llama.cpp splits with the pre-tokenizer's regexes, then maps bytes to GPT-2's alphabet.
+    let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(pre.regexes.len() + 1);
+    for re in pre.regexes {
+        let split = Split::new(
+            SplitPattern::Regex((*re).to_owned()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| Error::Tokenizer(format!("pre-tokenizer `{}`: {e}", pre.kind)))?;
+        steps.push(split.into());
+    }
+    steps.push(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, false).into());
+    tk.with_pre_tokenizer(Some(PreTokenizerSequence::new(steps)));
     tk.with_decoder(Some(ByteLevel::default()));
     Ok(tk)
 }
@@ -263,8 +304,15 @@ fn sentencepiece_bpe(header: &GgufHeader, tokens: Vec<String>) -> Result<(tokeni
             .into_iter()
             .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
             .collect(),
-        None => merges_from_vocab(&tokens, &vocab),
+        // Gemma's file order is its merge priority (its scores do not follow it); other
+        // SentencePiece vocabularies merge by score, as llama.cpp's SPM tokenizer does.
+        None if header.architecture().is_some_and(|a| a.starts_with("gemma")) => merges_from_vocab(&tokens, &vocab),
+        None => merges_by_score(&tokens, &vocab, &float_array(header, "tokenizer.ggml.scores")),
     };
+    // llama.cpp prepends a space to SentencePiece text unless the file says not to.
+    let space_prefix = header
+        .get_bool("tokenizer.ggml.add_space_prefix")
+        .unwrap_or(!header.architecture().is_some_and(|a| a.starts_with("gemma")));
     let unk = header
         .get_u64("tokenizer.ggml.unknown_token_id")
         .and_then(|i| tokens.get(i as usize))
@@ -278,7 +326,16 @@ fn sentencepiece_bpe(header: &GgufHeader, tokens: Vec<String>) -> Result<(tokeni
         .build()
         .map_err(tok_err)?;
     let mut tk = tokenizers::Tokenizer::new(bpe);
-    tk.with_normalizer(Some(Replace::new(" ", SPIECE_SPACE.to_string()).map_err(tok_err)?));
+    let replace = Replace::new(" ", SPIECE_SPACE.to_string()).map_err(tok_err)?;
+    if space_prefix {
+        let prepend = tokenizers::normalizers::prepend::Prepend::new(SPIECE_SPACE.to_string());
+        tk.with_normalizer(Some(tokenizers::normalizers::Sequence::new(vec![
+            prepend.into(),
+            replace.into(),
+        ])));
+    } else {
+        tk.with_normalizer(Some(replace));
+    }
     let split = Split::new(
         SplitPattern::String(" ".into()),
         SplitDelimiterBehavior::MergedWithPrevious,
@@ -316,6 +373,35 @@ fn merges_from_vocab(tokens: &[String], vocab: &HashMap<String, u32>) -> Vec<(St
     // Stable: ties keep the per-token order built above.
     merges.sort_by_key(|m| m.0);
     merges.into_iter().map(|(_, l, r)| (l, r)).collect()
+}
+
+/// Merges from a SentencePiece vocabulary and its scores, the way transformers'
+/// `SentencePieceExtractor` builds them: every split of a token into two vocabulary pieces, by
+/// the merged token's score (highest first), ties by the pieces' ids.
+fn merges_by_score(tokens: &[String], vocab: &HashMap<String, u32>, scores: &[f32]) -> Vec<(String, String)> {
+    let mut merges: Vec<(f32, u32, u32, String, String)> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if vocab.get(token) != Some(&(i as u32)) {
+            continue;
+        }
+        let score = scores.get(i).copied().unwrap_or(0.0);
+        for (cut, _) in token.char_indices().skip(1) {
+            let (l, r) = token.split_at(cut);
+            if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
+                merges.push((score, li, ri, l.to_owned(), r.to_owned()));
+            }
+        }
+    }
+    merges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    merges.into_iter().map(|m| (m.3, m.4)).collect()
+}
+
+fn float_array(header: &GgufHeader, key: &str) -> Vec<f32> {
+    header
+        .get(key)
+        .and_then(MetaValue::as_array)
+        .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect())
+        .unwrap_or_default()
 }
 
 fn add_typed_tokens(tk: &mut tokenizers::Tokenizer, tokens: &[String], types: &[i128], byte_level: bool) {

@@ -5,15 +5,14 @@
 use std::path::Path;
 
 use parallax_core::catalog::{CatalogEntry, CatalogFile, ModelKind, Source};
+use parallax_core::discover;
 
 use crate::error::{AppError, Result};
+use crate::models::KnownModels;
 use crate::App;
 
 fn unusable(path: &Path, why: impl std::fmt::Display) -> AppError {
-    AppError::new(
-        "invalid_model",
-        format!("{} cannot be imported: {why}", path.display()),
-    )
+    AppError::new("invalid_model", format!("{} cannot be imported: {why}", path.display()))
 }
 
 /// The catalog entry an imported path stands for (its id the file or folder name).
@@ -43,8 +42,12 @@ pub fn entry_of(path: &Path) -> Result<CatalogEntry> {
     if path.is_dir() {
         mlx_dir(&path, &mut entry)?;
     } else {
-        let header = parallax_core::GgufHeader::read(&path)
-            .map_err(|_| unusable(&path, "it is not a GGUF file (pick a .gguf file, or an MLX model folder)"))?;
+        let header = parallax_core::GgufHeader::read(&path).map_err(|_| {
+            unusable(
+                &path,
+                "it is not a GGUF file (pick a .gguf file, or an MLX model folder)",
+            )
+        })?;
         entry.format = "gguf".into();
         entry.quantization = header.dominant_type().to_owned();
         entry.architecture = header.architecture().unwrap_or("unknown").to_owned();
@@ -151,16 +154,37 @@ impl App {
     }
 
     /// Tells the model manager about the imported models (after open and every change).
-    /// Reads the imported models and the model folders once, hands them to the model manager
-    /// and returns them (imported, found in folders), so the picker never lists a model the
-    /// manager cannot load (a file dropped into a folder after the settings were saved).
-    pub(crate) fn sync_imported(&self, settings: &crate::AppSettings) -> (Vec<CatalogEntry>, Vec<CatalogEntry>) {
+    /// Reads the imported models, the model folders and the Hugging Face / LM Studio caches once,
+    /// hands the loadable ones to the model manager and returns them all, so the picker never
+    /// lists a model the manager cannot load (a file dropped into a folder after the settings
+    /// were saved).
+    pub(crate) fn sync_imported(&self, settings: &crate::AppSettings) -> KnownModels {
         let imported = entries_of(&settings.imported_models);
-        let found = folder_entries(&settings.model_folders);
-        self.server
-            .models
-            .set_imported(imported.iter().chain(&found).cloned().collect());
-        (imported, found)
+        let in_folders = folder_entries(&settings.model_folders);
+        let discovered = discover::scan(&discover::default_roots());
+        let discovered_entries: Vec<CatalogEntry> = discovered
+            .iter()
+            .filter(|m| m.gguf_engine.ok || m.mlx_engine.ok)
+            .filter_map(|m| {
+                let mut e = entry_of(&m.path).ok()?;
+                e.id = m.id.clone();
+                Some(e)
+            })
+            .collect();
+        self.server.models.set_imported(
+            imported
+                .iter()
+                .chain(&in_folders)
+                .chain(&discovered_entries)
+                .cloned()
+                .collect(),
+        );
+        KnownModels {
+            imported,
+            in_folders,
+            discovered,
+            discovered_entries,
+        }
     }
 }
 
@@ -185,7 +209,8 @@ pub fn reveal(path: &str) -> Result<()> {
         c.arg(dir);
         c
     };
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     cmd.spawn()
         .map(|mut child| {
             // Reaped off the caller's thread; the file manager outlives it anyway.

@@ -114,11 +114,12 @@ impl App {
         }
     }
 
-    /// The picker's rows: catalog models, then imported ones, then those found in the model
-    /// folders, with their memory fit.
+    /// The picker's rows: catalog models, then imported ones, those found in the model
+    /// folders, the Hugging Face cache and LM Studio, with their memory fit and each engine's
+    /// support.
     pub fn model_options(&self, context: Option<usize>) -> Result<Vec<ModelOption>> {
-        let (imported, found) = self.sync_imported(&self.settings());
-        models::model_options(context, &imported, &found)
+        let known = self.sync_imported(&self.settings());
+        models::model_options(context, &known)
     }
 
     /// Starts the live monitor (served on the endpoint's `/monitor` too) and returns its feed.

@@ -3,6 +3,7 @@
 //! available now) before anything is loaded.
 
 use parallax_core::catalog::{self, CatalogEntry, ModelKind};
+use parallax_core::discover::FoundModel;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -38,6 +39,12 @@ pub struct ModelOption {
     pub path: String,
     /// Added by the user (can be removed); catalog models come from `make models`.
     pub imported: bool,
+    /// Where it was found: "Catalog", "Imported", "Model folders", "Hugging Face cache", "LM Studio".
+    pub source: String,
+    /// Why the GGUF engine cannot run it (`None`: it can).
+    pub gguf_unsupported: Option<String>,
+    /// Why the MLX engine cannot run it (`None`: it can).
+    pub mlx_unsupported: Option<String>,
     pub fit: MemoryFit,
 }
 
@@ -84,13 +91,14 @@ pub fn available_memory() -> u64 {
 
 /// One picker row: the entry with its fit at `context` positions (the model's own maximum
 /// when `None`, capped there otherwise).
-fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, imported: bool) -> ModelOption {
+fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, source: &str) -> ModelOption {
     let fetched = e.is_fetched();
     let path = e.path();
     let kv_per_token = if fetched {
         parallax_core::GgufHeader::read(&path)
             .ok()
-            .and_then(|h| h.kv_bytes_per_token())
+            .and_then(|h| parallax_core::ModelDesc::from_gguf(&h).ok())
+            .map(|d| d.kv_bytes_per_token())
             .unwrap_or(0)
     } else {
         0
@@ -106,21 +114,73 @@ fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, imported: 
         context_length: e.context_length,
         fetched,
         path: path.display().to_string(),
-        imported,
+        imported: source == SOURCE_IMPORTED,
+        source: source.to_owned(),
+        gguf_unsupported: None,
+        mlx_unsupported: None,
     }
 }
 
-/// Every catalog chat model, then the imported ones, then those found in the model folders,
-/// each with its memory fit.
-pub fn model_options(
+const SOURCE_IMPORTED: &str = "Imported";
+
+/// A model found in the Hugging Face cache or LM Studio's folders: loadable ones through their
+/// entry (so the fit is computed the same way), the others listed with each engine's reason.
+fn option_of_found(
+    m: &FoundModel,
+    entry: Option<&CatalogEntry>,
     context: Option<usize>,
-    imported: &[CatalogEntry],
-    in_folders: &[CatalogEntry],
-) -> Result<Vec<ModelOption>> {
+    available: u64,
+) -> ModelOption {
+    let mut option = match entry {
+        Some(e) => option_of(e.clone(), context, available, m.origin.label()),
+        None => ModelOption {
+            id: m.id.clone(),
+            format: m.format.to_owned(),
+            quantization: m.quantization.clone(),
+            architecture: m.architecture.clone().unwrap_or_else(|| "unknown".into()),
+            size_bytes: m.size_bytes,
+            context_length: 0,
+            fetched: true,
+            path: m.path.display().to_string(),
+            imported: false,
+            source: m.origin.label().to_owned(),
+            gguf_unsupported: None,
+            mlx_unsupported: None,
+            fit: memory_fit(m.size_bytes, 0, 0, available),
+        },
+    };
+    option.id = m.id.clone();
+    option.source = m.origin.label().to_owned();
+    option.gguf_unsupported = m.gguf_engine.reason.clone();
+    option.mlx_unsupported = m.mlx_engine.reason.clone();
+    option
+}
+
+/// What the picker and the model manager know beyond the catalog, read in one pass.
+#[derive(Default)]
+pub struct KnownModels {
+    pub imported: Vec<CatalogEntry>,
+    pub in_folders: Vec<CatalogEntry>,
+    /// Found in the Hugging Face cache and LM Studio's folders, loadable or not.
+    pub discovered: Vec<FoundModel>,
+    /// Entries of the loadable ones, under their discovered ids.
+    pub discovered_entries: Vec<CatalogEntry>,
+}
+
+/// Every catalog chat model, then the imported ones, those found in the model folders and those
+/// found in the Hugging Face cache and LM Studio (grouped by source in the picker; unsupported
+/// ones are listed with the reason, never hidden), each with its memory fit.
+pub fn model_options(context: Option<usize>, known: &KnownModels) -> Result<Vec<ModelOption>> {
     let available = available_memory();
     let catalog = catalog::catalog()?.into_iter().filter(|e| e.kind == ModelKind::Chat);
-    let mut out: Vec<ModelOption> = catalog.map(|e| option_of(e, context, available, false)).collect();
-    out.extend(imported.iter().cloned().map(|e| option_of(e, context, available, true)));
-    out.extend(in_folders.iter().cloned().map(|e| option_of(e, context, available, false)));
+    let mut out: Vec<ModelOption> = catalog.map(|e| option_of(e, context, available, "Catalog")).collect();
+    let imported = known.imported.iter().cloned();
+    out.extend(imported.map(|e| option_of(e, context, available, SOURCE_IMPORTED)));
+    let in_folders = known.in_folders.iter().cloned();
+    out.extend(in_folders.map(|e| option_of(e, context, available, "Model folders")));
+    for m in &known.discovered {
+        let entry = known.discovered_entries.iter().find(|e| e.id == m.id);
+        out.push(option_of_found(m, entry, context, available));
+    }
     Ok(out)
 }

@@ -1,9 +1,12 @@
-//! Building blocks shared by the architectures: a growable KV cache, RoPE, grouped-query
-//! attention with an optional sliding window, and the gated MLP.
+//! The pieces of the one decoder block: a growable KV cache, RoPE (interleaved or halves,
+//! partial, with frequency divisors), grouped-query attention with optional biases, fused QKV,
+//! Q/K norms, soft-capping and a sliding window, and the gated MLP (optionally fused).
 
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
+
+use parallax_core::arch::Activation;
 
 use crate::weights::Weights;
 
@@ -84,18 +87,23 @@ fn grow(old: Option<Tensor>, like: &Tensor, cap: usize, len: usize) -> CResult<T
     Ok(fresh)
 }
 
-/// RoPE tables for positions `start..start+n`, computed the way ggml does (angle multiplied by
-/// the per-dimension scale step by step in f32), so results track llama.cpp closely.
-pub fn rope_tables(start: usize, n: usize, head_dim: usize, base: f32, device: &Device) -> CResult<(Tensor, Tensor)> {
-    let half = head_dim / 2;
-    let scale = base.powf(-2.0 / head_dim as f32);
+/// RoPE tables for positions `start..start+n` over `dims` rotated dimensions, computed the
+/// way ggml does (angle multiplied by the per-dimension scale step by step in f32, then divided
+/// by the frequency's divisor when the model scales RoPE), so results track llama.cpp closely.
+pub fn rope_tables(start: usize, n: usize, rope: &RopeConfig, device: &Device) -> CResult<(Tensor, Tensor)> {
+    let half = rope.dims / 2;
+    let scale = rope.base.powf(-2.0 / rope.dims as f32);
     let mut cos = Vec::with_capacity(n * half);
     let mut sin = Vec::with_capacity(n * half);
     for p in start..start + n {
         let mut theta = p as f32;
-        for _ in 0..half {
-            cos.push(theta.cos());
-            sin.push(theta.sin());
+        for i in 0..half {
+            let t = match &rope.divisors {
+                Some(d) => theta / d[i],
+                None => theta,
+            };
+            cos.push(t.cos());
+            sin.push(t.sin());
             theta *= scale;
         }
     }
@@ -106,28 +114,86 @@ pub fn rope_tables(start: usize, n: usize, head_dim: usize, base: f32, device: &
 }
 
 /// How query/key pairs are rotated: GGUF llama weights are permuted for the interleaved form,
-/// Gemma uses the split-halves ("neox") form.
+/// every other family uses the split-halves ("neox") form.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum RopeStyle {
     Interleaved,
     Halves,
 }
 
+pub struct RopeConfig {
+    pub style: RopeStyle,
+    /// Rotated dimensions (the first `dims` of each head; the rest pass through).
+    pub dims: usize,
+    pub base: f32,
+    /// Per-frequency divisors (Llama 3 / linear scaling).
+    pub divisors: Option<Vec<f32>>,
+}
+
+impl RopeConfig {
+    /// Rotates `x` `(b, h, seq, head_dim)` with the tables of its positions.
+    fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
+        let rope = match self.style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i,
+            RopeStyle::Halves => candle_nn::rotary_emb::rope,
+        };
+        let head_dim = x.dim(3)?;
+        if self.dims == head_dim {
+            return rope(x, cos, sin);
+        }
+        let rotated = rope(&x.narrow(3, 0, self.dims)?.contiguous()?, cos, sin)?;
+        let kept = x.narrow(3, self.dims, head_dim - self.dims)?;
+        Tensor::cat(&[&rotated, &kept], 3)?.contiguous()
+    }
+}
+
 pub struct AttentionConfig {
     pub n_head: usize,
     pub n_kv_head: usize,
     pub head_dim: usize,
-    pub rope_base: f32,
-    pub rope_style: RopeStyle,
+    pub rope: RopeConfig,
     pub scale: f64,
+    /// `cap · tanh(score / cap)` before the mask (Gemma 2).
+    pub softcap: Option<f64>,
     /// Keys further back than this many positions are not attended to.
     pub sliding_window: Option<usize>,
 }
 
+/// A projection with an optional bias (Qwen2's Q/K/V).
+pub struct Linear {
+    w: QMatMul,
+    b: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn load(w: &mut Weights, module: &str, bias: bool) -> CResult<Self> {
+        let b = match bias {
+            true => Some(w.qtensor(&format!("{module}.bias"))?.dequantize(&w.device)?),
+            false => None,
+        };
+        Ok(Linear {
+            w: w.matmul(&format!("{module}.weight"))?,
+            b,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        let y = self.w.forward(x)?;
+        match &self.b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Q, K and V as three projections, or one fused `attn_qkv` (Phi-3) split by rows.
+enum QkvProjection {
+    Separate { q: Linear, k: Linear, v: Linear },
+    Fused(Linear),
+}
+
 pub struct Attention {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    qkv: QkvProjection,
     wo: QMatMul,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
@@ -135,25 +201,38 @@ pub struct Attention {
     pub cache: KvCache,
 }
 
+/// What a layer's attention is made of, beyond its sizes.
+pub struct AttentionParts {
+    pub fused_qkv: bool,
+    pub qkv_bias: bool,
+    pub qk_norm_eps: Option<f64>,
+}
+
 impl Attention {
     pub fn load(
         w: &mut Weights,
         prefix: &str,
         cfg: AttentionConfig,
-        qk_norm_eps: Option<f64>,
+        parts: AttentionParts,
         max_len: usize,
     ) -> CResult<Self> {
-        let (q_norm, k_norm) = match qk_norm_eps {
+        let (q_norm, k_norm) = match parts.qk_norm_eps {
             Some(eps) => (
                 Some(w.rms_norm(&format!("{prefix}.attn_q_norm.weight"), eps)?),
                 Some(w.rms_norm(&format!("{prefix}.attn_k_norm.weight"), eps)?),
             ),
             None => (None, None),
         };
+        let qkv = match parts.fused_qkv {
+            true => QkvProjection::Fused(Linear::load(w, &format!("{prefix}.attn_qkv"), parts.qkv_bias)?),
+            false => QkvProjection::Separate {
+                q: Linear::load(w, &format!("{prefix}.attn_q"), parts.qkv_bias)?,
+                k: Linear::load(w, &format!("{prefix}.attn_k"), parts.qkv_bias)?,
+                v: Linear::load(w, &format!("{prefix}.attn_v"), parts.qkv_bias)?,
+            },
+        };
         Ok(Attention {
-            wq: w.matmul(&format!("{prefix}.attn_q.weight"))?,
-            wk: w.matmul(&format!("{prefix}.attn_k.weight"))?,
-            wv: w.matmul(&format!("{prefix}.attn_v.weight"))?,
+            qkv,
             wo: w.matmul(&format!("{prefix}.attn_output.weight"))?,
             q_norm,
             k_norm,
@@ -162,25 +241,40 @@ impl Attention {
         })
     }
 
+    fn project(&self, x: &Tensor) -> CResult<(Tensor, Tensor, Tensor)> {
+        match &self.qkv {
+            QkvProjection::Separate { q, k, v } => Ok((q.forward(x)?, k.forward(x)?, v.forward(x)?)),
+            QkvProjection::Fused(qkv) => {
+                let y = qkv.forward(x)?;
+                let (q_dim, kv_dim) = (
+                    self.cfg.n_head * self.cfg.head_dim,
+                    self.cfg.n_kv_head * self.cfg.head_dim,
+                );
+                Ok((
+                    y.narrow(2, 0, q_dim)?,
+                    y.narrow(2, q_dim, kv_dim)?,
+                    y.narrow(2, q_dim + kv_dim, kv_dim)?,
+                ))
+            }
+        }
+    }
+
     /// `x` is `(1, seq, hidden)` at positions `pos..pos+seq`.
     pub fn forward(&mut self, x: &Tensor, pos: usize) -> CResult<Tensor> {
         let c = &self.cfg;
         let (b, seq, _) = x.dims3()?;
         let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, c.head_dim))?.transpose(1, 2)?.contiguous();
-        let mut q = heads(self.wq.forward(x)?, c.n_head)?;
-        let mut k = heads(self.wk.forward(x)?, c.n_kv_head)?;
-        let v = heads(self.wv.forward(x)?, c.n_kv_head)?;
+        let (q, k, v) = self.project(x)?;
+        let mut q = heads(q, c.n_head)?;
+        let mut k = heads(k, c.n_kv_head)?;
+        let v = heads(v, c.n_kv_head)?;
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(&q)?;
             k = kn.forward(&k)?;
         }
-        let (cos, sin) = rope_tables(pos, seq, c.head_dim, c.rope_base, x.device())?;
-        let rope = match c.rope_style {
-            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i,
-            RopeStyle::Halves => candle_nn::rotary_emb::rope,
-        };
-        let q = rope(&q, &cos, &sin)?;
-        let k = rope(&k, &cos, &sin)?;
+        let (cos, sin) = rope_tables(pos, seq, &c.rope, x.device())?;
+        let q = c.rope.apply(&q, &cos, &sin)?;
+        let k = c.rope.apply(&k, &cos, &sin)?;
         let (k, v) = self.cache.append(&k, &v)?;
         let kv_len = k.dim(2)?;
 
@@ -189,7 +283,10 @@ impl Attention {
         let n_rep = c.n_head / c.n_kv_head;
         let q = q.reshape((b, c.n_kv_head, n_rep * seq, c.head_dim))?;
         let k = k.contiguous()?;
-        let att = (q.matmul(&k.t()?)? * c.scale)?;
+        let mut att = (q.matmul(&k.t()?)? * c.scale)?;
+        if let Some(cap) = c.softcap {
+            att = ((att / cap)?.tanh()? * cap)?;
+        }
         let att = if seq > 1 || c.sliding_window.is_some_and(|w| kv_len > w) {
             let mask = attention_mask(pos, seq, kv_len, c.sliding_window, x.device())?;
             att.reshape((b, c.n_kv_head, n_rep, seq, kv_len))?
@@ -222,37 +319,51 @@ fn attention_mask(pos: usize, seq: usize, kv_len: usize, window: Option<usize>, 
     Tensor::from_vec(m, (seq, kv_len), device)?.to_dtype(DType::F32)
 }
 
-#[derive(Clone, Copy)]
-pub enum Activation {
-    Silu,
-    /// GELU, tanh approximation (Gemma's `gelu_pytorch_tanh`).
-    GeluTanh,
+/// Gate and up as two projections, or one fused `ffn_up` holding gate rows then up rows (Phi-3).
+enum GateUp {
+    Separate { gate: QMatMul, up: QMatMul },
+    Fused { gate_up: QMatMul, inner: usize },
 }
 
 pub struct Mlp {
-    gate: QMatMul,
-    up: QMatMul,
+    gate_up: GateUp,
     down: QMatMul,
     act: Activation,
 }
 
 impl Mlp {
-    pub fn load(w: &mut Weights, prefix: &str, act: Activation) -> CResult<Self> {
+    pub fn load(w: &mut Weights, prefix: &str, act: Activation, fused: Option<usize>) -> CResult<Self> {
+        let gate_up = match fused {
+            Some(inner) => GateUp::Fused {
+                gate_up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
+                inner,
+            },
+            None => GateUp::Separate {
+                gate: w.matmul(&format!("{prefix}.ffn_gate.weight"))?,
+                up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
+            },
+        };
         Ok(Mlp {
-            gate: w.matmul(&format!("{prefix}.ffn_gate.weight"))?,
-            up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
+            gate_up,
             down: w.matmul(&format!("{prefix}.ffn_down.weight"))?,
             act,
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
-        let gate = self.gate.forward(x)?;
+        let (gate, up) = match &self.gate_up {
+            GateUp::Separate { gate, up } => (gate.forward(x)?, up.forward(x)?),
+            GateUp::Fused { gate_up, inner } => {
+                let y = gate_up.forward(x)?;
+                let last = y.rank() - 1;
+                (y.narrow(last, 0, *inner)?, y.narrow(last, *inner, *inner)?)
+            }
+        };
         let gate = match self.act {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        self.down.forward(&(gate * self.up.forward(x)?)?)
+        self.down.forward(&(gate * up)?)
     }
 }
 

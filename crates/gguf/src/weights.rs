@@ -11,23 +11,17 @@ use parallax_core::GgufHeader;
 
 use crate::layers::CResult;
 
-pub struct Weights<'h> {
-    pub header: &'h GgufHeader,
+pub struct Weights {
     content: gguf_file::Content,
     file: File,
     pub device: Device,
 }
 
-impl<'h> Weights<'h> {
-    pub fn open(header: &'h GgufHeader, device: Device) -> CResult<Self> {
+impl Weights {
+    pub fn open(header: &GgufHeader, device: Device) -> CResult<Self> {
         let mut file = File::open(&header.path)?;
         let content = gguf_file::Content::read(&mut file)?;
-        Ok(Weights {
-            header,
-            content,
-            file,
-            device,
-        })
+        Ok(Weights { content, file, device })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -59,17 +53,6 @@ impl<'h> Weights<'h> {
             QMatMul::from_arc(embd.clone())?
         };
         Ok((embd, output))
-    }
-
-    pub fn hparam(&self, suffix: &str) -> CResult<usize> {
-        match self.header.arch_u64(suffix) {
-            Some(v) => Ok(v as usize),
-            None => candle_core::bail!("metadata key `<arch>.{suffix}` is missing"),
-        }
-    }
-
-    pub fn hparam_f(&self, suffix: &str) -> Option<f64> {
-        self.header.arch_f64(suffix)
     }
 }
 

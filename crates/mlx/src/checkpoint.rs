@@ -1,4 +1,4 @@
-//! Reads a model into one form — a `ModelConfig` plus tensors under Hugging Face names — from
+//! Reads a model into one form — a `ModelDesc` plus tensors under Hugging Face names — from
 //! either an MLX model directory or a GGUF file. The engine and `parallax convert` both start here.
 //!
 //! GGUF files whose tensors are all Q4_0, Q4_1, Q8_0 or float go through MLX's own GGUF loader,
@@ -11,13 +11,14 @@ use std::path::Path;
 
 use mlx_rs::io::GgufFile;
 use mlx_rs::{Array, Dtype};
-use parallax_core::{Error, GgufHeader, Result};
+use parallax_core::arch::{gguf_to_hf_module, NormStyle};
+use parallax_core::{Error, GgufHeader, ModelDesc, Result};
 
-use crate::config::{ModelConfig, QuantSpec};
+use crate::config::QuantSpec;
 
 /// A model read from disk, not yet built into an architecture.
 pub struct Checkpoint {
-    pub config: ModelConfig,
+    pub desc: ModelDesc,
     /// Hugging Face names: `model.layers.0.self_attn.q_proj.weight` (+ `.scales`, `.biases`).
     pub tensors: HashMap<String, Array>,
     /// e.g. "GGUF Q4_1 → MLX affine 4-bit g32 (bit-exact)" or "MLX 4-bit g64".
@@ -49,7 +50,7 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
     };
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path).map_err(|e| invalid(format!("cannot read config.json: {e}")))?;
-    let config = ModelConfig::from_hf_json(dir, &text)?;
+    let desc = ModelDesc::from_hf_config(dir, &text)?;
     let mut tensors = HashMap::new();
     for file in weight_files(dir)? {
         let arrays = Array::load_safetensors(&file).map_err(|e| {
@@ -65,7 +66,7 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
         None => "MLX (unquantized)".to_owned(),
     };
     Ok(Checkpoint {
-        config,
+        desc,
         weight_bytes: total_bytes(&tensors),
         tensors,
         weight_format,
@@ -108,8 +109,8 @@ fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 // ---------------------------------------------------------------- GGUF files
 
 pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
-    let has_output = header.tensors.iter().any(|t| t.name == "output.weight");
-    let config = ModelConfig::from_gguf(header, has_output)?;
+    let desc = ModelDesc::from_gguf(header)?;
+    desc.check_gguf_tensors(header)?;
     let foreign: BTreeSet<&str> = header
         .tensors
         .iter()
@@ -142,9 +143,9 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
             vec![warning],
         )
     };
-    let tensors = to_hf_names(raw, &config, header)?;
+    let tensors = to_hf_names(raw, &desc, header)?;
     Ok(Checkpoint {
-        config,
+        desc,
         weight_bytes: total_bytes(&tensors),
         tensors,
         weight_format,
@@ -166,60 +167,42 @@ fn native_spec(ggml_type: &str) -> Option<QuantSpec> {
     }
 }
 
-/// GGUF (llama.cpp) module names → Hugging Face names, per architecture.
-fn hf_module(gguf: &str, gemma: bool) -> Option<String> {
-    let top = match gguf {
-        "token_embd" => Some("model.embed_tokens"),
-        "output_norm" => Some("model.norm"),
-        "output" => Some("lm_head"),
-        _ => None,
-    };
-    if let Some(t) = top {
-        return Some(t.to_owned());
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let hf = match (part, gemma) {
-        ("attn_norm", _) => "input_layernorm",
-        ("attn_q", _) => "self_attn.q_proj",
-        ("attn_k", _) => "self_attn.k_proj",
-        ("attn_v", _) => "self_attn.v_proj",
-        ("attn_output", _) => "self_attn.o_proj",
-        ("attn_q_norm", _) => "self_attn.q_norm",
-        ("attn_k_norm", _) => "self_attn.k_norm",
-        ("ffn_gate", _) => "mlp.gate_proj",
-        ("ffn_up", _) => "mlp.up_proj",
-        ("ffn_down", _) => "mlp.down_proj",
-        ("ffn_norm", false) => "post_attention_layernorm",
-        ("ffn_norm", true) => "pre_feedforward_layernorm",
-        ("post_attention_norm", true) => "post_attention_layernorm",
-        ("post_ffw_norm", true) => "post_feedforward_layernorm",
-        _ => return None,
-    };
-    Some(format!("model.layers.{layer}.{hf}"))
-}
-
-/// Renames to HF names and undoes what llama.cpp's converter did to the HF weights:
-/// - llama: Q and K rows were permuted for llama.cpp's interleaved RoPE; the inverse permutation
-///   restores HF's split-halves layout (rows only, so quantized groups stay intact);
-/// - gemma3: norm weights were stored as `1 + w`; HF (and mlx-lm) store `w`.
-fn to_hf_names(raw: HashMap<String, Array>, c: &ModelConfig, header: &GgufHeader) -> Result<HashMap<String, Array>> {
-    let gemma = c.is_gemma3();
-    let q_rows = unpermute_rows(c.num_attention_heads, c.head_dim);
-    let k_rows = unpermute_rows(c.num_key_value_heads, c.head_dim);
+/// Renames to HF names (the core's table) and undoes what llama.cpp's converter did to the HF
+/// weights, as the family's description says:
+/// - llama family: Q and K rows (and biases) were permuted for llama.cpp's interleaved RoPE; the
+///   inverse permutation restores HF's split-halves layout (rows only, so quantized groups stay
+///   intact). Other families were not permuted and are left alone;
+/// - Gemma: norm weights were stored as `1 + w`; HF (and mlx-lm) store `w`.
+fn to_hf_names(raw: HashMap<String, Array>, d: &ModelDesc, header: &GgufHeader) -> Result<HashMap<String, Array>> {
+    let spec = d.spec();
     let mut out = HashMap::with_capacity(raw.len());
     for (name, array) in raw {
         let Some((module, suffix)) = name.rsplit_once('.') else {
             continue;
         };
-        let Some(hf) = hf_module(module, gemma) else { continue };
+        let Some(hf) = gguf_to_hf_module(module, spec) else {
+            continue;
+        };
         let err = |e: mlx_rs::error::Exception| header.invalid(format!("{name}: {e}"));
-        let array = if !gemma && hf.ends_with("q_proj") {
-            array.take_axis(&q_rows, 0).map_err(err)?
-        } else if !gemma && hf.ends_with("k_proj") {
-            array.take_axis(&k_rows, 0).map_err(err)?
-        } else if gemma && hf.ends_with("norm") {
+        let heads = |kv: bool| {
+            let layer = layer_index(module)
+                .and_then(|i| d.layers.get(i))
+                .unwrap_or(&d.layers[0]);
+            if kv {
+                layer.n_kv_head
+            } else {
+                layer.n_head
+            }
+        };
+        let array = if spec.gguf_qk_permuted && hf.ends_with("q_proj") {
+            array
+                .take_axis(&unpermute_rows(heads(false), d.head_dim), 0)
+                .map_err(err)?
+        } else if spec.gguf_qk_permuted && hf.ends_with("k_proj") {
+            array
+                .take_axis(&unpermute_rows(heads(true), d.head_dim), 0)
+                .map_err(err)?
+        } else if spec.norm == NormStyle::RmsPlusOne && hf.ends_with("norm") {
             array.subtract(Array::from_f32(1.0)).map_err(err)?
         } else {
             array
@@ -227,6 +210,10 @@ fn to_hf_names(raw: HashMap<String, Array>, c: &ModelConfig, header: &GgufHeader
         out.insert(format!("{hf}.{suffix}"), array);
     }
     Ok(out)
+}
+
+fn layer_index(gguf_module: &str) -> Option<usize> {
+    gguf_module.strip_prefix("blk.")?.split('.').next()?.parse().ok()
 }
 
 /// Row order that maps llama.cpp's permuted Q/K rows back to HF's: within each head, GGUF row
@@ -264,20 +251,5 @@ mod tests {
         let idx = unpermute_rows(heads, d);
         let back: Vec<usize> = idx.as_slice::<u32>().iter().map(|&i| permuted[i as usize]).collect();
         assert_eq!(back, (0..heads * d).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn gguf_names_map_to_hf_names_per_architecture() {
-        assert_eq!(
-            hf_module("blk.3.ffn_norm", false).as_deref(),
-            Some("model.layers.3.post_attention_layernorm")
-        );
-        assert_eq!(
-            hf_module("blk.3.ffn_norm", true).as_deref(),
-            Some("model.layers.3.pre_feedforward_layernorm")
-        );
-        assert_eq!(hf_module("token_embd", true).as_deref(), Some("model.embed_tokens"));
-        assert_eq!(hf_module("blk.x.attn_q", false), None);
-        assert_eq!(hf_module("rope_freqs", false), None);
     }
 }

@@ -11,7 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{ModelConfig, QuantSpec};
+use parallax_core::ModelDesc;
+
+use crate::config::{to_hf_json, QuantSpec};
 
 /// Target precision of `convert`: keep the source's quantization, or requantize to `bits`
 /// (16 = unquantized f16) with `group_size`.
@@ -53,7 +55,7 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
     }
     let (ckpt, tokenizer, template) = crate::read(gguf)?;
     let Checkpoint {
-        config,
+        desc: config,
         tensors,
         mut weight_format,
         mut warnings,
@@ -68,7 +70,7 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
-    let cfg = config.to_hf_json(&quant);
+    let cfg = to_hf_json(&config, &quant);
     write_json(&out_dir.join("config.json"), &cfg)?;
     let metadata = HashMap::from([("format".to_owned(), "mlx".to_owned())]);
     let mut names: Vec<&String> = tensors.keys().collect();
@@ -86,7 +88,7 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
     )?;
     Ok(ConvertReport {
         out_dir: out_dir.to_path_buf(),
-        architecture: config.model_type.clone(),
+        architecture: config.family.name().to_owned(),
         weight_format,
         tensors: tensors.len(),
         bytes: crate::checkpoint::total_bytes(&tensors),
@@ -114,13 +116,13 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
 }
 
 /// Input width of each weight matrix, by HF module name.
-fn in_dim(module: &str, c: &ModelConfig) -> usize {
+fn in_dim(module: &str, c: &ModelDesc) -> usize {
     if module.ends_with("o_proj") {
-        c.num_attention_heads * c.head_dim
+        c.layers[0].n_head * c.head_dim
     } else if module.ends_with("down_proj") {
-        c.intermediate_size
+        c.intermediate
     } else {
-        c.hidden_size
+        c.hidden
     }
 }
 
@@ -129,7 +131,7 @@ type Tensors = HashMap<String, Array>;
 /// Applies `opts` to every quantized matrix and returns the quantization of each module.
 fn requantize(
     mut t: Tensors,
-    c: &ModelConfig,
+    c: &ModelDesc,
     opts: ConvertOptions,
 ) -> mlx_rs::error::Result<(Tensors, BTreeMap<String, QuantSpec>)> {
     let modules: Vec<String> = t
@@ -182,13 +184,13 @@ fn missing(module: &str) -> mlx_rs::error::Exception {
     mlx_rs::error::Exception::custom(format!("incomplete quantized tensor `{module}`"))
 }
 
-fn tokenizer_config(tok: &Tokenizer, template: Option<&ChatTemplate>, c: &ModelConfig) -> Value {
+fn tokenizer_config(tok: &Tokenizer, template: Option<&ChatTemplate>, c: &ModelDesc) -> Value {
     let mut v = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": tok.bos_token,
         "eos_token": tok.eos_token,
         "add_bos_token": tok.add_bos,
-        "model_max_length": c.max_position_embeddings,
+        "model_max_length": c.context_length,
         "clean_up_tokenization_spaces": false,
     });
     if let Some(t) = template {
@@ -214,9 +216,9 @@ pub fn read_dir_tokenizer(dir: &Path) -> Result<(Tokenizer, Option<ChatTemplate>
     };
     let (bos, eos) = (special(&cfg["bos_token"]), special(&cfg["eos_token"]));
     let tokenizer = Tokenizer::from_hf_json(&json, bos.as_deref(), eos.as_deref())?;
-    let template = match cfg["chat_template"].as_str() {
+    let template = match template_source(dir, &cfg["chat_template"]) {
         Some(src) => Some(ChatTemplate::new(
-            src.to_owned(),
+            src,
             bos.as_deref().unwrap_or(""),
             eos.as_deref().unwrap_or(""),
             false,
@@ -224,4 +226,41 @@ pub fn read_dir_tokenizer(dir: &Path) -> Result<(Tokenizer, Option<ChatTemplate>
         None => None,
     };
     Ok((tokenizer, template))
+}
+
+/// The directory's chat template: `tokenizer_config.json`'s `chat_template` (a string, or the
+/// list form `[{"name": "default", "template": …}, …]`), else `chat_template.jinja`, else
+/// `chat_template.json` (as newer transformers save them).
+fn template_source(dir: &Path, in_config: &Value) -> Option<String> {
+    if let Some(s) = in_config.as_str() {
+        return Some(s.to_owned());
+    }
+    if let Some(list) = in_config.as_array() {
+        let named = |name: &str| list.iter().find(|t| t["name"] == name);
+        let chosen = named("default").or_else(|| list.first())?;
+        return chosen["template"].as_str().map(str::to_owned);
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("chat_template.jinja")) {
+        return Some(text);
+    }
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("chat_template.json")).ok()?).ok()?;
+    json["chat_template"].as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_found_in_every_form_transformers_saves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(template_source(dir.path(), &json!("A")).as_deref(), Some("A"));
+        let list = json!([{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]);
+        assert_eq!(template_source(dir.path(), &list).as_deref(), Some("D"));
+        assert_eq!(template_source(dir.path(), &Value::Null), None);
+        std::fs::write(dir.path().join("chat_template.json"), r#"{"chat_template": "J"}"#).expect("write");
+        assert_eq!(template_source(dir.path(), &Value::Null).as_deref(), Some("J"));
+        std::fs::write(dir.path().join("chat_template.jinja"), "F").expect("write");
+        assert_eq!(template_source(dir.path(), &Value::Null).as_deref(), Some("F"));
+    }
 }

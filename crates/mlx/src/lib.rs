@@ -1,15 +1,14 @@
 //! The MLX engine: models run through mlx-rs (Apple's MLX), on Metal with the `metal` feature,
 //! CUDA with `cuda`, else the CPU. It loads MLX model directories (as mlx-community publishes
-//! them) and GGUF files; architectures live one per file, chosen by one `match` on HF
-//! `model_type`. It implements the same `Engine` trait as the GGUF engine and runs under the
+//! them) and GGUF files; every family is built by one decoder (`model.rs`) from the core's
+//! `ModelDesc`. It implements the same `Engine` trait as the GGUF engine and runs under the
 //! same generation loop.
 
 mod checkpoint;
 pub mod config;
 pub mod convert;
 mod device;
-mod gemma3;
-mod llama;
+mod model;
 mod nn;
 mod requant;
 mod tensors;
@@ -19,28 +18,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mlx_rs::Array;
-use parallax_core::{ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelInfo, Result, Tokenizer};
+use parallax_core::{
+    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, Tokenizer,
+};
 
 pub use checkpoint::Checkpoint;
 pub use device::{compute_device, ComputeDevice};
 
-use crate::nn::{Attention, MResult};
+use crate::model::Model;
 use crate::tensors::Tensors;
 
 pub const BACKEND: &str = "mlx";
 
-/// One architecture's forward pass: `ids` (`[n]`, i32) at positions `kv_len..kv_len+n`;
-/// returns the logits of the last position, `[1, vocab]`.
-trait Architecture: Send {
-    fn forward(&mut self, ids: &Array) -> MResult<Array>;
-    fn attention(&mut self) -> Vec<&mut Attention>;
-    fn attention_ref(&self) -> Vec<&Attention>;
-}
-
 /// A model loaded with MLX. Driven by one thread at a time (see `Engine`); MLX arrays are
 /// reference-counted handles, so moving the engine to its worker thread is sound.
 pub struct MlxEngine {
-    model: Box<dyn Architecture>,
+    model: Model,
     info: ModelInfo,
 }
 
@@ -58,10 +51,7 @@ pub fn read(path: &Path) -> Result<(Checkpoint, Tokenizer, Option<ChatTemplate>)
         Ok((ckpt, tokenizer, template))
     } else {
         let header = GgufHeader::read(path)?;
-        let arch = header.architecture().unwrap_or_default().to_owned();
-        if !config::SUPPORTED.iter().any(|(_, g)| *g == arch) {
-            return Err(Error::UnsupportedArchitecture(arch));
-        }
+        ModelDesc::from_gguf(&header)?;
         let tokenizer = Tokenizer::from_gguf(&header)?;
         let template =
             ChatTemplate::from_gguf(&header, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref()).ok();
@@ -75,7 +65,7 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let (ckpt, tokenizer, template) = read(path)?;
     let device = compute_device();
     let Checkpoint {
-        config,
+        desc,
         mut tensors,
         weight_format,
         weight_bytes,
@@ -85,19 +75,15 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
         checkpoint::widen_half_floats(&mut tensors, path)?;
     }
     let mut t = Tensors::new(tensors, path);
-    let model: Box<dyn Architecture> = match config.model_type.as_str() {
-        "llama" => Box::new(llama::Llama::load(&mut t, &config)?),
-        "gemma3_text" => Box::new(gemma3::Gemma3::load(&mut t, &config)?),
-        other => return Err(Error::UnsupportedArchitecture(other.into())),
-    };
+    let model = Model::load(&mut t, &desc)?;
     let mut engine = MlxEngine {
         model,
         info: ModelInfo {
             id: id.to_owned(),
             path: path.to_path_buf(),
-            architecture: config.model_type.clone(),
-            context_length: config.max_position_embeddings,
-            vocab_size: config.vocab_size.max(tokenizer.vocab_size()),
+            architecture: desc.family.name().to_owned(),
+            context_length: desc.context_length,
+            vocab_size: desc.vocab.max(tokenizer.vocab_size()),
             weight_format: format!("{weight_format} on {device}"),
             weight_bytes,
             warnings,
@@ -149,11 +135,11 @@ impl Engine for MlxEngine {
     }
 
     fn kv_len(&self) -> usize {
-        self.model.attention_ref().first().map_or(0, |a| a.cache.len())
+        self.model.attention_ref().next().map_or(0, |a| a.cache.len())
     }
 
     fn memory(&self) -> MemoryReport {
-        let kv: u64 = self.model.attention_ref().iter().map(|a| a.cache.bytes()).sum();
+        let kv: u64 = self.model.attention_ref().map(|a| a.cache.bytes()).sum();
         let allocator = device::allocator_memory();
         MemoryReport {
             weight_bytes: self.info.weight_bytes,

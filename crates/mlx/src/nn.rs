@@ -1,5 +1,6 @@
-//! The building blocks both architectures share, on MLX arrays: (quantized) linear layers and
-//! embeddings, RMS norm, activations, the growable KV cache and grouped-query attention.
+//! The pieces of the one decoder block on MLX arrays: (quantized) linear layers and embeddings,
+//! RMS norm, activations, the growable KV cache and grouped-query attention (optional biases,
+//! fused QKV, Q/K norms, partial and scaled RoPE, soft-capping, sliding window).
 
 use mlx_rs::fast::{self, ScaledDotProductAttentionMask};
 use mlx_rs::ops::indexing::{IndexOp, TryIndexMutOp};
@@ -124,10 +125,60 @@ pub fn gelu_approx(x: &Array) -> MResult<Array> {
         .multiply(ops::tanh(&inner)?.add(Array::from_f32(1.0))?)
 }
 
+/// A projection with an optional bias (Qwen2's Q/K/V).
+pub struct Biased {
+    pub lin: Linear,
+    pub bias: Option<Array>,
+}
+
+impl Biased {
+    pub fn load(
+        t: &mut Tensors,
+        module: &str,
+        out_dim: usize,
+        in_dim: usize,
+        bias: bool,
+    ) -> parallax_core::Result<Self> {
+        let lin = Linear::load(t, module, out_dim, in_dim)?;
+        let bias = match bias {
+            true => Some(t.vector(&format!("{module}.bias"), out_dim)?),
+            false => None,
+        };
+        Ok(Biased { lin, bias })
+    }
+
+    pub fn forward(&self, x: &Array) -> MResult<Array> {
+        let y = self.lin.forward(x)?;
+        match &self.bias {
+            Some(b) => y.add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Splits the last axis of `y` at `sizes` (cumulative cut points are computed here).
+fn split_last(y: &Array, sizes: &[usize]) -> Vec<Array> {
+    let mut start = 0i32;
+    sizes
+        .iter()
+        .map(|&n| {
+            let end = start + n as i32;
+            let part = y.index((.., .., start..end));
+            start = end;
+            part
+        })
+        .collect()
+}
+
+/// Gate and up as two projections, or one fused `gate_up_proj` (gate rows, then up; Phi-3).
+pub enum GateUp {
+    Separate { gate: Linear, up: Linear },
+    Fused { gate_up: Linear, inner: usize },
+}
+
 /// The gated MLP: `down(act(gate(x)) · up(x))`.
 pub struct Mlp {
-    pub gate: Linear,
-    pub up: Linear,
+    pub gate_up: GateUp,
     pub down: Linear,
     pub act: fn(&Array) -> MResult<Array>,
 }
@@ -136,36 +187,80 @@ impl Mlp {
     pub fn load(
         t: &mut Tensors,
         prefix: &str,
-        hidden: usize,
-        inner: usize,
+        (hidden, inner): (usize, usize),
+        fused: bool,
         act: fn(&Array) -> MResult<Array>,
     ) -> parallax_core::Result<Self> {
+        let gate_up = match fused {
+            true => GateUp::Fused {
+                gate_up: Linear::load(t, &format!("{prefix}.gate_up_proj"), 2 * inner, hidden)?,
+                inner,
+            },
+            false => GateUp::Separate {
+                gate: Linear::load(t, &format!("{prefix}.gate_proj"), inner, hidden)?,
+                up: Linear::load(t, &format!("{prefix}.up_proj"), inner, hidden)?,
+            },
+        };
         Ok(Mlp {
-            gate: Linear::load(t, &format!("{prefix}.gate_proj"), inner, hidden)?,
-            up: Linear::load(t, &format!("{prefix}.up_proj"), inner, hidden)?,
+            gate_up,
             down: Linear::load(t, &format!("{prefix}.down_proj"), hidden, inner)?,
             act,
         })
     }
 
     pub fn forward(&self, x: &Array) -> MResult<Array> {
-        let gated = (self.act)(&self.gate.forward(x)?)?.multiply(self.up.forward(x)?)?;
-        self.down.forward(&gated)
+        let (gate, up) = match &self.gate_up {
+            GateUp::Separate { gate, up } => (gate.forward(x)?, up.forward(x)?),
+            GateUp::Fused { gate_up, inner } => {
+                let mut parts = split_last(&gate_up.forward(x)?, &[*inner, *inner]).into_iter();
+                match (parts.next(), parts.next()) {
+                    (Some(g), Some(u)) => (g, u),
+                    _ => unreachable!("split_last returns one part per size"),
+                }
+            }
+        };
+        self.down.forward(&(self.act)(&gate)?.multiply(up)?)
     }
 }
 
-/// Loads the four projections of an attention layer (`{prefix}.q_proj` …).
+/// Q, K and V as three projections, or one fused `qkv_proj` (Q rows, K rows, V rows; Phi-3).
+pub enum QkvProjection {
+    Separate { q: Biased, k: Biased, v: Biased },
+    Fused(Biased),
+}
+
+/// What a layer's attention is made of, beyond its sizes.
+pub struct AttentionParts {
+    pub fused_qkv: bool,
+    pub qkv_bias: bool,
+}
+
+/// Loads the projections of an attention layer (`{prefix}.q_proj` … or `{prefix}.qkv_proj`).
 pub fn load_attention(
     t: &mut Tensors,
     prefix: &str,
     hidden: usize,
     cfg: AttentionConfig,
+    parts: AttentionParts,
 ) -> parallax_core::Result<Attention> {
     let (q_out, kv_out) = (cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim);
+    let bias = parts.qkv_bias;
+    let qkv = match parts.fused_qkv {
+        true => QkvProjection::Fused(Biased::load(
+            t,
+            &format!("{prefix}.qkv_proj"),
+            q_out + 2 * kv_out,
+            hidden,
+            bias,
+        )?),
+        false => QkvProjection::Separate {
+            q: Biased::load(t, &format!("{prefix}.q_proj"), q_out, hidden, bias)?,
+            k: Biased::load(t, &format!("{prefix}.k_proj"), kv_out, hidden, bias)?,
+            v: Biased::load(t, &format!("{prefix}.v_proj"), kv_out, hidden, bias)?,
+        },
+    };
     Ok(Attention {
-        q: Linear::load(t, &format!("{prefix}.q_proj"), q_out, hidden)?,
-        k: Linear::load(t, &format!("{prefix}.k_proj"), kv_out, hidden)?,
-        v: Linear::load(t, &format!("{prefix}.v_proj"), kv_out, hidden)?,
+        qkv,
         o: Linear::load(t, &format!("{prefix}.o_proj"), hidden, q_out)?,
         cfg,
         qk_norm: None,
@@ -236,72 +331,138 @@ impl KvCache {
     }
 }
 
+/// How one layer rotates queries and keys: the first `dims` of each head, split-halves (HF
+/// layout), with a base or, when the model scales RoPE, MLX `freqs` (`base^(2i/d) · divisorᵢ`).
+pub struct Rope {
+    pub dims: usize,
+    pub base: f32,
+    pub freqs: Option<Array>,
+}
+
+impl Rope {
+    fn apply(&self, x: &Array, offset: i32) -> MResult<Array> {
+        let dims = self.dims as i32;
+        match &self.freqs {
+            Some(f) => fast::rope(x, dims, false, None, 1.0, offset, f),
+            None => fast::rope(x, dims, false, self.base, 1.0, offset, None),
+        }
+    }
+}
+
 /// Sizes and options of one attention layer.
 pub struct AttentionConfig {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
     pub scale: f32,
-    pub rope_base: f32,
-    /// Attend only to the last `window` positions (Gemma 3 local layers).
+    pub rope: Rope,
+    /// `cap · tanh(score / cap)` before the mask (Gemma 2).
+    pub softcap: Option<f32>,
+    /// Attend only to the last `window` positions.
     pub window: Option<usize>,
     pub max_len: usize,
 }
 
-/// Grouped-query attention with RoPE (split-halves, as in HF checkpoints) and optional Q/K norms.
+/// Grouped-query attention with RoPE and optional Q/K norms.
 pub struct Attention {
     pub cfg: AttentionConfig,
-    pub q: Linear,
-    pub k: Linear,
-    pub v: Linear,
+    pub qkv: QkvProjection,
     pub o: Linear,
-    /// Gemma 3: RMS norms on queries and keys, with their eps.
+    /// Qwen3, Gemma 3: RMS norms on queries and keys, with their eps.
     pub qk_norm: Option<(Array, Array, f32)>,
     pub cache: KvCache,
 }
 
 impl Attention {
+    fn project(&self, x: &Array) -> MResult<(Array, Array, Array)> {
+        let c = &self.cfg;
+        match &self.qkv {
+            QkvProjection::Separate { q, k, v } => Ok((q.forward(x)?, k.forward(x)?, v.forward(x)?)),
+            QkvProjection::Fused(qkv) => {
+                let (q_out, kv_out) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+                let mut parts = split_last(&qkv.forward(x)?, &[q_out, kv_out, kv_out]).into_iter();
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(q), Some(k), Some(v)) => Ok((q, k, v)),
+                    _ => unreachable!("split_last returns one part per size"),
+                }
+            }
+        }
+    }
+
     /// `x`: `[1, n, hidden]` at positions `cache.len()..`; returns `[1, n, hidden]`.
     pub fn forward(&mut self, x: &Array) -> MResult<Array> {
         let c = &self.cfg;
         let n = x.shape()[1];
-        let heads = |lin: &Linear, h: usize| -> MResult<Array> {
-            lin.forward(x)?
-                .reshape(&[1, n, h as i32, c.head_dim as i32])?
+        let heads = |y: Array, h: usize| -> MResult<Array> {
+            y.reshape(&[1, n, h as i32, c.head_dim as i32])?
                 .transpose_axes(&[0, 2, 1, 3])
         };
-        let (mut q, mut k, v) = (
-            heads(&self.q, c.n_heads)?,
-            heads(&self.k, c.n_kv_heads)?,
-            heads(&self.v, c.n_kv_heads)?,
-        );
+        let (q, k, v) = self.project(x)?;
+        let (mut q, mut k, v) = (heads(q, c.n_heads)?, heads(k, c.n_kv_heads)?, heads(v, c.n_kv_heads)?);
         if let Some((qn, kn, eps)) = &self.qk_norm {
             q = rms_norm(&q, qn, *eps)?;
             k = rms_norm(&k, kn, *eps)?;
         }
         let offset = self.cache.len() as i32;
-        let dims = c.head_dim as i32;
-        q = fast::rope(&q, dims, false, c.rope_base, 1.0, offset, None)?;
-        k = fast::rope(&k, dims, false, c.rope_base, 1.0, offset, None)?;
+        q = c.rope.apply(&q, offset)?;
+        k = c.rope.apply(&k, offset)?;
         let (keys, values) = self.cache.append(&k, &v, c.max_len)?;
         let mask = attention_mask(n as usize, self.cache.len(), c.window);
-        let out = match &mask {
-            Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
-            Mask::Causal => fast::scaled_dot_product_attention(
-                &q,
-                &keys,
-                &values,
-                c.scale,
-                ScaledDotProductAttentionMask::Causal,
-                None,
-            )?,
-            Mask::Array(m) => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, m, None)?,
+        let out = match c.softcap {
+            Some(cap) => softcapped_attention(&q, &keys, &values, c, cap, &mask)?,
+            None => match &mask {
+                Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
+                Mask::Causal => fast::scaled_dot_product_attention(
+                    &q,
+                    &keys,
+                    &values,
+                    c.scale,
+                    ScaledDotProductAttentionMask::Causal,
+                    None,
+                )?,
+                Mask::Array(m) => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, m, None)?,
+            },
         };
         let out = out
             .transpose_axes(&[0, 2, 1, 3])?
             .reshape(&[1, n, (c.n_heads * c.head_dim) as i32])?;
         self.o.forward(&out)
     }
+}
+
+/// Attention written out, for Gemma 2's soft-capped scores (MLX's fused kernel has no cap):
+/// query heads sharing a KV head are grouped as `[1, kv, rep, n, d]`, as mlx-lm does.
+fn softcapped_attention(q: &Array, k: &Array, v: &Array, c: &AttentionConfig, cap: f32, mask: &Mask) -> MResult<Array> {
+    let n = q.shape()[2];
+    let total = k.shape()[2];
+    let (kv, rep, d) = (
+        c.n_kv_heads as i32,
+        (c.n_heads / c.n_kv_heads) as i32,
+        c.head_dim as i32,
+    );
+    let q = q.multiply(Array::from_f32(c.scale))?.reshape(&[1, kv, rep, n, d])?;
+    let k = k.expand_dims(2)?;
+    let v = v.expand_dims(2)?;
+    let scores = q.matmul(k.swap_axes(-1, -2)?)?;
+    let capped = ops::tanh(&scores.divide(Array::from_f32(cap))?)?.multiply(Array::from_f32(cap))?;
+    let keep = match mask {
+        Mask::None => None,
+        Mask::Causal => Some(causal_keep(n as usize, total as usize)),
+        Mask::Array(m) => Some(m.clone()),
+    };
+    let capped = match keep {
+        Some(m) => ops::select(&m, &capped, Array::from_f32(f32::MIN))?,
+        None => capped,
+    };
+    let probs = ops::softmax_axis(&capped, -1, true)?;
+    probs.matmul(&v)?.reshape(&[1, c.n_heads as i32, n, d])
+}
+
+/// `[n, total]` booleans: query `i` (at position `total - n + i`) sees keys up to itself.
+fn causal_keep(n: usize, total: usize) -> Array {
+    let first = total - n;
+    let keep: Vec<bool> = (0..n).flat_map(|i| (0..total).map(move |j| j <= first + i)).collect();
+    Array::from_slice(&keep, &[n as i32, total as i32])
 }
 
 enum Mask {

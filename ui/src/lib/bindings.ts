@@ -50,7 +50,19 @@ fetched: boolean, path: string,
 /**
  * Added by the user (can be removed); catalog models come from `make models`.
  */
-imported: boolean, fit: MemoryFit, };
+imported: boolean, 
+/**
+ * Where it was found: "Catalog", "Imported", "Model folders", "Hugging Face cache", "LM Studio".
+ */
+source: string, 
+/**
+ * Why the GGUF engine cannot run it (`None`: it can).
+ */
+gguf_unsupported: string | null, 
+/**
+ * Why the MLX engine cannot run it (`None`: it can).
+ */
+mlx_unsupported: string | null, fit: MemoryFit, };
 
 export type AppSettings = { default_engine: string, default_model: string, 
 /**

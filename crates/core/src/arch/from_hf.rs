@@ -1,0 +1,186 @@
+//! The description from a Hugging Face `config.json` (what mlx-lm's `ModelArgs` read), for the
+//! families we run. A multimodal Gemma 3 config is read for its `text_config`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{Family, LayerDesc, ModelDesc, RopeScaling};
+use crate::error::{Error, Result};
+
+fn invalid(path: &Path, reason: impl Into<String>) -> Error {
+    Error::InvalidModel {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+impl ModelDesc {
+    pub fn from_hf_config(path: &Path, text: &str) -> Result<Self> {
+        let root: Value = serde_json::from_str(text).map_err(|e| invalid(path, format!("config.json: {e}")))?;
+        let model_type = root["model_type"]
+            .as_str()
+            .ok_or_else(|| invalid(path, "config.json has no model_type"))?;
+        let family =
+            Family::from_hf_type(model_type).ok_or_else(|| Error::UnsupportedArchitecture(model_type.to_owned()))?;
+        // Multimodal Gemma 3: the language model's sizes live in `text_config`.
+        let v = match root.get("text_config") {
+            Some(t) if t.is_object() => t,
+            _ => &root,
+        };
+        let spec = family.spec();
+        let int = |k: &str| v[k].as_u64().map(|x| x as usize);
+        let need = |k: &str| int(k).ok_or_else(|| invalid(path, format!("config.json has no integer `{k}`")));
+        let float = |k: &str| v[k].as_f64().map(|x| x as f32);
+        let hidden = need("hidden_size")?;
+        let n_layers = need("num_hidden_layers")?;
+        let n_head = need("num_attention_heads")?;
+        let n_kv_head = int("num_key_value_heads").unwrap_or(n_head);
+        let head_dim = int("head_dim").unwrap_or(hidden.checked_div(n_head).unwrap_or(0));
+        let rope = rope_params(v);
+        let rope_base = rope_theta(&rope.global, v).unwrap_or(spec.default_rope_base);
+        let local_base = (family == Family::Gemma3).then(|| {
+            rope.local
+                .and_then(|l| l["rope_theta"].as_f64().map(|x| x as f32))
+                .or_else(|| float("rope_local_base_freq"))
+                .unwrap_or(10_000.0)
+        });
+        let window = sliding_window(family, v);
+        let layer_types: Option<Vec<&str>> = v["layer_types"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect());
+        let layers = (0..n_layers)
+            .map(|i| {
+                let sliding_window = match (&layer_types, window) {
+                    (Some(types), Some(w)) if spec.sliding != super::SlidingLayers::None => {
+                        (types.get(i) == Some(&"sliding_attention")).then_some(w)
+                    }
+                    _ => Self::sliding_window_of(spec, i, window),
+                };
+                LayerDesc {
+                    // Gemma 3 scales the RoPE of its global layers only (llama.cpp `freq_scale_swa = 1`).
+                    rope_scaled: sliding_window.is_none() || local_base.is_none(),
+                    n_head,
+                    n_kv_head,
+                    sliding_window,
+                    rope_base: match (sliding_window, local_base) {
+                        (Some(_), Some(local)) => local,
+                        _ => rope_base,
+                    },
+                }
+            })
+            .collect();
+        let query_pre_attn_scalar = float("query_pre_attn_scalar").or(spec.sandwich_norms.then_some(head_dim as f32));
+        let attn_scale = match (spec.sandwich_norms, query_pre_attn_scalar) {
+            (true, Some(s)) => s.powf(-0.5),
+            _ => (head_dim as f32).powf(-0.5),
+        };
+        let partial = float("partial_rotary_factor").unwrap_or(1.0);
+        let desc = ModelDesc {
+            family,
+            hidden,
+            intermediate: need("intermediate_size")?,
+            vocab: need("vocab_size")?,
+            context_length: int("max_position_embeddings").unwrap_or(2048),
+            head_dim,
+            layers,
+            norm_eps: float("rms_norm_eps").unwrap_or(spec.default_eps),
+            rope_dims: ((head_dim as f32 * partial) as usize) & !1,
+            rope_scaling: rope_scaling(path, rope.global)?,
+            attn_scale,
+            attn_softcap: float("attn_logit_softcapping").filter(|&c| c > 0.0),
+            final_softcap: float("final_logit_softcapping").filter(|&c| c > 0.0),
+            qkv_bias: spec.qkv_bias || v["attention_bias"].as_bool().unwrap_or(false),
+            tied_embeddings: root["tie_word_embeddings"]
+                .as_bool()
+                .or(v["tie_word_embeddings"].as_bool())
+                .unwrap_or(spec.family != Family::Llama && spec.family != Family::Mistral),
+            rope_local_base: local_base,
+            query_pre_attn_scalar: spec.sandwich_norms.then_some(query_pre_attn_scalar).flatten(),
+            bos_token_id: token_id(&v["bos_token_id"]).or(token_id(&root["bos_token_id"])),
+            eos_token_id: token_id(&v["eos_token_id"]).or(token_id(&root["eos_token_id"])),
+        };
+        desc.validate().map_err(|r| invalid(path, r))?;
+        Ok(desc)
+    }
+}
+
+/// `eos_token_id` may be one id or a list; the first is the one we report.
+fn token_id(v: &Value) -> Option<u32> {
+    v.as_u64()
+        .or_else(|| v.as_array().and_then(|a| a.first()).and_then(Value::as_u64))
+        .map(|x| x as u32)
+}
+
+struct RopeParams<'a> {
+    /// `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5), global layers.
+    global: Option<&'a Value>,
+    /// transformers 5 Gemma 3: `rope_parameters.sliding_attention`.
+    local: Option<&'a Value>,
+}
+
+fn rope_params(v: &Value) -> RopeParams<'_> {
+    let params = v.get("rope_parameters").filter(|p| p.is_object());
+    match params {
+        Some(p) if p.get("full_attention").is_some() => RopeParams {
+            global: p.get("full_attention"),
+            local: p.get("sliding_attention"),
+        },
+        Some(p) => RopeParams {
+            global: Some(p),
+            local: None,
+        },
+        None => RopeParams {
+            global: v.get("rope_scaling").filter(|s| s.is_object()),
+            local: None,
+        },
+    }
+}
+
+fn rope_theta(params: &Option<&Value>, v: &Value) -> Option<f32> {
+    v["rope_theta"]
+        .as_f64()
+        .or_else(|| params.and_then(|p| p["rope_theta"].as_f64()))
+        .map(|x| x as f32)
+}
+
+/// Mistral and Phi-3 state one window for every layer, Gemma for its local layers; Qwen2
+/// states one but uses it only with `use_sliding_window`, which released models leave off.
+fn sliding_window(family: Family, v: &Value) -> Option<usize> {
+    let window = v["sliding_window"].as_u64().map(|w| w as usize).filter(|&w| w > 0);
+    match family {
+        Family::Qwen2 | Family::Qwen3 if !v["use_sliding_window"].as_bool().unwrap_or(false) => None,
+        Family::Gemma2 => window.or(Some(4096)),
+        Family::Gemma3 => window.or(Some(512)),
+        _ => window,
+    }
+}
+
+fn rope_scaling(path: &Path, params: Option<&Value>) -> Result<RopeScaling> {
+    let Some(p) = params else {
+        return Ok(RopeScaling::None);
+    };
+    let kind = p["rope_type"].as_str().or(p["type"].as_str()).unwrap_or("default");
+    let f = |k: &str| p[k].as_f64().map(|x| x as f32);
+    let factor = f("factor").unwrap_or(1.0);
+    let original = p["original_max_position_embeddings"].as_u64().unwrap_or(0) as usize;
+    Ok(match kind {
+        "default" => RopeScaling::None,
+        "linear" if factor == 1.0 => RopeScaling::None,
+        "linear" => RopeScaling::Linear { factor },
+        "llama3" => RopeScaling::Llama3 {
+            factor,
+            low_freq_factor: f("low_freq_factor").unwrap_or(1.0),
+            high_freq_factor: f("high_freq_factor").unwrap_or(4.0),
+            original_context: original,
+        },
+        "yarn" => RopeScaling::Yarn {
+            factor,
+            original_context: original,
+        },
+        "longrope" | "su" => RopeScaling::LongRope {
+            original_context: original,
+        },
+        other => return Err(invalid(path, format!("unknown RoPE scaling type `{other}`"))),
+    })
+}

@@ -1,0 +1,118 @@
+//! One architecture description, read once from a GGUF header or an HF `config.json`, that
+//! both engines build their forward pass from, and that the KV-memory estimate and
+//! `parallax convert` read too. See `family.rs` for the per-family data and `names.rs` for
+//! the GGUF ↔ HF tensor-name table.
+
+mod family;
+mod from_gguf;
+mod from_hf;
+mod names;
+mod rope;
+mod shapes;
+
+pub use family::{
+    supported_gguf_archs, supported_hf_types, Activation, EmbedScale, Family, FamilySpec, NormStyle, SlidingLayers,
+    FAMILIES,
+};
+pub use names::{gguf_to_hf_module, hf_to_gguf_module};
+pub use rope::RopeScaling;
+
+/// Sizes and options of one layer where layers may differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerDesc {
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    /// Keys further back than this many positions are not attended to.
+    pub sliding_window: Option<usize>,
+    pub rope_base: f32,
+    /// Whether the model's RoPE scaling applies to this layer.
+    pub rope_scaled: bool,
+}
+
+/// A decoder-only transformer as both engines build it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDesc {
+    pub family: Family,
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub vocab: usize,
+    pub context_length: usize,
+    pub head_dim: usize,
+    pub layers: Vec<LayerDesc>,
+    pub norm_eps: f32,
+    /// Rotated dimensions per head (fewer than `head_dim` with partial rotary).
+    pub rope_dims: usize,
+    pub rope_scaling: RopeScaling,
+    /// Multiplier of `q·k` (1/√head_dim, or Gemma's `query_pre_attn_scalar`^-½).
+    pub attn_scale: f32,
+    /// `cap · tanh(x / cap)` on attention scores / final logits (Gemma 2).
+    pub attn_softcap: Option<f32>,
+    pub final_softcap: Option<f32>,
+    pub qkv_bias: bool,
+    pub tied_embeddings: bool,
+    /// Gemma 3 local layers' RoPE base (kept for `parallax convert`).
+    pub rope_local_base: Option<f32>,
+    /// `query_pre_attn_scalar` as the config states it (Gemma), for `parallax convert`.
+    pub query_pre_attn_scalar: Option<f32>,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_id: Option<u32>,
+}
+
+impl ModelDesc {
+    pub fn spec(&self) -> &'static FamilySpec {
+        self.family.spec()
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// KV-cache bytes per position as our engines hold it (K and V, f32, every layer).
+    pub fn kv_bytes_per_token(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| 2 * l.n_kv_head as u64 * self.head_dim as u64 * 4)
+            .sum()
+    }
+
+    /// Which layers slide, given the model's window.
+    fn sliding_window_of(spec: &FamilySpec, layer: usize, window: Option<usize>) -> Option<usize> {
+        let window = window?;
+        match spec.sliding {
+            SlidingLayers::None => None,
+            SlidingLayers::All => Some(window),
+            SlidingLayers::AllButEvery(n) => (layer % n < n - 1).then_some(window),
+        }
+    }
+
+    /// Checks the sizes every engine relies on; the reason names what is wrong.
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.hidden == 0 || self.layers.is_empty() || self.vocab == 0 || self.intermediate == 0 {
+            return Err(format!(
+                "empty sizes: hidden {}, layers {}, vocab {}, intermediate {}",
+                self.hidden,
+                self.layers.len(),
+                self.vocab,
+                self.intermediate
+            ));
+        }
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
+            return Err(format!("head dim {} is not a positive even number", self.head_dim));
+        }
+        if self.rope_dims == 0 || self.rope_dims > self.head_dim || !self.rope_dims.is_multiple_of(2) {
+            return Err(format!(
+                "{} rotary dims do not fit head dim {}",
+                self.rope_dims, self.head_dim
+            ));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.n_head == 0 || l.n_kv_head == 0 || !l.n_head.is_multiple_of(l.n_kv_head) {
+                return Err(format!(
+                    "layer {i}: head counts {}/{} are inconsistent",
+                    l.n_head, l.n_kv_head
+                ));
+            }
+        }
+        Ok(())
+    }
+}

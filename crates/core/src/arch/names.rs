@@ -1,0 +1,121 @@
+//! The GGUF (llama.cpp `LLM_TENSOR_NAMES`) ↔ Hugging Face module-name table. Names are modules,
+//! without the `.weight` / `.bias` / `.scales` suffix.
+
+use super::FamilySpec;
+
+/// When a row of the table applies.
+#[derive(Clone, Copy)]
+enum When {
+    Always,
+    Sandwich,
+    NotSandwich,
+    FusedGateUp,
+    NotFusedGateUp,
+}
+
+/// Per-layer names: `blk.N.<gguf>` ↔ `model.layers.N.<hf>`.
+const LAYER_NAMES: &[(&str, &str, When)] = &[
+    ("attn_norm", "input_layernorm", When::Always),
+    ("attn_q", "self_attn.q_proj", When::Always),
+    ("attn_k", "self_attn.k_proj", When::Always),
+    ("attn_v", "self_attn.v_proj", When::Always),
+    ("attn_qkv", "self_attn.qkv_proj", When::Always),
+    ("attn_output", "self_attn.o_proj", When::Always),
+    ("attn_q_norm", "self_attn.q_norm", When::Always),
+    ("attn_k_norm", "self_attn.k_norm", When::Always),
+    ("ffn_gate", "mlp.gate_proj", When::Always),
+    ("ffn_up", "mlp.up_proj", When::NotFusedGateUp),
+    // llama.cpp keeps Phi-3's fused gate+up under the `ffn_up` name.
+    ("ffn_up", "mlp.gate_up_proj", When::FusedGateUp),
+    ("ffn_down", "mlp.down_proj", When::Always),
+    ("ffn_norm", "post_attention_layernorm", When::NotSandwich),
+    ("ffn_norm", "pre_feedforward_layernorm", When::Sandwich),
+    ("post_attention_norm", "post_attention_layernorm", When::Sandwich),
+    ("post_ffw_norm", "post_feedforward_layernorm", When::Sandwich),
+];
+
+const TOP_NAMES: &[(&str, &str)] = &[
+    ("token_embd", "model.embed_tokens"),
+    ("output_norm", "model.norm"),
+    ("output", "lm_head"),
+];
+
+fn applies(when: When, spec: &FamilySpec) -> bool {
+    match when {
+        When::Always => true,
+        When::Sandwich => spec.sandwich_norms,
+        When::NotSandwich => !spec.sandwich_norms,
+        When::FusedGateUp => spec.fused_gate_up,
+        When::NotFusedGateUp => !spec.fused_gate_up,
+    }
+}
+
+/// `blk.3.ffn_norm` → `model.layers.3.post_attention_layernorm` (for this family), or `None`
+/// for tensors that have no HF counterpart (e.g. `rope_freqs`).
+pub fn gguf_to_hf_module(gguf: &str, spec: &FamilySpec) -> Option<String> {
+    if let Some((_, hf)) = TOP_NAMES.iter().find(|(g, _)| *g == gguf) {
+        return Some((*hf).to_owned());
+    }
+    let (layer, part) = gguf.strip_prefix("blk.")?.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (_, hf, _) = LAYER_NAMES
+        .iter()
+        .find(|(g, _, when)| *g == part && applies(*when, spec))?;
+    Some(format!("model.layers.{layer}.{hf}"))
+}
+
+/// The inverse of [`gguf_to_hf_module`].
+pub fn hf_to_gguf_module(hf: &str, spec: &FamilySpec) -> Option<String> {
+    if let Some((g, _)) = TOP_NAMES.iter().find(|(_, h)| *h == hf) {
+        return Some((*g).to_owned());
+    }
+    let (layer, part) = hf.strip_prefix("model.layers.")?.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (g, _, _) = LAYER_NAMES
+        .iter()
+        .find(|(_, h, when)| *h == part && applies(*when, spec))?;
+    Some(format!("blk.{layer}.{g}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{Family, FAMILIES};
+
+    #[test]
+    fn norms_map_by_block_shape() {
+        let llama = Family::Llama.spec();
+        let gemma = Family::Gemma2.spec();
+        assert_eq!(
+            gguf_to_hf_module("blk.3.ffn_norm", llama).as_deref(),
+            Some("model.layers.3.post_attention_layernorm")
+        );
+        assert_eq!(
+            gguf_to_hf_module("blk.3.ffn_norm", gemma).as_deref(),
+            Some("model.layers.3.pre_feedforward_layernorm")
+        );
+        assert_eq!(
+            gguf_to_hf_module("blk.0.ffn_up", Family::Phi3.spec()).as_deref(),
+            Some("model.layers.0.mlp.gate_up_proj")
+        );
+        assert_eq!(gguf_to_hf_module("rope_freqs", llama), None);
+        assert_eq!(gguf_to_hf_module("blk.x.attn_q", llama), None);
+    }
+
+    #[test]
+    fn the_table_round_trips_for_every_family() {
+        for spec in FAMILIES {
+            for (g, _, when) in LAYER_NAMES.iter().filter(|(_, _, w)| applies(*w, spec)) {
+                let gguf = format!("blk.7.{g}");
+                let hf = gguf_to_hf_module(&gguf, spec).expect("maps");
+                assert_eq!(
+                    hf_to_gguf_module(&hf, spec).as_deref(),
+                    Some(gguf.as_str()),
+                    "{:?}",
+                    spec.family
+                );
+                let _ = when;
+            }
+        }
+    }
+}

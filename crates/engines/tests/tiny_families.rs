@@ -1,0 +1,206 @@
+//! Every family on both engines, proved on the tiny random-weight models that
+//! `scripts/reference/tiny_models.py` writes (real tokenizer metadata, F32 weights):
+//! - the GGUF engine against llama.cpp on the GGUF,
+//! - the MLX engine against mlx-lm on the HF directory, and on mlx-lm's 4-bit quantization of it,
+//! - the MLX engine on the GGUF against the GGUF engine.
+//!
+//! Each compares the last-position logits of three prompts (max and mean |Δ| over the
+//! reference's top 64) and 16 greedy tokens. The models' logits are peaky (std ≈ 8), so greedy
+//! tokens must match exactly; the logit tolerance is `MAX_ABS_DELTA` (f32 on both sides).
+
+use std::path::{Path, PathBuf};
+
+use parallax_core::{Engine, GgufHeader, LoadedModel, Tokenizer};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const FAMILIES: &[&str] = &["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2"];
+/// Both sides compute in f32; differences are float-order only.
+const MAX_ABS_DELTA: f32 = 2e-3;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(family: &str) -> Value {
+    let path = root().join(format!("tests/fixtures/tiny/{family}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
+fn sha256(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e} (run `make models`)", path.display()));
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The tiny model files, checked to be the ones the references ran.
+fn tiny(family: &str, fx: &Value) -> (PathBuf, PathBuf) {
+    let gguf = root().join(format!("models/tiny/{family}.gguf"));
+    let dir = root().join(format!("models/tiny/{family}"));
+    assert_eq!(
+        sha256(&gguf),
+        fx["gguf_sha256"].as_str().unwrap_or_default(),
+        "{family}.gguf differs from the fixture's"
+    );
+    assert_eq!(
+        sha256(&dir.join("model.safetensors")),
+        fx["safetensors_sha256"].as_str().unwrap_or_default(),
+        "{family}/model.safetensors differs from the fixture's"
+    );
+    (gguf, dir)
+}
+
+/// An MLX directory for the engine: the HF config and weights, with the GGUF's tokenizer as
+/// `tokenizer.json` (the references are fed token ids, so the tokenizer is not under test here).
+fn mlx_dir(gguf: &Path, dir: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(dir).expect("model dir") {
+        let path = entry.expect("entry").path();
+        std::os::unix::fs::symlink(&path, tmp.path().join(path.file_name().expect("name"))).expect("symlink");
+    }
+    let tok = Tokenizer::from_gguf(&GgufHeader::read(gguf).expect("header")).expect("tokenizer");
+    std::fs::write(tmp.path().join("tokenizer.json"), tok.to_hf_json().expect("json")).expect("write");
+    tmp
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_u64().expect("id") as u32)
+        .collect()
+}
+
+struct Comparison {
+    max_abs: f32,
+    mean_abs: f32,
+    greedy_same: usize,
+    greedy_total: usize,
+}
+
+/// Runs `engine` on each reference case: logits after the prompt, then the reference's greedy
+/// tokens fed back one at a time, comparing our argmax at every step.
+fn compare(engine: &mut dyn Engine, cases: &Value) -> Comparison {
+    let (mut max_abs, mut sum_abs, mut n) = (0f32, 0f32, 0usize);
+    let (mut greedy_same, mut greedy_total) = (0, 0);
+    for case in cases.as_array().expect("cases") {
+        engine.reset().expect("reset");
+        let mut logits = engine.forward(&ids(&case["ids"])).expect("forward");
+        for pair in case["top"].as_array().expect("top") {
+            let id = pair[0].as_u64().expect("id") as usize;
+            let want = pair[1].as_f64().expect("logit") as f32;
+            let d = (logits[id] - want).abs();
+            max_abs = max_abs.max(d);
+            sum_abs += d;
+            n += 1;
+        }
+        for step in case["greedy"].as_array().expect("greedy") {
+            let want = step[0].as_u64().expect("token") as u32;
+            greedy_total += 1;
+            greedy_same += usize::from(argmax(&logits) == want);
+            logits = engine.forward(&[want]).expect("forward");
+        }
+    }
+    Comparison {
+        max_abs,
+        mean_abs: sum_abs / n.max(1) as f32,
+        greedy_same,
+        greedy_total,
+    }
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn check(label: &str, c: &Comparison, failures: &mut Vec<String>) {
+    println!(
+        "{label:40} max|Δ| {:.2e}  mean|Δ| {:.2e}  greedy {}/{}",
+        c.max_abs, c.mean_abs, c.greedy_same, c.greedy_total
+    );
+    if c.max_abs.is_nan() || c.max_abs > MAX_ABS_DELTA || c.greedy_same != c.greedy_total {
+        failures.push(label.to_owned());
+    }
+}
+
+fn load(engine: &str, path: &Path) -> LoadedModel {
+    let r = match engine {
+        "gguf" => parallax_gguf::load(path, "tiny"),
+        _ => parallax_mlx::load(path, "tiny"),
+    };
+    r.unwrap_or_else(|e| panic!("{engine} {}: {e}", path.display()))
+}
+
+/// The engine's own logits and greedy tokens on each case's prompt, in the fixture's shape.
+fn reference_from(engine: &mut dyn Engine, cases: &Value) -> Value {
+    let mut out = Vec::new();
+    for case in cases.as_array().expect("cases") {
+        engine.reset().expect("reset");
+        let mut logits = engine.forward(&ids(&case["ids"])).expect("forward");
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        let top: Vec<Value> = order[..64].iter().map(|&i| json!([i, logits[i]])).collect();
+        let mut greedy = Vec::new();
+        for _ in 0..16 {
+            let t = argmax(&logits);
+            greedy.push(json!([t, 0.0]));
+            logits = engine.forward(&[t]).expect("forward");
+        }
+        out.push(json!({ "ids": case["ids"], "top": top, "greedy": greedy }));
+    }
+    Value::Array(out)
+}
+
+#[test]
+fn every_family_matches_llama_cpp_and_mlx_lm_on_both_engines() {
+    let mut failures = Vec::new();
+    for family in FAMILIES {
+        let fx = fixture(family);
+        let (gguf, dir) = tiny(family, &fx);
+        // Mistral GGUFs say `llama` (llama.cpp's converter writes them so); the HF config says mistral.
+        let hf_arch = if *family == "llama3" { "llama" } else { family };
+        let gguf_arch = if *family == "mistral" { "llama" } else { hf_arch };
+
+        let mut on_gguf = load("gguf", &gguf);
+        assert_eq!(on_gguf.engine.info().architecture, gguf_arch);
+        let c = compare(on_gguf.engine.as_mut(), &fx["llama_cpp"]["cases"]);
+        check(&format!("{family}: GGUF engine vs llama.cpp"), &c, &mut failures);
+
+        let tmp = mlx_dir(&gguf, &dir);
+        let mut on_dir = load("mlx", tmp.path());
+        assert_eq!(on_dir.engine.info().architecture, hf_arch);
+        let c = compare(on_dir.engine.as_mut(), &fx["mlx_lm"]["cases"]);
+        check(&format!("{family}: MLX engine (HF dir) vs mlx-lm"), &c, &mut failures);
+
+        // mlx-lm's own 4-bit quantization of the HF directory (written by `make models`; not
+        // hash-checked, since quantizing is float arithmetic: the tolerance covers another CPU).
+        let q4 = mlx_dir(&gguf, &root().join(format!("models/tiny/{family}-mlx-q4")));
+        let mut on_q4 = load("mlx", q4.path());
+        assert!(
+            on_q4.engine.info().weight_format.contains("4-bit"),
+            "{}",
+            on_q4.engine.info().weight_format
+        );
+        let c = compare(on_q4.engine.as_mut(), &fx["mlx_lm_q4"]["cases"]);
+        check(
+            &format!("{family}: MLX engine (MLX 4-bit dir) vs mlx-lm"),
+            &c,
+            &mut failures,
+        );
+
+        let mut mlx_on_gguf = load("mlx", &gguf);
+        let ours = reference_from(on_gguf.engine.as_mut(), &fx["llama_cpp"]["cases"]);
+        let c = compare(mlx_on_gguf.engine.as_mut(), &ours);
+        check(
+            &format!("{family}: MLX engine (GGUF) vs GGUF engine"),
+            &c,
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "out of tolerance: {failures:?}");
+}

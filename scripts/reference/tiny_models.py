@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Writes one tiny random-weight model per family, three times: as an HF directory (config.json +
+model.safetensors, HF layout, as transformers/mlx-lm expect) and as a GGUF with the real
+tokenizer of a llama.cpp test vocabulary (models/llama.cpp/ggml-vocab-*.gguf), converted the
+way llama.cpp's convert_hf_to_gguf.py converts (Q/K rows permuted for the llama family, Gemma
+norms stored as 1 + w, llama3 RoPE written as `rope_freqs`), and as an MLX 4-bit directory
+that mlx-lm's own `quantize_model` makes from the HF one (`<family>-mlx-q4/`).
+
+Deterministic: a fixed seed per family, so every machine writes the same bytes (the fixtures
+record each file's sha256 and the tests check it). Weights are F32, scaled so the logits are
+peaky (greedy decoding stays stable under float-order differences).
+
+Usage: .venv/bin/python scripts/reference/tiny_models.py [--out models/tiny]
+"""
+import argparse
+import hashlib
+import json
+import math
+import pathlib
+
+import gguf
+import numpy as np
+from safetensors.numpy import save_file
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VOCABS = ROOT / "models" / "llama.cpp"
+
+# hidden 64, 2 layers; each family adds what makes it itself.
+BASE = dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
+            num_key_value_heads=2, rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=4096)
+FAMILIES = {
+    "llama3": dict(vocab="llama-bpe", model_type="llama", arch="llama", seed=1, rope_theta=500000.0,
+                   rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                     original_max_position_embeddings=64), tie=True),
+    "mistral": dict(vocab="llama-spm", model_type="mistral", arch="llama", seed=2, sliding_window=4096, tie=False),
+    "qwen2": dict(vocab="qwen2", model_type="qwen2", arch="qwen2", seed=3, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                  tie=True, qkv_bias=True),
+    "qwen3": dict(vocab="qwen2", model_type="qwen3", arch="qwen3", seed=4, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                  head_dim=32, tie=True, qk_norm=True),
+    "phi3": dict(vocab="phi-3", model_type="phi3", arch="phi3", seed=5, num_key_value_heads=4,
+                 partial_rotary_factor=0.75, tie=False, fused=True),
+    "gemma2": dict(vocab="llama-spm", model_type="gemma2", arch="gemma2", seed=6, rms_norm_eps=1e-6, head_dim=16,
+                   query_pre_attn_scalar=16, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                   sliding_window=4096, tie=True, sandwich=True),
+}
+
+
+def hf_tensors(c, rng, vocab):
+    """Random HF-layout weights. Embedding rows ~N(0, 1): with tied output that makes logits
+    of std ~8, i.e. a clear top token."""
+    h, ff, nh, nkv = c["hidden_size"], c["intermediate_size"], c["num_attention_heads"], c["num_key_value_heads"]
+    hd = c.get("head_dim", h // nh)
+    f = lambda *shape, s=1.0: (rng.standard_normal(shape) * s).astype(np.float32)
+    norm = lambda n: (f(n, s=0.1) if c.get("sandwich") else 1.0 + f(n, s=0.1))  # Gemma stores offsets from 1
+    t = {"model.embed_tokens.weight": f(vocab, h), "model.norm.weight": norm(h)}
+    if not c["tie"]:
+        t["lm_head.weight"] = f(vocab, h, s=1.0)
+    for i in range(c["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        s_in, s_o = 1 / math.sqrt(h), 1 / math.sqrt(nh * hd)
+        if c.get("fused"):
+            t[p + "self_attn.qkv_proj.weight"] = f((nh + 2 * nkv) * hd, h, s=s_in)
+            t[p + "mlp.gate_up_proj.weight"] = f(2 * ff, h, s=s_in)
+        else:
+            t[p + "self_attn.q_proj.weight"] = f(nh * hd, h, s=s_in)
+            t[p + "self_attn.k_proj.weight"] = f(nkv * hd, h, s=s_in)
+            t[p + "self_attn.v_proj.weight"] = f(nkv * hd, h, s=s_in)
+            t[p + "mlp.gate_proj.weight"] = f(ff, h, s=s_in)
+            t[p + "mlp.up_proj.weight"] = f(ff, h, s=s_in)
+        if c.get("qkv_bias"):
+            t[p + "self_attn.q_proj.bias"] = f(nh * hd, s=0.5)
+            t[p + "self_attn.k_proj.bias"] = f(nkv * hd, s=0.5)
+            t[p + "self_attn.v_proj.bias"] = f(nkv * hd, s=0.5)
+        if c.get("qk_norm"):
+            t[p + "self_attn.q_norm.weight"] = 1.0 + f(hd, s=0.1)
+            t[p + "self_attn.k_norm.weight"] = 1.0 + f(hd, s=0.1)
+        t[p + "self_attn.o_proj.weight"] = f(h, nh * hd, s=s_o)
+        t[p + "mlp.down_proj.weight"] = f(h, ff, s=1 / math.sqrt(ff))
+        t[p + "input_layernorm.weight"] = norm(h)
+        t[p + "post_attention_layernorm.weight"] = norm(h)
+        if c.get("sandwich"):
+            t[p + "pre_feedforward_layernorm.weight"] = norm(h)
+            t[p + "post_feedforward_layernorm.weight"] = norm(h)
+    return t
+
+
+def hf_config(name, c, vocab, bos, eos):
+    keys = ["hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_key_value_heads",
+            "rms_norm_eps", "rope_theta", "max_position_embeddings", "head_dim", "rope_scaling", "sliding_window",
+            "partial_rotary_factor", "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping"]
+    cfg = {k: c[k] for k in keys if k in c}
+    cfg.update(model_type=c["model_type"], vocab_size=vocab, tie_word_embeddings=c["tie"], bos_token_id=bos,
+               eos_token_id=eos, torch_dtype="float32")
+    if c["model_type"] == "gemma2":
+        cfg["hidden_activation"] = "gelu_pytorch_tanh"
+    return cfg
+
+
+# ------------------------------------------------------------------ HF → GGUF, as llama.cpp converts
+
+LAYER_NAMES = {
+    "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v", "self_attn.qkv_proj": "attn_qkv", "self_attn.o_proj": "attn_output",
+    "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up", "mlp.gate_up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    "pre_feedforward_layernorm": "ffn_norm", "post_feedforward_layernorm": "post_ffw_norm",
+}
+
+
+def gguf_name(hf, sandwich):
+    top = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
+    module, suffix = hf.rsplit(".", 1)
+    if module in top:
+        return f"{top[module]}.{suffix}"
+    _, _, layer, part = module.split(".", 3)
+    if part == "post_attention_layernorm":
+        g = "post_attention_norm" if sandwich else "ffn_norm"
+    else:
+        g = LAYER_NAMES[part]
+    return f"blk.{layer}.{g}.{suffix}"
+
+
+def permute(w, n_head):
+    """convert_hf_to_gguf.py LlamaModel.permute: HF split-halves rows → interleaved pairs."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def llama3_rope_freqs(c, hd):
+    s = c["rope_scaling"]
+    base, factor, low, high = c["rope_theta"], s["factor"], s["low_freq_factor"], s["high_freq_factor"]
+    old = s["original_max_position_embeddings"]
+    freqs = 1.0 / (base ** (np.arange(0, hd, 2, dtype=np.float32) / hd))
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1.0)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def copy_tokenizer(reader, writer):
+    for name, field in reader.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        vtype = field.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(name, field.contents(), vtype, sub_type=field.types[-1])
+        else:
+            writer.add_key_value(name, field.contents(), vtype)
+
+
+def write_gguf(path, c, tensors, reader, vocab):
+    arch, h, nh, nkv = c["arch"], c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
+    hd = c.get("head_dim", h // nh)
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_name(f"parallax-tiny-{path.stem}")
+    w.add_context_length(c["max_position_embeddings"])
+    w.add_embedding_length(h)
+    w.add_block_count(c["num_hidden_layers"])
+    w.add_feed_forward_length(c["intermediate_size"])
+    w.add_head_count(nh)
+    w.add_head_count_kv(nkv)
+    w.add_layer_norm_rms_eps(c["rms_norm_eps"])
+    w.add_rope_freq_base(c["rope_theta"])
+    w.add_rope_dimension_count(int(hd * c.get("partial_rotary_factor", 1.0)))
+    if "head_dim" in c:
+        w.add_key_length(hd)
+        w.add_value_length(hd)
+    if "sliding_window" in c and arch != "llama":
+        w.add_sliding_window(c["sliding_window"])
+    if "attn_logit_softcapping" in c:
+        w.add_attn_logit_softcapping(c["attn_logit_softcapping"])
+        w.add_final_logit_softcapping(c["final_logit_softcapping"])
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    copy_tokenizer(reader, w)
+    if "rope_scaling" in c:
+        w.add_tensor("rope_freqs.weight", llama3_rope_freqs(c, hd))
+    for name in sorted(tensors):
+        t = tensors[name]
+        if arch == "llama" and ".q_proj." in name:
+            t = permute(t, nh)
+        elif arch == "llama" and ".k_proj." in name:
+            t = permute(t, nkv)
+        if c.get("sandwich") and name.endswith("norm.weight"):
+            t = t + 1.0
+        w.add_tensor(gguf_name(name, c.get("sandwich", False)), np.ascontiguousarray(t, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def mlx_quantized(hf_dir, out_dir):
+    """mlx-lm quantizes the float directory: affine 4-bit, group 32 (its `convert -q` path)."""
+    import mlx.core as mx
+    from mlx_lm.utils import load_model, quantize_model, save_config, save_model
+
+    mx.set_default_device(mx.cpu)
+    model, config = load_model(hf_dir)
+    model, config = quantize_model(model, config, 32, 4)
+    save_model(out_dir, model)
+    save_config(config, config_path=out_dir / "config.json")
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "models" / "tiny"))
+    out = pathlib.Path(ap.parse_args().out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = out / f".written-by-{hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()[:12]}"
+    if stamp.exists():
+        print(f"ok       tiny models ({', '.join(FAMILIES)})")
+        return
+    for old in out.glob(".written-by-*"):
+        old.unlink()
+    for name, fam in FAMILIES.items():
+        c = {**BASE, **fam}
+        reader = gguf.GGUFReader(str(VOCABS / f"ggml-vocab-{c['vocab']}.gguf"))
+        tokens = reader.fields["tokenizer.ggml.tokens"]
+        vocab = len(tokens.data)
+        bos = reader.fields.get("tokenizer.ggml.bos_token_id")
+        eos = reader.fields.get("tokenizer.ggml.eos_token_id")
+        rng = np.random.default_rng(c["seed"])
+        tensors = hf_tensors(c, rng, vocab)
+        hf_dir = out / name
+        hf_dir.mkdir(exist_ok=True)
+        cfg = hf_config(name, c, vocab, bos and int(bos.contents()), eos and int(eos.contents()))
+        (hf_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        save_file(tensors, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
+        gguf_path = out / f"{name}.gguf"
+        write_gguf(gguf_path, c, tensors, reader, vocab)
+        mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
+        print(f"wrote    tiny {name:8} vocab {c['vocab']} ({vocab}), gguf {sha256(gguf_path)[:12]}, "
+              f"safetensors {sha256(hf_dir / 'model.safetensors')[:12]}")
+    stamp.touch()
+
+
+if __name__ == "__main__":
+    main()
