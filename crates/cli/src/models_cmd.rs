@@ -95,8 +95,8 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<30} {:<8} {:<8} {:>8} {:>10}  {}",
-        "ID", "ARCH", "QUANT", "CONTEXT", "SIZE", "STATUS"
+        "{:<30} {:<8} {:<8} {:>8} {:>10}  STATUS",
+        "ID", "ARCH", "QUANT", "CONTEXT", "SIZE"
     );
     for r in rows {
         let status = match r.size_on_disk {

@@ -111,11 +111,10 @@ pub struct Timings {
 impl Timings {
     pub fn from_token_times(prompt_tokens: usize, token_times_ms: Vec<f64>, total_ms: f64) -> Self {
         let ttft_ms = token_times_ms.first().copied().unwrap_or(total_ms);
-        let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 / (ms / 1000.0) } else { 0.0 };
         Timings {
             ttft_ms,
-            prompt_tps: rate(prompt_tokens, ttft_ms),
-            decode_tps: rate(token_times_ms.len(), total_ms - ttft_ms),
+            prompt_tps: crate::figures::prompt_tps(prompt_tokens, ttft_ms),
+            decode_tps: crate::figures::decode_tps(token_times_ms.len(), ttft_ms, total_ms),
             total_ms,
             token_times_ms,
         }

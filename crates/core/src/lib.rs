@@ -8,6 +8,7 @@ pub mod chat;
 pub mod discover;
 pub mod engine;
 pub mod error;
+pub mod figures;
 pub mod generate;
 pub mod gguf_meta;
 pub mod live;

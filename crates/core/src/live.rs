@@ -19,11 +19,11 @@ pub struct LiveGeneration {
 }
 
 impl LiveGeneration {
-    /// Decode speed so far: tokens after the first over the time since it (the study's
-    /// definition, generated / (total − TTFT), taken at the latest token).
+    /// Decode speed so far: the study's definition (`figures::decode_tps`), taken at the
+    /// latest token, so it ends where the finished generation's `decode_tps` does.
     pub fn tokens_per_second(&self) -> f64 {
         match (self.ttft_ms, self.last_token_ms) {
-            (Some(first), Some(last)) if last > first => (self.tokens - 1) as f64 / ((last - first) / 1000.0),
+            (Some(first), Some(last)) => crate::figures::decode_tps(self.tokens, first, last),
             _ => 0.0,
         }
     }

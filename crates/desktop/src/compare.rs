@@ -356,8 +356,8 @@ impl App {
         let now = started.elapsed().as_secs_f64() * 1000.0;
         let status = handle.live();
         let tokens_per_second = match first {
-            Some(f) if tokens > 1 && now > f => (tokens - 1) as f64 / ((now - f) / 1000.0),
-            _ => 0.0,
+            Some(f) => parallax_core::figures::decode_tps(tokens, f, now),
+            None => 0.0,
         };
         ColumnLive {
             elapsed_ms: now,

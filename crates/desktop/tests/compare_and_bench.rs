@@ -26,10 +26,12 @@ fn choice(engine: &str, model: &str) -> Choice {
 }
 
 fn compare_request(same_weights: bool, model: &str) -> CompareRequest {
-    let mut settings = parallax_store::ChatSettings::default();
-    settings.temperature = 0.0;
-    settings.max_tokens = 12;
-    settings.seed = Some(7);
+    let settings = parallax_store::ChatSettings {
+        temperature: 0.0,
+        max_tokens: 12,
+        seed: Some(7),
+        ..Default::default()
+    };
     CompareRequest {
         prompt: "What is the capital of France?".into(),
         columns: vec![choice("gguf", model), choice("mlx", model)],

@@ -45,10 +45,7 @@ impl Model {
         let mut blocks = Vec::with_capacity(d.n_layers());
         for (i, layer) in d.layers.iter().enumerate() {
             let p = format!("blk.{i}");
-            let divisors = match layer.rope_scaled {
-                true => d.rope_scaling.freq_divisors(d.rope_dims, layer.rope_base),
-                false => Ok(None),
-            };
+            let divisors = d.rope_divisors(layer);
             let cfg = AttentionConfig {
                 n_head: layer.n_head,
                 n_kv_head: layer.n_kv_head,

@@ -61,6 +61,7 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
         })?;
         tensors.extend(arrays);
     }
+    let tensors = text_model_names(tensors);
     let weight_format = match quant_in_config(&text) {
         Some(q) => format!("MLX {}-bit g{}", q.bits, q.group_size),
         None => "MLX (unquantized)".to_owned(),
@@ -72,6 +73,32 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
         weight_format,
         warnings: vec![],
     })
+}
+
+/// A multimodal checkpoint (Gemma 3's `Gemma3ForConditionalGeneration`) keeps its language model
+/// under `language_model.` (transformers < 4.52) or `model.language_model.`; the text model reads
+/// those under plain HF names and leaves the vision tower and projector out, as mlx-lm does.
+fn text_model_names<T>(tensors: HashMap<String, T>) -> HashMap<String, T> {
+    let vision = [
+        "vision_tower.",
+        "multi_modal_projector.",
+        "model.vision_tower.",
+        "model.multi_modal_projector.",
+    ];
+    tensors
+        .into_iter()
+        .filter(|(k, _)| !vision.iter().any(|v| k.starts_with(v)))
+        .map(|(k, v)| {
+            let k = if let Some(rest) = k.strip_prefix("language_model.") {
+                rest.to_owned()
+            } else if let Some(rest) = k.strip_prefix("model.language_model.") {
+                format!("model.{rest}")
+            } else {
+                k
+            };
+            (k, v)
+        })
+        .collect()
 }
 
 fn quant_in_config(text: &str) -> Option<QuantSpec> {
@@ -196,11 +223,11 @@ fn to_hf_names(raw: HashMap<String, Array>, d: &ModelDesc, header: &GgufHeader) 
         };
         let array = if spec.gguf_qk_permuted && hf.ends_with("q_proj") {
             array
-                .take_axis(&unpermute_rows(heads(false), d.head_dim), 0)
+                .take_axis(unpermute_rows(heads(false), d.head_dim), 0)
                 .map_err(err)?
         } else if spec.gguf_qk_permuted && hf.ends_with("k_proj") {
             array
-                .take_axis(&unpermute_rows(heads(true), d.head_dim), 0)
+                .take_axis(unpermute_rows(heads(true), d.head_dim), 0)
                 .map_err(err)?
         } else if spec.norm == NormStyle::RmsPlusOne && hf.ends_with("norm") {
             array.subtract(Array::from_f32(1.0)).map_err(err)?
@@ -240,6 +267,28 @@ pub fn widen_half_floats(tensors: &mut HashMap<String, Array>, path: &Path) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multimodal_checkpoint_is_read_for_its_text_model() {
+        let names = |keys: &[&str]| {
+            let map: HashMap<String, ()> = keys.iter().map(|k| ((*k).to_owned(), ())).collect();
+            let mut out: Vec<String> = text_model_names(map).into_keys().collect();
+            out.sort();
+            out
+        };
+        assert_eq!(
+            names(&[
+                "language_model.model.layers.0.mlp.up_proj.weight",
+                "language_model.lm_head.weight",
+                "vision_tower.x"
+            ]),
+            ["lm_head.weight", "model.layers.0.mlp.up_proj.weight"]
+        );
+        assert_eq!(
+            names(&["model.language_model.norm.weight", "model.multi_modal_projector.w"]),
+            ["model.norm.weight"]
+        );
+    }
 
     #[test]
     fn unpermuting_inverts_llama_cpps_rope_permutation() {

@@ -73,11 +73,7 @@ impl Model {
         let mut blocks = Vec::with_capacity(d.n_layers());
         for (i, layer) in d.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            let divisors = match layer.rope_scaled {
-                true => d.rope_scaling.freq_divisors(d.rope_dims, layer.rope_base),
-                false => Ok(None),
-            }
-            .map_err(|r| t.invalid(r))?;
+            let divisors = d.rope_divisors(layer).map_err(|r| t.invalid(r))?;
             let cfg = AttentionConfig {
                 n_heads: layer.n_head,
                 n_kv_heads: layer.n_kv_head,

@@ -67,6 +67,15 @@ impl ModelDesc {
         self.layers.len()
     }
 
+    /// The RoPE frequency divisors of `layer` (`None`: plain RoPE); `Err` names a scaling the
+    /// engines do not implement.
+    pub fn rope_divisors(&self, layer: &LayerDesc) -> Result<Option<Vec<f32>>, String> {
+        match layer.rope_scaled {
+            true => self.rope_scaling.freq_divisors(self.rope_dims, layer.rope_base),
+            false => Ok(None),
+        }
+    }
+
     /// KV-cache bytes per position as our engines hold it (K and V, f32, every layer).
     pub fn kv_bytes_per_token(&self) -> u64 {
         self.layers
