@@ -4,6 +4,7 @@
 
 use parallax_core::catalog::{self, CatalogEntry, ModelKind};
 use parallax_core::discover::FoundModel;
+use parallax_core::{GgufHeader, ModelDesc};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -89,20 +90,25 @@ pub fn available_memory() -> u64 {
         .unwrap_or(0)
 }
 
+/// KV bytes per position from the model's own description: a GGUF header, or an MLX
+/// directory's `config.json` (0 when neither can be read).
+fn kv_bytes_per_token(path: &std::path::Path) -> u64 {
+    let desc = if path.is_dir() {
+        std::fs::read_to_string(path.join("config.json"))
+            .ok()
+            .and_then(|text| ModelDesc::from_hf_config(path, &text).ok())
+    } else {
+        GgufHeader::read(path).ok().and_then(|h| ModelDesc::from_gguf(&h).ok())
+    };
+    desc.map_or(0, |d| d.kv_bytes_per_token())
+}
+
 /// One picker row: the entry with its fit at `context` positions (the model's own maximum
 /// when `None`, capped there otherwise).
 fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, source: &str) -> ModelOption {
     let fetched = e.is_fetched();
     let path = e.path();
-    let kv_per_token = if fetched {
-        parallax_core::GgufHeader::read(&path)
-            .ok()
-            .and_then(|h| parallax_core::ModelDesc::from_gguf(&h).ok())
-            .map(|d| d.kv_bytes_per_token())
-            .unwrap_or(0)
-    } else {
-        0
-    };
+    let kv_per_token = if fetched { kv_bytes_per_token(&path) } else { 0 };
     let ctx = context.unwrap_or(e.context_length).min(e.context_length);
     ModelOption {
         fit: memory_fit(e.size_bytes, kv_per_token, ctx, available),
