@@ -154,10 +154,10 @@ def copy_tokenizer(reader, writer):
             writer.add_key_value(name, field.contents(), vtype)
 
 
-def write_gguf(path, c, tensors, reader, vocab):
+def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0):
     arch, h, nh, nkv = c["arch"], c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
     hd = c.get("head_dim", h // nh)
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
     w.add_name(f"parallax-tiny-{path.stem}")
     w.add_context_length(c["max_position_embeddings"])
     w.add_embedding_length(h)
@@ -239,6 +239,11 @@ def main():
         gguf_path = out / f"{name}.gguf"
         write_gguf(gguf_path, c, tensors, reader, vocab)
         mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
+        if name == "qwen2":
+            # The same model split in three, as llama.cpp's gguf-split writes it
+            # (split/qwen2-split-0000k-of-00003.gguf), for the split-model loading test.
+            (out / "split").mkdir(exist_ok=True)
+            write_gguf(out / "split" / "qwen2-split.gguf", c, tensors, reader, vocab, split_max_tensors=10)
         print(f"wrote    tiny {name:8} vocab {c['vocab']} ({vocab}), gguf {sha256(gguf_path)[:12]}, "
               f"safetensors {sha256(hf_dir / 'model.safetensors')[:12]}")
     stamp.touch()

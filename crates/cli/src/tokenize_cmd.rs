@@ -39,7 +39,7 @@ fn tokenizer_of(path: &Path) -> Result<Tokenizer> {
     if path.is_dir() {
         return Ok(parallax_mlx::convert::read_dir_tokenizer(path)?.0);
     }
-    Ok(Tokenizer::from_gguf(&GgufHeader::read(path)?)?)
+    Ok(Tokenizer::from_gguf(&GgufHeader::read_model(path)?)?)
 }
 
 pub fn run(args: Args) -> Result<()> {

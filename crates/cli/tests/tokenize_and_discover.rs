@@ -87,6 +87,14 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
     let lms = h.join(".lmstudio/models/pub/Big-GGUF");
     link(&tiny, &lms.join("big-Q8_0-00001-of-00002.gguf"));
     link(&vocab("gpt-2"), &h.join(".lmstudio/models/pub/vocab/gpt2-vocab.gguf"));
+    // ... and a complete split model (three parts written by gguf-py).
+    for k in 1..=3 {
+        let name = format!("qwen2-split-0000{k}-of-00003.gguf");
+        link(
+            &root().join("models/tiny/split").join(&name),
+            &h.join(".lmstudio/models/pub/Split-GGUF").join(&name),
+        );
+    }
 
     let out = run_with_home(h, &["models", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -122,11 +130,27 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
             .contains("part 2 of 2 is missing"),
         "{split}"
     );
+    let whole = by_id("lmstudio:pub/Split-GGUF/qwen2-split-00001-of-00003.gguf");
+    assert_eq!(
+        (whole["parts"].as_u64(), whole["gguf_engine"]["ok"].as_bool()),
+        (Some(3), Some(true)),
+        "{whole}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|m| m["id"].as_str().unwrap_or_default().contains("00002-of-00003")),
+        "listed once"
+    );
     let vocab_only = by_id("lmstudio:pub/vocab/gpt2-vocab.gguf");
     assert_eq!(vocab_only["gguf_engine"]["ok"], false);
 
-    // The id runs on both engines.
-    for engine in ["gguf", "mlx"] {
+    // The ids run on both engines, the split one too.
+    for (engine, id) in [
+        ("gguf", "hf:tiny-org/Qwen2-GGUF/qwen2-f32.gguf"),
+        ("mlx", "hf:tiny-org/Qwen2-GGUF/qwen2-f32.gguf"),
+        ("gguf", "lmstudio:pub/Split-GGUF/qwen2-split-00001-of-00003.gguf"),
+    ] {
         let out = run_with_home(
             h,
             &[
@@ -134,7 +158,7 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
                 "--engine",
                 engine,
                 "--model",
-                "hf:tiny-org/Qwen2-GGUF/qwen2-f32.gguf",
+                id,
                 "--raw",
                 "Hello",
                 "--max-tokens",

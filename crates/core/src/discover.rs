@@ -258,9 +258,16 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
             !path.with_file_name(name).is_file()
         });
     }
-    let size_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let id = format!("{}{}", root.prefix, relative(root, path));
-    let header = GgufHeader::read(path);
+    // A complete split model is read whole (size and tensors of every part).
+    let header = match missing {
+        None => GgufHeader::read_model(path),
+        Some(_) => GgufHeader::read(path),
+    };
+    let size_bytes = match &header {
+        Ok(h) => h.file_size,
+        Err(_) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+    };
     let (architecture, quantization, desc) = match &header {
         Ok(h) => (
             h.architecture().map(str::to_owned),
@@ -272,9 +279,6 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
     let verdict = match (&desc, missing) {
         (Err(e), _) => Support::no(e.clone()),
         (Ok(()), Some(k)) => Support::no(format!("part {k} of {parts} is missing")),
-        (Ok(()), None) if parts > 1 => Support::no(format!(
-            "split into {parts} parts: load of split GGUFs is not supported yet"
-        )),
         (Ok(()), None) if header.as_ref().is_ok_and(|h| h.tensors.is_empty()) => {
             Support::no("vocabulary only: the file has no weights")
         }

@@ -107,9 +107,18 @@ pub struct TensorEntry {
     pub name: String,
     pub dims: Vec<u64>,
     pub ggml_type: GgmlType,
-    /// Offset relative to the start of the data section.
+    /// Offset relative to the start of the data section of its part.
     pub offset: u64,
     pub n_bytes: u64,
+    /// Which file of a split model holds it (index into `GgufHeader::parts`; 0 for one file).
+    pub part: usize,
+}
+
+/// One file of a model: its path and where its tensor data starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GgufPart {
+    pub path: PathBuf,
+    pub data_offset: u64,
 }
 
 /// The validated header of a GGUF file.
@@ -121,6 +130,8 @@ pub struct GgufHeader {
     pub tensors: Vec<TensorEntry>,
     pub data_offset: u64,
     pub file_size: u64,
+    /// The files of the model: one, or every part of a split model (`read_model`).
+    pub parts: Vec<GgufPart>,
 }
 
 impl GgufHeader {
@@ -199,7 +210,55 @@ impl GgufHeader {
             tensors,
             data_offset,
             file_size,
+            parts: vec![GgufPart {
+                path: path.to_path_buf(),
+                data_offset,
+            }],
         })
+    }
+
+    /// Reads a model that may be split into `name-00001-of-0000N.gguf` files (llama.cpp's
+    /// `gguf-split`): metadata from the first part, tensors from every part, each part
+    /// validated like a single file. A missing part is an error that names it.
+    pub fn read_model(path: &Path) -> Result<Self> {
+        let mut first = Self::read(path)?;
+        let count = first.get_u64("split.count").unwrap_or(1) as usize;
+        let Some((base, index, total)) = crate::discover::shard_of(path) else {
+            return Ok(first);
+        };
+        if count <= 1 {
+            return Ok(first);
+        }
+        if index != 1 || total != count {
+            return Err(first.invalid(format!(
+                "this is part {index} of a {total}-part split model: open its first part (split.count says {count})"
+            )));
+        }
+        let width = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.rsplit_once("-of-"))
+            .map_or(5, |(_, n)| n.len());
+        for k in 2..=total {
+            let part_path = path.with_file_name(format!("{base}-{k:0width$}-of-{total:0width$}.gguf"));
+            if !part_path.is_file() {
+                return Err(first.invalid(format!(
+                    "split GGUF: part {k} of {total} (`{}`) is missing",
+                    part_path.file_name().unwrap_or_default().to_string_lossy()
+                )));
+            }
+            let part = Self::read(&part_path)?;
+            let at = first.parts.len();
+            first.file_size += part.file_size;
+            first
+                .tensors
+                .extend(part.tensors.into_iter().map(|t| TensorEntry { part: at, ..t }));
+            first.parts.push(GgufPart {
+                path: part_path,
+                data_offset: part.data_offset,
+            });
+        }
+        Ok(first)
     }
 
     pub fn architecture(&self) -> Option<&str> {
@@ -244,8 +303,9 @@ impl GgufHeader {
             path: self.path.clone(),
             source: e,
         };
-        let mut file = File::open(&self.path).map_err(io)?;
-        file.seek(SeekFrom::Start(self.data_offset + t.offset)).map_err(io)?;
+        let part = &self.parts[t.part];
+        let mut file = File::open(&part.path).map_err(io)?;
+        file.seek(SeekFrom::Start(part.data_offset + t.offset)).map_err(io)?;
         let mut bytes = vec![0u8; t.n_bytes as usize];
         file.read_exact(&mut bytes).map_err(io)?;
         Ok(Some(
@@ -402,6 +462,7 @@ impl Cursor<'_> {
             ggml_type,
             offset,
             n_bytes,
+            part: 0,
         })
     }
 }

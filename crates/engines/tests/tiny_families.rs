@@ -204,3 +204,38 @@ fn every_family_matches_llama_cpp_and_mlx_lm_on_both_engines() {
     }
     assert!(failures.is_empty(), "out of tolerance: {failures:?}");
 }
+
+#[test]
+fn a_split_gguf_loads_as_one_model_on_both_engines() {
+    // The qwen2 tiny model split in three by gguf-py (as llama.cpp's gguf-split writes it).
+    let fx = fixture("qwen2");
+    let first = root().join("models/tiny/split/qwen2-split-00001-of-00003.gguf");
+    let mut failures = Vec::new();
+    let mut on_gguf = load("gguf", &first);
+    let c = compare(on_gguf.engine.as_mut(), &fx["llama_cpp"]["cases"]);
+    check("qwen2 split in 3: GGUF engine vs llama.cpp", &c, &mut failures);
+    let mut on_mlx = load("mlx", &first);
+    let c = compare(on_mlx.engine.as_mut(), &fx["llama_cpp"]["cases"]);
+    check("qwen2 split in 3: MLX engine vs llama.cpp", &c, &mut failures);
+    assert!(failures.is_empty(), "out of tolerance: {failures:?}");
+
+    // Part 2 missing: each engine names it.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for k in [1, 3] {
+        let name = format!("qwen2-split-0000{k}-of-00003.gguf");
+        std::os::unix::fs::symlink(first.with_file_name(&name), tmp.path().join(&name)).expect("link");
+    }
+    let broken = tmp.path().join("qwen2-split-00001-of-00003.gguf");
+    for engine in ["gguf", "mlx"] {
+        let err = match engine {
+            "gguf" => parallax_gguf::load(&broken, "broken").err(),
+            _ => parallax_mlx::load(&broken, "broken").err(),
+        }
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.contains("part 2 of 3") && err.contains("qwen2-split-00002-of-00003.gguf"),
+            "{engine}: {err}"
+        );
+    }
+}

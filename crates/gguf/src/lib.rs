@@ -34,7 +34,7 @@ fn engine_err(header: &GgufHeader) -> impl Fn(candle_core::Error) -> Error + '_ 
 /// Loads a GGUF file: header validation first, then tokenizer, template and weights.
 pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let start = Instant::now();
-    let header = GgufHeader::read(path)?;
+    let header = GgufHeader::read_model(path)?;
     let desc = ModelDesc::from_gguf(&header)?;
     desc.check_gguf_tensors(&header)?;
     let tokenizer = Tokenizer::from_gguf(&header)?;

@@ -1,5 +1,6 @@
-//! Tensor access for one GGUF file through candle's reader, after `GgufHeader` has vouched for
-//! the header. Missing tensors become clear errors naming the tensor.
+//! Tensor access for a GGUF model (one file, or every part of a split one) through candle's
+//! reader, after `GgufHeader` has vouched for each header. Missing tensors become clear errors
+//! naming the tensor.
 
 use std::fs::File;
 use std::sync::Arc;
@@ -12,27 +13,31 @@ use parallax_core::GgufHeader;
 use crate::layers::CResult;
 
 pub struct Weights {
-    content: gguf_file::Content,
-    file: File,
+    /// One reader per file of the model, in part order.
+    parts: Vec<(gguf_file::Content, File)>,
     pub device: Device,
 }
 
 impl Weights {
     pub fn open(header: &GgufHeader, device: Device) -> CResult<Self> {
-        let mut file = File::open(&header.path)?;
-        let content = gguf_file::Content::read(&mut file)?;
-        Ok(Weights { content, file, device })
+        let mut parts = Vec::with_capacity(header.parts.len());
+        for part in &header.parts {
+            let mut file = File::open(&part.path)?;
+            let content = gguf_file::Content::read(&mut file)?;
+            parts.push((content, file));
+        }
+        Ok(Weights { parts, device })
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.content.tensor_infos.contains_key(name)
+        self.parts.iter().any(|(c, _)| c.tensor_infos.contains_key(name))
     }
 
     pub fn qtensor(&mut self, name: &str) -> CResult<QTensor> {
-        if !self.has(name) {
+        let Some((content, file)) = self.parts.iter_mut().find(|(c, _)| c.tensor_infos.contains_key(name)) else {
             candle_core::bail!("tensor `{name}` is missing from the file");
-        }
-        self.content.tensor(&mut self.file, name, &self.device)
+        };
+        content.tensor(file, name, &self.device)
     }
 
     pub fn matmul(&mut self, name: &str) -> CResult<QMatMul> {

@@ -145,8 +145,11 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
         .filter(|t| !MLX_NATIVE_TYPES.contains(t))
         .collect();
     let (raw, weight_format, warnings) = if foreign.is_empty() {
-        let file = GgufFile::load(&header.path).map_err(|e| header.invalid(format!("MLX could not load it: {e}")))?;
-        let raw = file.arrays().map_err(|e| header.invalid(e.to_string()))?;
+        let mut raw = HashMap::new();
+        for part in &header.parts {
+            let file = GgufFile::load(&part.path).map_err(|e| header.invalid(format!("MLX could not load it: {e}")))?;
+            raw.extend(file.arrays().map_err(|e| header.invalid(e.to_string()))?);
+        }
         let dominant = header.dominant_type();
         let format = match native_spec(dominant) {
             Some(q) => format!(

@@ -50,7 +50,7 @@ pub fn read(path: &Path) -> Result<(Checkpoint, Tokenizer, Option<ChatTemplate>)
         let (tokenizer, template) = convert::read_dir_tokenizer(path)?;
         Ok((ckpt, tokenizer, template))
     } else {
-        let header = GgufHeader::read(path)?;
+        let header = GgufHeader::read_model(path)?;
         ModelDesc::from_gguf(&header)?;
         let tokenizer = Tokenizer::from_gguf(&header)?;
         let template =

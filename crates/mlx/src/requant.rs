@@ -29,14 +29,19 @@ fn is_float(ggml_type: &str) -> bool {
 /// source types.
 pub fn read(header: &GgufHeader) -> Result<(HashMap<String, Array>, usize, BTreeSet<&'static str>)> {
     let cerr = |e: candle_core::Error| header.invalid(e.to_string());
-    let mut file = std::fs::File::open(&header.path).map_err(|e| header.invalid(e.to_string()))?;
-    // The header already passed our defensive reader, so candle only sees a sane one.
-    let content = gguf_file::Content::read(&mut file).map_err(cerr)?;
+    // Each header already passed our defensive reader, so candle only sees sane ones.
+    let mut parts = Vec::with_capacity(header.parts.len());
+    for part in &header.parts {
+        let mut file = std::fs::File::open(&part.path).map_err(|e| header.invalid(e.to_string()))?;
+        let content = gguf_file::Content::read(&mut file).map_err(cerr)?;
+        parts.push((content, file));
+    }
     let mut out = HashMap::new();
     let mut requantized = 0;
     let mut types = BTreeSet::new();
     for t in &header.tensors {
-        let qt = content.tensor(&mut file, &t.name, &Device::Cpu).map_err(cerr)?;
+        let (content, file) = &mut parts[t.part];
+        let qt = content.tensor(file, &t.name, &Device::Cpu).map_err(cerr)?;
         let dims: Vec<i32> = qt.shape().dims().iter().map(|&d| d as i32).collect();
         let values = qt
             .dequantize(&Device::Cpu)
