@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::arch::ModelDesc;
-use crate::gguf_meta::GgufHeader;
+use crate::gguf_meta::{GgufHeader, SplitName};
 
 /// How deep a user folder is searched.
 const MAX_DEPTH: usize = 5;
@@ -64,6 +64,10 @@ pub struct FoundModel {
     pub size_bytes: u64,
     /// GGUF parts (1 unless split into `-0000k-of-0000n` files).
     pub parts: usize,
+    /// From the model's description; 0 when it could not be read.
+    pub context_length: usize,
+    /// KV-cache bytes per position (the description's estimate); 0 when unknown.
+    pub kv_bytes_per_token: u64,
     pub gguf_engine: Support,
     pub mlx_engine: Support,
 }
@@ -235,28 +239,19 @@ fn relative(root: &Root, path: &Path) -> String {
         .into_owned()
 }
 
-/// `name-00001-of-00003.gguf` → (`name`, 1, 3).
-pub fn shard_of(path: &Path) -> Option<(String, usize, usize)> {
-    let stem = path.file_stem()?.to_str()?;
-    let (head, total) = stem.rsplit_once("-of-")?;
-    let (base, index) = head.rsplit_once('-')?;
-    let (index, total) = (index.parse().ok()?, total.parse().ok()?);
-    (index >= 1 && index <= total && total > 1).then(|| (base.to_owned(), index, total))
+fn sizes(desc: Option<&ModelDesc>) -> (usize, u64) {
+    desc.map_or((0, 0), |d| (d.context_length, d.kv_bytes_per_token()))
 }
 
 fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
     let mut parts = 1;
     let mut missing = None;
-    if let Some((base, index, total)) = shard_of(path) {
-        if index != 1 {
+    if let Some(split) = SplitName::parse(path) {
+        if split.index != 1 {
             return None; // listed once, by its first part
         }
-        parts = total;
-        let width = path.file_stem()?.to_str()?.rsplit_once("-of-")?.1.len();
-        missing = (2..=total).find(|k| {
-            let name = format!("{base}-{k:0width$}-of-{total:0width$}.gguf");
-            !path.with_file_name(name).is_file()
-        });
+        parts = split.total;
+        missing = (2..=split.total).find(|&k| !split.part(path, k).is_file());
     }
     let id = format!("{}{}", root.prefix, relative(root, path));
     // A complete split model is read whole (size and tensors of every part).
@@ -272,18 +267,19 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
         Ok(h) => (
             h.architecture().map(str::to_owned),
             h.dominant_type().to_owned(),
-            ModelDesc::from_gguf(h).map(|_| ()).map_err(|e| e.to_string()),
+            ModelDesc::from_gguf(h).map_err(|e| e.to_string()),
         ),
         Err(e) => (None, "?".into(), Err(e.to_string())),
     };
     let verdict = match (&desc, missing) {
         (Err(e), _) => Support::no(e.clone()),
-        (Ok(()), Some(k)) => Support::no(format!("part {k} of {parts} is missing")),
-        (Ok(()), None) if header.as_ref().is_ok_and(|h| h.tensors.is_empty()) => {
+        (Ok(_), Some(k)) => Support::no(format!("part {k} of {parts} is missing")),
+        (Ok(_), None) if header.as_ref().is_ok_and(|h| h.tensors.is_empty()) => {
             Support::no("vocabulary only: the file has no weights")
         }
-        (Ok(()), None) => Support::yes(),
+        (Ok(_), None) => Support::yes(),
     };
+    let (context_length, kv_bytes_per_token) = sizes(desc.as_ref().ok());
     Some(FoundModel {
         id,
         path: path.to_path_buf(),
@@ -293,6 +289,8 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
         quantization,
         size_bytes,
         parts,
+        context_length,
+        kv_bytes_per_token,
         gguf_engine: verdict.clone(),
         mlx_engine: verdict,
     })
@@ -314,7 +312,7 @@ fn describe_mlx(root: &Root, dir: &Path, id: String) -> FoundModel {
         })
         .unwrap_or(0);
     let desc = ModelDesc::from_hf_config(dir, &text);
-    let _ = root;
+    let (context_length, kv_bytes_per_token) = sizes(desc.as_ref().ok());
     FoundModel {
         id,
         path: dir.to_path_buf(),
@@ -324,26 +322,13 @@ fn describe_mlx(root: &Root, dir: &Path, id: String) -> FoundModel {
         quantization,
         size_bytes,
         parts: 1,
+        context_length,
+        kv_bytes_per_token,
         gguf_engine: Support::no("an MLX directory: the GGUF engine reads GGUF files"),
         mlx_engine: match desc {
             Ok(_) if !dir.join("tokenizer.json").is_file() => Support::no("no tokenizer.json in the directory"),
             Ok(_) => Support::yes(),
             Err(e) => Support::no(e.to_string()),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_names_are_recognised() {
-        assert_eq!(
-            shard_of(Path::new("/m/Qwen2.5-7B-Q4_K_M-00002-of-00003.gguf")),
-            Some(("Qwen2.5-7B-Q4_K_M".into(), 2, 3))
-        );
-        assert_eq!(shard_of(Path::new("/m/model-Q4_K_M.gguf")), None);
-        assert_eq!(shard_of(Path::new("/m/x-00001-of-00001.gguf")), None);
     }
 }

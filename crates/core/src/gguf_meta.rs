@@ -114,6 +114,39 @@ pub struct TensorEntry {
     pub part: usize,
 }
 
+/// The `name-0000k-of-0000N.gguf` naming of a split model (llama.cpp's `gguf-split`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitName {
+    base: String,
+    /// This file's part, from 1.
+    pub index: usize,
+    pub total: usize,
+    /// Digits of the part numbers (5 for gguf-split).
+    width: usize,
+}
+
+impl SplitName {
+    /// `name-00002-of-00003.gguf` → part 2 of 3; `None` for a file that is not one of several parts.
+    pub fn parse(path: &Path) -> Option<Self> {
+        let stem = path.file_stem()?.to_str()?;
+        let (head, total_digits) = stem.rsplit_once("-of-")?;
+        let (base, index) = head.rsplit_once('-')?;
+        let (index, total) = (index.parse().ok()?, total_digits.parse().ok()?);
+        (index >= 1 && index <= total && total > 1).then(|| SplitName {
+            base: base.to_owned(),
+            index,
+            total,
+            width: total_digits.len(),
+        })
+    }
+
+    /// The path of part `k`, beside `path` (any part of the set).
+    pub fn part(&self, path: &Path, k: usize) -> PathBuf {
+        let (base, total, width) = (&self.base, self.total, self.width);
+        path.with_file_name(format!("{base}-{k:0width$}-of-{total:0width$}.gguf"))
+    }
+}
+
 /// One file of a model: its path and where its tensor data starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GgufPart {
@@ -128,7 +161,6 @@ pub struct GgufHeader {
     pub version: u32,
     pub metadata: HashMap<String, MetaValue>,
     pub tensors: Vec<TensorEntry>,
-    pub data_offset: u64,
     pub file_size: u64,
     /// The files of the model: one, or every part of a split model (`read_model`).
     pub parts: Vec<GgufPart>,
@@ -208,7 +240,6 @@ impl GgufHeader {
             version,
             metadata,
             tensors,
-            data_offset,
             file_size,
             parts: vec![GgufPart {
                 path: path.to_path_buf(),
@@ -223,24 +254,21 @@ impl GgufHeader {
     pub fn read_model(path: &Path) -> Result<Self> {
         let mut first = Self::read(path)?;
         let count = first.get_u64("split.count").unwrap_or(1) as usize;
-        let Some((base, index, total)) = crate::discover::shard_of(path) else {
+        let Some(split) = SplitName::parse(path) else {
             return Ok(first);
         };
         if count <= 1 {
             return Ok(first);
         }
-        if index != 1 || total != count {
+        let total = split.total;
+        if split.index != 1 || total != count {
             return Err(first.invalid(format!(
-                "this is part {index} of a {total}-part split model: open its first part (split.count says {count})"
+                "this is part {} of a {total}-part split model: open its first part (split.count says {count})",
+                split.index
             )));
         }
-        let width = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.rsplit_once("-of-"))
-            .map_or(5, |(_, n)| n.len());
         for k in 2..=total {
-            let part_path = path.with_file_name(format!("{base}-{k:0width$}-of-{total:0width$}.gguf"));
+            let part_path = split.part(path, k);
             if !part_path.is_file() {
                 return Err(first.invalid(format!(
                     "split GGUF: part {k} of {total} (`{}`) is missing",
@@ -253,10 +281,7 @@ impl GgufHeader {
             first
                 .tensors
                 .extend(part.tensors.into_iter().map(|t| TensorEntry { part: at, ..t }));
-            first.parts.push(GgufPart {
-                path: part_path,
-                data_offset: part.data_offset,
-            });
+            first.parts.extend(part.parts);
         }
         Ok(first)
     }
@@ -464,5 +489,23 @@ impl Cursor<'_> {
             n_bytes,
             part: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn split_names_are_recognised_and_their_parts_named() {
+        let path = Path::new("/m/Qwen2.5-7B-Q4_K_M-00002-of-00003.gguf");
+        let split = SplitName::parse(path).expect("a split name");
+        assert_eq!((split.index, split.total), (2, 3));
+        assert_eq!(
+            split.part(path, 1),
+            Path::new("/m/Qwen2.5-7B-Q4_K_M-00001-of-00003.gguf")
+        );
+        assert_eq!(SplitName::parse(Path::new("/m/model-Q4_K_M.gguf")), None);
+        assert_eq!(SplitName::parse(Path::new("/m/x-00001-of-00001.gguf")), None);
     }
 }

@@ -27,7 +27,7 @@ pub use generate::{
     generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Logprobs, Prompt, Timings, TokenLogprob,
     Usage, MAX_TOP_LOGPROBS,
 };
-pub use gguf_meta::{GgufHeader, GgufPart};
+pub use gguf_meta::{GgufHeader, GgufPart, SplitName};
 pub use live::{LiveGeneration, LiveStatus};
 pub use runtime::{EngineHandle, GenerationStream};
 pub use sampling::SamplingParams;

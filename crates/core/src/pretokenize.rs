@@ -34,11 +34,6 @@ const fn pre(kind: &'static str, regexes: &'static [&'static str], ignore_merges
     }
 }
 
-/// Whether llama.cpp adds BOS by default for this `tokenizer.ggml.pre` (unknown names: no).
-pub fn adds_bos(name: &str) -> bool {
-    for_name(name).is_ok_and(|p| p.add_bos)
-}
-
 /// `tokenizer.ggml.pre` → pre-tokenizer, as llama.cpp's `llama_vocab::impl::load` maps them.
 pub fn for_name(name: &str) -> Result<PreTokenizer, String> {
     Ok(match name {

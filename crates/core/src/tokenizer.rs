@@ -64,9 +64,17 @@ impl Tokenizer {
                     .collect()
             })
             .unwrap_or_default();
-        let (mut inner, tokens) = match model {
-            "gpt2" => (byte_level(header, &tokens, &token_types)?, tokens),
-            "llama" => sentencepiece_bpe(header, tokens)?,
+        // llama.cpp adds BOS to a SentencePiece vocabulary, and for the pre-tokenizers that ask
+        // for it (Llama 3), unless the file says otherwise.
+        let (mut inner, tokens, bos_by_default) = match model {
+            "gpt2" => {
+                let (tk, pre_adds_bos) = byte_level(header, &tokens, &token_types)?;
+                (tk, tokens, pre_adds_bos)
+            }
+            "llama" => {
+                let (tk, tokens) = sentencepiece_bpe(header, tokens)?;
+                (tk, tokens, true)
+            }
             other => {
                 return Err(Error::Tokenizer(format!(
                     "tokenizer model `{other}` is not supported (supported: gpt2, llama)"
@@ -84,13 +92,9 @@ impl Tokenizer {
         let bos_id = id("tokenizer.ggml.bos_token_id");
         let eos_id = id("tokenizer.ggml.eos_token_id");
         let eos_ids = with_turn_ends(eos_id, |t| tokens.iter().position(|x| x == t).map(|p| p as u32));
-        // llama.cpp adds BOS to a sentencepiece vocabulary, and for Llama 3's pre-tokenizer,
-        // unless the file says otherwise.
-        let pre_adds_bos =
-            model == "gpt2" && crate::pretokenize::adds_bos(header.get_str("tokenizer.ggml.pre").unwrap_or("default"));
         let add_bos = header
             .get_bool("tokenizer.ggml.add_bos_token")
-            .unwrap_or(model == "llama" || pre_adds_bos);
+            .unwrap_or(bos_by_default);
         let bos_token = bos_id.map(|i| tokens[i as usize].clone());
         if add_bos {
             if let Some(bos) = &bos_token {
@@ -234,7 +238,8 @@ fn byte_alphabet() -> Vec<char> {
     table
 }
 
-fn byte_level(header: &GgufHeader, tokens: &[String], types: &[i128]) -> Result<tokenizers::Tokenizer> {
+/// Byte-level BPE with the file's pre-tokenizer; also whether that pre-tokenizer adds BOS.
+fn byte_level(header: &GgufHeader, tokens: &[String], types: &[i128]) -> Result<(tokenizers::Tokenizer, bool)> {
     let pre_name = header.get_str("tokenizer.ggml.pre").unwrap_or("default");
     let pre = crate::pretokenize::for_name(pre_name).map_err(Error::Tokenizer)?;
     let alphabet = byte_alphabet();
@@ -278,7 +283,7 @@ fn byte_level(header: &GgufHeader, tokens: &[String], types: &[i128]) -> Result<
     steps.push(tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, false).into());
     tk.with_pre_tokenizer(Some(PreTokenizerSequence::new(steps)));
     tk.with_decoder(Some(ByteLevel::default()));
-    Ok(tk)
+    Ok((tk, pre.add_bos))
 }
 
 /// SentencePiece-style vocabulary as BPE. Gemma files store runs of spaces as real spaces and list
@@ -299,6 +304,7 @@ fn sentencepiece_bpe(header: &GgufHeader, tokens: Vec<String>) -> Result<(tokeni
     for (i, t) in tokens.iter().enumerate() {
         vocab.insert(t.clone(), i as u32);
     }
+    let gemma = header.architecture().is_some_and(|a| a.starts_with("gemma"));
     let merges = match header.get("tokenizer.ggml.merges") {
         Some(_) => string_array(header, "tokenizer.ggml.merges")?
             .into_iter()
@@ -306,13 +312,11 @@ fn sentencepiece_bpe(header: &GgufHeader, tokens: Vec<String>) -> Result<(tokeni
             .collect(),
         // Gemma's file order is its merge priority (its scores do not follow it); other
         // SentencePiece vocabularies merge by score, as llama.cpp's SPM tokenizer does.
-        None if header.architecture().is_some_and(|a| a.starts_with("gemma")) => merges_from_vocab(&tokens, &vocab),
+        None if gemma => merges_from_vocab(&tokens, &vocab),
         None => merges_by_score(&tokens, &vocab, &float_array(header, "tokenizer.ggml.scores")),
     };
     // llama.cpp prepends a space to SentencePiece text unless the file says not to.
-    let space_prefix = header
-        .get_bool("tokenizer.ggml.add_space_prefix")
-        .unwrap_or(!header.architecture().is_some_and(|a| a.starts_with("gemma")));
+    let space_prefix = header.get_bool("tokenizer.ggml.add_space_prefix").unwrap_or(!gemma);
     let unk = header
         .get_u64("tokenizer.ggml.unknown_token_id")
         .and_then(|i| tokens.get(i as usize))

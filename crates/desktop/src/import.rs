@@ -183,7 +183,6 @@ impl App {
             imported,
             in_folders,
             discovered,
-            discovered_entries,
         }
     }
 }

@@ -129,37 +129,25 @@ fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, source: &s
 
 const SOURCE_IMPORTED: &str = "Imported";
 
-/// A model found in the Hugging Face cache or LM Studio's folders: loadable ones through their
-/// entry (so the fit is computed the same way), the others listed with each engine's reason.
-fn option_of_found(
-    m: &FoundModel,
-    entry: Option<&CatalogEntry>,
-    context: Option<usize>,
-    available: u64,
-) -> ModelOption {
-    let mut option = match entry {
-        Some(e) => option_of(e.clone(), context, available, m.origin.label()),
-        None => ModelOption {
-            id: m.id.clone(),
-            format: m.format.to_owned(),
-            quantization: m.quantization.clone(),
-            architecture: m.architecture.clone().unwrap_or_else(|| "unknown".into()),
-            size_bytes: m.size_bytes,
-            context_length: 0,
-            fetched: true,
-            path: m.path.display().to_string(),
-            imported: false,
-            source: m.origin.label().to_owned(),
-            gguf_unsupported: None,
-            mlx_unsupported: None,
-            fit: memory_fit(m.size_bytes, 0, 0, available),
-        },
-    };
-    option.id = m.id.clone();
-    option.source = m.origin.label().to_owned();
-    option.gguf_unsupported = m.gguf_engine.reason.clone();
-    option.mlx_unsupported = m.mlx_engine.reason.clone();
-    option
+/// A model found in the Hugging Face cache or LM Studio's folders, with its fit from the
+/// description the scan already read, and each engine's reason where it cannot run it.
+fn option_of_found(m: &FoundModel, context: Option<usize>, available: u64) -> ModelOption {
+    let ctx = context.unwrap_or(m.context_length).min(m.context_length);
+    ModelOption {
+        id: m.id.clone(),
+        format: m.format.to_owned(),
+        quantization: m.quantization.clone(),
+        architecture: m.architecture.clone().unwrap_or_else(|| "unknown".into()),
+        size_bytes: m.size_bytes,
+        context_length: m.context_length,
+        fetched: true,
+        path: m.path.display().to_string(),
+        imported: false,
+        source: m.origin.label().to_owned(),
+        gguf_unsupported: m.gguf_engine.reason.clone(),
+        mlx_unsupported: m.mlx_engine.reason.clone(),
+        fit: memory_fit(m.size_bytes, m.kv_bytes_per_token, ctx, available),
+    }
 }
 
 /// What the picker and the model manager know beyond the catalog, read in one pass.
@@ -169,8 +157,6 @@ pub struct KnownModels {
     pub in_folders: Vec<CatalogEntry>,
     /// Found in the Hugging Face cache and LM Studio's folders, loadable or not.
     pub discovered: Vec<FoundModel>,
-    /// Entries of the loadable ones, under their discovered ids.
-    pub discovered_entries: Vec<CatalogEntry>,
 }
 
 /// Every catalog chat model, then the imported ones, those found in the model folders and those
@@ -184,9 +170,6 @@ pub fn model_options(context: Option<usize>, known: &KnownModels) -> Result<Vec<
     out.extend(imported.map(|e| option_of(e, context, available, SOURCE_IMPORTED)));
     let in_folders = known.in_folders.iter().cloned();
     out.extend(in_folders.map(|e| option_of(e, context, available, "Model folders")));
-    for m in &known.discovered {
-        let entry = known.discovered_entries.iter().find(|e| e.id == m.id);
-        out.push(option_of_found(m, entry, context, available));
-    }
+    out.extend(known.discovered.iter().map(|m| option_of_found(m, context, available)));
     Ok(out)
 }

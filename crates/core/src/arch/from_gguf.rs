@@ -40,17 +40,7 @@ impl ModelDesc {
         let layers = (0..n_layers)
             .map(|i| {
                 let sliding_window = Self::sliding_window_of(spec, i, window);
-                LayerDesc {
-                    // Gemma 3 scales the RoPE of its global layers only (llama.cpp `freq_scale_swa = 1`).
-                    rope_scaled: sliding_window.is_none() || local_base.is_none(),
-                    n_head: n_head[i],
-                    n_kv_head: n_kv_head[i],
-                    sliding_window,
-                    rope_base: match (sliding_window, local_base) {
-                        (Some(_), Some(local)) => local,
-                        _ => rope_base,
-                    },
-                }
+                LayerDesc::new(n_head[i], n_kv_head[i], sliding_window, rope_base, local_base)
             })
             .collect();
         let vocab = header

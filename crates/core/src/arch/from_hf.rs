@@ -57,17 +57,7 @@ impl ModelDesc {
                     }
                     _ => Self::sliding_window_of(spec, i, window),
                 };
-                LayerDesc {
-                    // Gemma 3 scales the RoPE of its global layers only (llama.cpp `freq_scale_swa = 1`).
-                    rope_scaled: sliding_window.is_none() || local_base.is_none(),
-                    n_head,
-                    n_kv_head,
-                    sliding_window,
-                    rope_base: match (sliding_window, local_base) {
-                        (Some(_), Some(local)) => local,
-                        _ => rope_base,
-                    },
-                }
+                LayerDesc::new(n_head, n_kv_head, sliding_window, rope_base, local_base)
             })
             .collect();
         let query_pre_attn_scalar = float("query_pre_attn_scalar").or(spec.sandwich_norms.then_some(head_dim as f32));

@@ -29,6 +29,21 @@ pub struct LayerDesc {
     pub rope_scaled: bool,
 }
 
+impl LayerDesc {
+    /// A layer's RoPE follows its window: with a local base (Gemma 3), sliding layers use it and
+    /// are not scaled (llama.cpp `freq_scale_swa = 1`); every other layer uses the global base.
+    fn new(n_head: usize, n_kv_head: usize, sliding_window: Option<usize>, base: f32, local_base: Option<f32>) -> Self {
+        let local = sliding_window.and(local_base);
+        LayerDesc {
+            n_head,
+            n_kv_head,
+            sliding_window,
+            rope_base: local.unwrap_or(base),
+            rope_scaled: local.is_none(),
+        }
+    }
+}
+
 /// A decoder-only transformer as both engines build it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelDesc {
