@@ -155,11 +155,7 @@ async fn pick<R: Runtime>(handle: &AppHandle<R>, folder: bool) -> Option<std::pa
 
 /// Opens the native dialog (a .gguf file, or an MLX folder) and imports the pick.
 #[tauri::command]
-pub async fn import_model<R: Runtime>(
-    handle: AppHandle<R>,
-    app: AppState<'_>,
-    folder: bool,
-) -> Result<Option<String>> {
+pub async fn import_model<R: Runtime>(handle: AppHandle<R>, app: AppState<'_>, folder: bool) -> Result<Option<String>> {
     match pick(&handle, folder).await {
         Some(path) => app.import_model(&path.to_string_lossy()).map(|e| Some(e.id)),
         None => Ok(None),
@@ -239,14 +235,12 @@ pub async fn export_bench<R: Runtime>(
 ) -> Result<Option<String>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let name = parallax_desktop::export_file_name(&format);
-    handle
-        .dialog()
-        .file()
-        .set_file_name(name)
-        .save_file(move |p| {
-            let _ = tx.send(p.and_then(|p| p.into_path().ok()));
-        });
-    let Some(dest) = rx.await.ok().flatten() else { return Ok(None) };
+    handle.dialog().file().set_file_name(name).save_file(move |p| {
+        let _ = tx.send(p.and_then(|p| p.into_path().ok()));
+    });
+    let Some(dest) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
     let dest = dest.to_string_lossy().into_owned();
     app.export_bench(id, &format, &dest)?;
     Ok(Some(dest))

@@ -119,7 +119,15 @@ impl WorkerArgs {
     /// `exe bench-worker --engine E --model M --settings JSON --resume-after N`.
     pub fn command(exe: &Path, engine: &str, model: &str, settings_json: &str, resume_after: usize) -> Command {
         let mut cmd = Command::new(exe);
-        cmd.args([WORKER_ARG, "--engine", engine, "--model", model, "--settings", settings_json]);
+        cmd.args([
+            WORKER_ARG,
+            "--engine",
+            engine,
+            "--model",
+            model,
+            "--settings",
+            settings_json,
+        ]);
         cmd.args(["--resume-after", &resume_after.to_string()]);
         cmd
     }
@@ -133,11 +141,11 @@ impl WorkerArgs {
             match flag.as_str() {
                 "--engine" => engine = Some(value.clone()),
                 "--model" => model = Some(value.clone()),
-                "--settings" => {
-                    settings = Some(serde_json::from_str(value).map_err(|e| format!("--settings: {e}"))?)
-                }
+                "--settings" => settings = Some(serde_json::from_str(value).map_err(|e| format!("--settings: {e}"))?),
                 "--resume-after" => {
-                    resume_after = value.parse().map_err(|_| format!("--resume-after: `{value}` is not a count"))?
+                    resume_after = value
+                        .parse()
+                        .map_err(|_| format!("--resume-after: `{value}` is not a count"))?
                 }
                 other => return Err(format!("unknown worker flag {other}")),
             }
@@ -151,10 +159,7 @@ impl WorkerArgs {
     }
 
     /// Runs the worker: load (timed, cold), run, each event as a JSON line on stdout.
-    pub fn serve(
-        &self,
-        load: &dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel>,
-    ) -> Result<(), String> {
+    pub fn serve(&self, load: &dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel>) -> Result<(), String> {
         let stdout = std::io::stdout();
         let mut failed = None;
         let mut load = || load(&self.engine, &self.model);
@@ -246,7 +251,11 @@ mod tests {
         };
         let json = serde_json::to_string(&settings).unwrap();
         let cmd = WorkerArgs::command(Path::new("/x/parallax"), "mlx", "smol", &json, 3);
-        let args: Vec<String> = cmd.get_args().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<String> = cmd
+            .get_args()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let parsed = WorkerArgs::parse(&args).unwrap();
         assert_eq!(
             parsed,
@@ -257,7 +266,11 @@ mod tests {
                 resume_after: 3
             }
         );
-        assert!(WorkerArgs::parse(&["--engine".into()]).unwrap_err().contains("needs a value"));
-        assert!(WorkerArgs::parse(&["--bogus".into(), "1".into()]).unwrap_err().contains("unknown"));
+        assert!(WorkerArgs::parse(&["--engine".into()])
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(WorkerArgs::parse(&["--bogus".into(), "1".into()])
+            .unwrap_err()
+            .contains("unknown"));
     }
 }

@@ -33,7 +33,9 @@ pub struct BenchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BenchEvent {
-    Started { out_dir: String },
+    Started {
+        out_dir: String,
+    },
     Progress {
         engine: String,
         done: usize,
@@ -41,8 +43,12 @@ pub enum BenchEvent {
         eta_s: Option<f64>,
     },
     /// The run is over (complete, cancelled or failed) and in the history.
-    Finished { run: BenchRun },
-    Failed { error: AppError },
+    Finished {
+        run: BenchRun,
+    },
+    Failed {
+        error: AppError,
+    },
 }
 
 /// A past run as the panel shows it: the history row, each engine's headline figures, the
@@ -130,12 +136,20 @@ impl App {
 
     /// Starts a run in the background and returns its folder; progress and the end arrive as
     /// events. One run at a time.
-    pub fn start_bench(self: &Arc<Self>, req: &BenchRequest, emit: Arc<dyn Fn(BenchEvent) + Send + Sync>) -> Result<String> {
+    pub fn start_bench(
+        self: &Arc<Self>,
+        req: &BenchRequest,
+        emit: Arc<dyn Fn(BenchEvent) + Send + Sync>,
+    ) -> Result<String> {
         let suite = suite_of(&req.suite)?;
         if req.engines.is_empty() {
             return Err(AppError::new("invalid_benchmark", "Pick at least one engine."));
         }
-        if let Some(e) = req.engines.iter().find(|e| !parallax_engines::ENGINES.contains(&e.as_str())) {
+        if let Some(e) = req
+            .engines
+            .iter()
+            .find(|e| !parallax_engines::ENGINES.contains(&e.as_str()))
+        {
             return Err(AppError::new("invalid_benchmark", format!("`{e}` is not an engine.")));
         }
         let model = self.model_spec(&req.model);
@@ -144,7 +158,10 @@ impl App {
         }
         let cancel = Arc::new(AtomicBool::new(false));
         {
-            let mut running = self.bench_cancel.lock().map_err(|_| AppError::new("internal", "state lock"))?;
+            let mut running = self
+                .bench_cancel
+                .lock()
+                .map_err(|_| AppError::new("internal", "state lock"))?;
             if running.is_some() {
                 return Err(AppError::new(
                     "benchmark_in_progress",
@@ -348,7 +365,11 @@ impl App {
             engines: &last.columns.iter().map(|c| c.choice.engine.clone()).collect::<Vec<_>>(),
             fingerprint: &serde_json::to_string(&fingerprint).unwrap_or_default(),
             summary: &last.summary,
-            status: if last.columns.iter().all(|c| c.stats.is_some()) { "complete" } else { "failed" },
+            status: if last.columns.iter().all(|c| c.stats.is_some()) {
+                "complete"
+            } else {
+                "failed"
+            },
         })?)
     }
 }

@@ -37,13 +37,26 @@ pub struct CompareRequest {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CompareEvent {
     /// The column's model is loading.
-    Loading { column: usize },
+    Loading {
+        column: usize,
+    },
     /// The column's request went to its engine.
-    Started { column: usize },
-    Token { column: usize, text: String },
+    Started {
+        column: usize,
+    },
+    Token {
+        column: usize,
+        text: String,
+    },
     /// The column's live figures, four times a second while it runs.
-    Tick { column: usize, live: ColumnLive },
-    Finished { column: usize, result: ColumnResult },
+    Tick {
+        column: usize,
+        live: ColumnLive,
+    },
+    Finished {
+        column: usize,
+        result: ColumnResult,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
@@ -107,8 +120,7 @@ impl ColumnResult {
 
 /// The engine's own memory now: MLX reports its allocator, GGUF its weights and KV cache.
 fn engine_memory(m: &parallax_core::MemoryReport) -> u64 {
-    m.allocator_active_bytes
-        .unwrap_or(m.weight_bytes + m.kv_cache_bytes)
+    m.allocator_active_bytes.unwrap_or(m.weight_bytes + m.kv_cache_bytes)
 }
 
 fn label(c: &Choice) -> String {
@@ -123,7 +135,10 @@ pub fn summary(a: &ColumnResult, b: &ColumnResult) -> String {
     let (na, nb) = (label(&a.choice), label(&b.choice));
     // Two models: name them too (the engines alone would not say which ran what).
     let (na, nb) = if na == nb || a.choice.model != b.choice.model {
-        (format!("{na} ({})", a.choice.model), format!("{nb} ({})", b.choice.model))
+        (
+            format!("{na} ({})", a.choice.model),
+            format!("{nb} ({})", b.choice.model),
+        )
     } else {
         (na, nb)
     };
@@ -180,7 +195,10 @@ impl App {
             return Err(AppError::new("empty_message", "Type a prompt to compare first."));
         }
         if req.columns.len() != 2 {
-            return Err(AppError::new("invalid_comparison", "A comparison has exactly two columns."));
+            return Err(AppError::new(
+                "invalid_comparison",
+                "A comparison has exactly two columns.",
+            ));
         }
         if req.same_weights {
             if req.columns[0].model != req.columns[1].model {
@@ -190,12 +208,19 @@ impl App {
                 ));
             }
             let spec = self.model_spec(&req.columns[0].model);
-            parallax_bench::session::check_same_weights(&spec)
-                .map_err(|e| AppError::new("not_same_weights", format!("{e}: turn “same weights” off, or pick a Q4_0, Q4_1 or Q8_0 model.")))?;
+            parallax_bench::session::check_same_weights(&spec).map_err(|e| {
+                AppError::new(
+                    "not_same_weights",
+                    format!("{e}: turn “same weights” off, or pick a Q4_0, Q4_1 or Q8_0 model."),
+                )
+            })?;
         }
         let stop = Arc::new(tokio::sync::Notify::new());
         {
-            let mut running = self.compare_stop.lock().map_err(|_| AppError::new("internal", "state lock"))?;
+            let mut running = self
+                .compare_stop
+                .lock()
+                .map_err(|_| AppError::new("internal", "state lock"))?;
             if running.is_some() {
                 return Err(AppError::new(
                     "comparison_in_progress",
@@ -231,7 +256,12 @@ impl App {
             *running = None;
         }
         let result = CompareResult {
-            mode: if req.concurrent { "concurrent" } else { "fair (sequential)" }.into(),
+            mode: if req.concurrent {
+                "concurrent"
+            } else {
+                "fair (sequential)"
+            }
+            .into(),
             same_weights: req.same_weights,
             seed,
             prompt: req.prompt.clone(),

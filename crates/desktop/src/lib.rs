@@ -25,7 +25,9 @@ use parallax_store::{ChatSettings, Conversation, ConversationSummary, Store};
 use serde::Serialize;
 use ts_rs::TS;
 
-pub use bench::{bench_worker_main, export_file_name, BenchEvent, BenchReport, BenchRequest, EngineRow, BENCH_WORKER_ARG};
+pub use bench::{
+    bench_worker_main, export_file_name, BenchEvent, BenchReport, BenchRequest, EngineRow, BENCH_WORKER_ARG,
+};
 pub use chat::{ChatEvent, Choice};
 pub use compare::{ColumnLive, ColumnResult, CompareEvent, CompareRequest, CompareResult};
 pub use endpoint::EndpointStatus;

@@ -82,7 +82,11 @@ impl AppSettings {
                 ),
             ));
         }
-        if let Some(engine) = self.reload_policies.keys().find(|e| !parallax_engines::ENGINES.contains(&e.as_str())) {
+        if let Some(engine) = self
+            .reload_policies
+            .keys()
+            .find(|e| !parallax_engines::ENGINES.contains(&e.as_str()))
+        {
             return Err(AppError::new(
                 "invalid_setting",
                 format!("A reload policy names `{engine}`, which is not an engine."),

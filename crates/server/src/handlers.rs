@@ -108,7 +108,7 @@ async fn respond(
         loop {
             if let Event::Finished(r) = ev {
                 state.metrics.observe_generation(&r);
-                    note.finished(&r);
+                note.finished(&r);
                 return Ok(Json(meta.full(&r)).into_response());
             }
             ev = match gen.next().await {

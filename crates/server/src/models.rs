@@ -341,7 +341,9 @@ impl ModelManager {
         let loader = self.loader.clone();
         let joined = tokio::task::spawn_blocking(move || match target.engine {
             // An imported model is loaded by its path; a catalog model by its id.
-            Some(engine) => loader(engine, &target.entry.spec()).map(|m| Runner::Chat(Box::new(EngineHandle::spawn(m)))),
+            Some(engine) => {
+                loader(engine, &target.entry.spec()).map(|m| Runner::Chat(Box::new(EngineHandle::spawn(m))))
+            }
             None => parallax_embed::load(&target.entry.path(), &target.entry.id).map(|e| Runner::Embed(Arc::new(e))),
         })
         .await;

@@ -147,7 +147,11 @@ async fn the_reload_policy_reloads_an_idle_model_after_n_generations_and_records
 async fn the_request_log_records_model_tokens_status_and_latency_of_each_request() {
     let state = state_of(ModelManager::new(gguf_loader(), vec!["gguf"], 4));
     let app = router(state.clone());
-    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", chat(json!({"max_tokens": 3})))).await;
+    let (s, v) = json_of(
+        app.clone(),
+        post("/v1/chat/completions", chat(json!({"max_tokens": 3}))),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, _, text) = send(
         app.clone(),
@@ -161,9 +165,15 @@ async fn the_request_log_records_model_tokens_status_and_latency_of_each_request
     let log = state.request_log.recent();
     assert_eq!(log.len(), 3, "{log:?}");
     let (missing, streamed, plain) = (&log[0], &log[1], &log[2]);
-    assert_eq!((missing.path.as_str(), missing.status, missing.model.as_deref()), ("/v1/nowhere", 404, None));
+    assert_eq!(
+        (missing.path.as_str(), missing.status, missing.model.as_deref()),
+        ("/v1/nowhere", 404, None)
+    );
     for (r, completion) in [(plain, 3), (streamed, 2)] {
-        assert_eq!((r.method.as_str(), r.path.as_str(), r.status), ("POST", "/v1/chat/completions", 200));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.status),
+            ("POST", "/v1/chat/completions", 200)
+        );
         assert_eq!(r.model.as_deref(), Some(MODEL));
         assert_eq!(r.completion_tokens, Some(completion), "{r:?}");
         assert!(r.prompt_tokens.unwrap_or(0) > 5, "{r:?}");

@@ -48,7 +48,11 @@ fn run_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BenchRun> {
         out_dir: r.get(1)?,
         suite: r.get(2)?,
         model: r.get(3)?,
-        engines: engines.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect(),
+        engines: engines
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
         fingerprint: r.get(5)?,
         summary: r.get(6)?,
         status: r.get(7)?,

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub use error::{Error, Result};
 pub use bench_runs::{BenchRun, NewBenchRun};
+pub use error::{Error, Result};
 pub use types::*;
 
 pub struct Store {
