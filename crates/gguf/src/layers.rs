@@ -6,7 +6,7 @@ use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use parallax_core::arch::Activation;
+use parallax_core::arch::{Activation, RopeFreqs};
 
 use crate::weights::Weights;
 
@@ -89,7 +89,8 @@ fn grow(old: Option<Tensor>, like: &Tensor, cap: usize, len: usize) -> CResult<T
 
 /// RoPE tables for positions `start..start+n` over `dims` rotated dimensions, computed the
 /// way ggml does (angle multiplied by the per-dimension scale step by step in f32, then divided
-/// by the frequency's divisor when the model scales RoPE), so results track llama.cpp closely.
+/// by the frequency's divisor when the model scales RoPE, cos and sin times the magnitude), so
+/// results track llama.cpp closely.
 pub fn rope_tables(start: usize, n: usize, rope: &RopeConfig, device: &Device) -> CResult<(Tensor, Tensor)> {
     let half = rope.dims / 2;
     let scale = rope.base.powf(-2.0 / rope.dims as f32);
@@ -98,12 +99,12 @@ pub fn rope_tables(start: usize, n: usize, rope: &RopeConfig, device: &Device) -
     for p in start..start + n {
         let mut theta = p as f32;
         for i in 0..half {
-            let t = match &rope.divisors {
+            let t = match &rope.freqs.divisors {
                 Some(d) => theta / d[i],
                 None => theta,
             };
-            cos.push(t.cos());
-            sin.push(t.sin());
+            cos.push(t.cos() * rope.freqs.magnitude);
+            sin.push(t.sin() * rope.freqs.magnitude);
             theta *= scale;
         }
     }
@@ -126,8 +127,8 @@ pub struct RopeConfig {
     /// Rotated dimensions (the first `dims` of each head; the rest pass through).
     pub dims: usize,
     pub base: f32,
-    /// Per-frequency divisors (Llama 3 / linear scaling).
-    pub divisors: Option<Vec<f32>>,
+    /// Per-frequency divisors and the cos/sin magnitude (scaled RoPE).
+    pub freqs: RopeFreqs,
 }
 
 impl RopeConfig {

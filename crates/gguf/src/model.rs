@@ -45,7 +45,7 @@ impl Model {
         let mut blocks = Vec::with_capacity(d.n_layers());
         for (i, layer) in d.layers.iter().enumerate() {
             let p = format!("blk.{i}");
-            let divisors = d.rope_divisors(layer);
+            let freqs = d.rope(layer).map_err(candle_core::Error::msg)?;
             let cfg = AttentionConfig {
                 n_head: layer.n_head,
                 n_kv_head: layer.n_kv_head,
@@ -54,7 +54,7 @@ impl Model {
                     style,
                     dims: d.rope_dims,
                     base: layer.rope_base,
-                    divisors: divisors.map_err(candle_core::Error::msg)?,
+                    freqs,
                 },
                 scale: d.attn_scale as f64,
                 softcap: d.attn_softcap.map(f64::from),

@@ -25,8 +25,9 @@ fn number(x: f32) -> Value {
 }
 
 /// `config.json` for `d`, with the quantization of every quantized tensor: a default
-/// `{group_size, bits}` plus per-module entries where they differ.
-pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Value {
+/// `{group_size, bits}` plus per-module entries where they differ. `Err` names RoPE scaling
+/// a config cannot state.
+pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Result<Value, String> {
     let spec = d.spec();
     let first = &d.layers[0];
     let global_base = d
@@ -57,25 +58,12 @@ pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Value {
     if d.rope_dims != d.head_dim {
         v["partial_rotary_factor"] = json!(d.rope_dims as f32 / d.head_dim as f32);
     }
-    match d.rope_scaling.as_hf_params(d.rope_dims, global_base) {
-        Some(RopeScaling::Linear { factor }) => {
-            v["rope_scaling"] = json!({ "rope_type": "linear", "factor": factor });
+    if let Some(scaling) = rope_scaling_json(d, global_base)? {
+        v["rope_scaling"] = scaling;
+        if let RopeScaling::LongRope { original_context, .. } = d.rope_scaling {
+            // mlx-lm's Phi-3 reads the original context beside `rope_scaling`.
+            v["original_max_position_embeddings"] = json!(original_context);
         }
-        Some(RopeScaling::Llama3 {
-            factor,
-            low_freq_factor,
-            high_freq_factor,
-            original_context,
-        }) => {
-            v["rope_scaling"] = json!({
-                "rope_type": "llama3",
-                "factor": factor,
-                "low_freq_factor": low_freq_factor,
-                "high_freq_factor": high_freq_factor,
-                "original_max_position_embeddings": original_context,
-            });
-        }
-        _ => {}
     }
     if let Some(w) = d.layers.iter().find_map(|l| l.sliding_window) {
         v["sliding_window"] = json!(w);
@@ -101,7 +89,67 @@ pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Value {
         v["quantization"] = q.clone();
         v["quantization_config"] = q;
     }
-    v
+    Ok(v)
+}
+
+/// `rope_scaling` as mlx-lm and transformers read it.
+fn rope_scaling_json(d: &ModelDesc, base: f32) -> Result<Option<Value>, String> {
+    Ok(Some(match d.rope_scaling.as_hf_params(d.rope_dims, base) {
+        None if d.rope_scaling == RopeScaling::None => return Ok(None),
+        None | Some(RopeScaling::FreqFactors(_)) => {
+            return Err("its rope_freqs match no released Llama 3 scaling, which config.json cannot state".into())
+        }
+        Some(RopeScaling::None) => return Ok(None),
+        Some(RopeScaling::Linear { factor }) => json!({ "rope_type": "linear", "factor": factor }),
+        Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_context,
+        }) => json!({
+            "rope_type": "llama3",
+            "factor": factor,
+            "low_freq_factor": low_freq_factor,
+            "high_freq_factor": high_freq_factor,
+            "original_max_position_embeddings": original_context,
+        }),
+        Some(RopeScaling::Yarn {
+            factor,
+            original_context,
+            beta_fast,
+            beta_slow,
+            attn_factor,
+        }) => {
+            if attn_factor != 1.0 {
+                return Err(format!(
+                    "YaRN with attention factor {attn_factor} cannot be stated for mlx-lm"
+                ));
+            }
+            json!({
+                "rope_type": "yarn",
+                "type": "yarn",
+                "factor": factor,
+                "original_max_position_embeddings": original_context,
+                "beta_fast": beta_fast,
+                "beta_slow": beta_slow,
+            })
+        }
+        Some(RopeScaling::LongRope {
+            original_context,
+            short,
+            long,
+            short_magnitude,
+            long_magnitude,
+        }) => json!({
+            "rope_type": "longrope",
+            "type": "longrope",
+            "original_max_position_embeddings": original_context,
+            "short_factor": short,
+            "long_factor": long,
+            "short_mscale": short_magnitude,
+            "long_mscale": long_magnitude,
+        }),
+    }))
 }
 
 fn most_common<'a>(specs: impl Iterator<Item = &'a QuantSpec>) -> Option<QuantSpec> {

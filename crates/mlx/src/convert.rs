@@ -70,7 +70,7 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
-    let cfg = to_hf_json(&config, &quant);
+    let cfg = to_hf_json(&config, &quant).map_err(|r| invalid(gguf, format!("cannot write config.json: {r}")))?;
     write_json(&out_dir.join("config.json"), &cfg)?;
     let metadata = HashMap::from([("format".to_owned(), "mlx".to_owned())]);
     let mut names: Vec<&String> = tensors.keys().collect();

@@ -60,6 +60,15 @@ fn rope_freqs(divisors: &[f32], dims: usize, base: f32) -> Array {
     Array::from_slice(&f, &[f.len() as i32])
 }
 
+/// The per-dimension multiplier of q and k before rotation: `magnitude` over the rotated
+/// dimensions, 1 over the rest; `None` when it is 1 everywhere.
+fn rope_magnitude(magnitude: f32, dims: usize, head_dim: usize) -> Option<Array> {
+    (magnitude != 1.0).then(|| {
+        let m: Vec<f32> = (0..head_dim).map(|i| if i < dims { magnitude } else { 1.0 }).collect();
+        Array::from_slice(&m, &[head_dim as i32])
+    })
+}
+
 impl Model {
     pub fn load(t: &mut Tensors, d: &ModelDesc) -> Result<Self> {
         let spec = d.spec();
@@ -73,7 +82,7 @@ impl Model {
         let mut blocks = Vec::with_capacity(d.n_layers());
         for (i, layer) in d.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            let divisors = d.rope_divisors(layer).map_err(|r| t.invalid(r))?;
+            let rotation = d.rope(layer).map_err(|r| t.invalid(r))?;
             let cfg = AttentionConfig {
                 n_heads: layer.n_head,
                 n_kv_heads: layer.n_kv_head,
@@ -82,7 +91,8 @@ impl Model {
                 rope: Rope {
                     dims: d.rope_dims,
                     base: layer.rope_base,
-                    freqs: divisors.map(|v| rope_freqs(&v, d.rope_dims, layer.rope_base)),
+                    freqs: rotation.divisors.map(|v| rope_freqs(&v, d.rope_dims, layer.rope_base)),
+                    magnitude: rope_magnitude(rotation.magnitude, d.rope_dims, d.head_dim),
                 },
                 softcap: d.attn_softcap,
                 window: layer.sliding_window,

@@ -337,11 +337,22 @@ pub struct Rope {
     pub dims: usize,
     pub base: f32,
     pub freqs: Option<Array>,
+    /// `[head_dim]`: the magnitude over the rotated dimensions, 1 over the rest (YaRN,
+    /// LongRoPE); `None` when it is 1.
+    pub magnitude: Option<Array>,
 }
 
 impl Rope {
     fn apply(&self, x: &Array, offset: i32) -> MResult<Array> {
         let dims = self.dims as i32;
+        let scaled;
+        let x = match &self.magnitude {
+            Some(m) => {
+                scaled = x.multiply(m)?;
+                &scaled
+            }
+            None => x,
+        };
         match &self.freqs {
             Some(f) => fast::rope(x, dims, false, None, 1.0, offset, f),
             None => fast::rope(x, dims, false, self.base, 1.0, offset, None),

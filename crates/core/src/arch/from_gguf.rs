@@ -130,36 +130,52 @@ fn tensor_dim(header: &GgufHeader, name: &str, dim: usize) -> Option<usize> {
 }
 
 fn rope_scaling(header: &GgufHeader, arch: &str) -> Result<RopeScaling> {
+    let key = |k: &str| format!("{arch}.rope.scaling.{k}");
+    let float = |k: &str| header.get_f64(&key(k)).map(|f| f as f32);
+    let context = header.get_u64(&format!("{arch}.context_length")).unwrap_or(0) as usize;
+    // llama.cpp's `n_ctx_orig_yarn`: the training context unless stated.
+    let original = header
+        .get_u64(&key("original_context_length"))
+        .map_or(context, |v| v as usize);
+    // llama.cpp multiplies every rotation's cos/sin by this (Phi-3's LongRoPE factor).
+    let attn_factor = float("attn_factor").unwrap_or(1.0);
     if let Some(factors) = header.read_f32_tensor("rope_freqs.weight")? {
         return Ok(RopeScaling::FreqFactors(factors));
     }
-    if header.tensors.iter().any(|t| t.name.starts_with("rope_factors_long")) {
-        let original = header
-            .get_u64(&format!("{arch}.rope.scaling.original_context_length"))
-            .unwrap_or(0) as usize;
+    if let Some(long) = header.read_f32_tensor("rope_factors_long.weight")? {
+        let short = header
+            .read_f32_tensor("rope_factors_short.weight")?
+            .ok_or_else(|| header.invalid("rope_factors_long without rope_factors_short"))?;
         return Ok(RopeScaling::LongRope {
             original_context: original,
+            short,
+            long,
+            short_magnitude: attn_factor,
+            long_magnitude: attn_factor,
         });
     }
-    let kind = header.get_str(&format!("{arch}.rope.scaling.type")).unwrap_or("none");
-    let factor = header
-        .get_f64(&format!("{arch}.rope.scaling.factor"))
-        .map(|f| f as f32)
-        .unwrap_or(1.0);
-    let original = header
-        .get_u64(&format!("{arch}.rope.scaling.original_context_length"))
-        .unwrap_or(0) as usize;
+    let kind = header.get_str(&key("type")).unwrap_or("none");
+    let factor = float("factor").unwrap_or(1.0);
     match kind {
         "none" | "" => Ok(RopeScaling::None),
         "linear" if factor == 1.0 => Ok(RopeScaling::None),
         "linear" => Ok(RopeScaling::Linear { factor }),
-        "yarn" => Ok(RopeScaling::Yarn {
-            factor,
-            original_context: original,
-        }),
-        "longrope" => Ok(RopeScaling::LongRope {
-            original_context: original,
-        }),
+        "yarn" => {
+            // llama.cpp derives YaRN's magnitude itself (ignoring `yarn_attn_factor`); the
+            // extrapolation mix and DeepSeek's log multiplier change the rotation: refused.
+            let unusual = [("yarn_ext_factor", 1.0), ("yarn_log_multiplier", 0.0)];
+            if let Some((k, _)) = unusual.iter().find(|(k, v)| float(k).is_some_and(|x| x != *v)) {
+                return Err(header.invalid(format!("YaRN with `{}` is not supported", key(k))));
+            }
+            Ok(RopeScaling::Yarn {
+                factor,
+                original_context: original,
+                beta_fast: float("yarn_beta_fast").unwrap_or(32.0),
+                beta_slow: float("yarn_beta_slow").unwrap_or(1.0),
+                attn_factor,
+            })
+        }
+        "longrope" => Err(header.invalid("LongRoPE scaling without rope_factors_long/short tensors")),
         other => Err(header.invalid(format!("unknown RoPE scaling type `{other}`"))),
     }
 }

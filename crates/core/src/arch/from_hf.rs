@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Family, LayerDesc, ModelDesc, RopeScaling};
+use super::{longrope_magnitude, Family, LayerDesc, ModelDesc, RopeScaling};
 use crate::error::{Error, Result};
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
@@ -76,7 +76,7 @@ impl ModelDesc {
             layers,
             norm_eps: float("rms_norm_eps").unwrap_or(spec.default_eps),
             rope_dims: ((head_dim as f32 * partial) as usize) & !1,
-            rope_scaling: rope_scaling(path, rope.global)?,
+            rope_scaling: rope_scaling(path, rope.global, v)?,
             attn_scale,
             attn_softcap: float("attn_logit_softcapping").filter(|&c| c > 0.0),
             final_softcap: float("final_logit_softcapping").filter(|&c| c > 0.0),
@@ -146,14 +146,24 @@ fn sliding_window(family: Family, v: &Value) -> Option<usize> {
     }
 }
 
-fn rope_scaling(path: &Path, params: Option<&Value>) -> Result<RopeScaling> {
+fn rope_scaling(path: &Path, params: Option<&Value>, config: &Value) -> Result<RopeScaling> {
     let Some(p) = params else {
         return Ok(RopeScaling::None);
     };
     let kind = p["rope_type"].as_str().or(p["type"].as_str()).unwrap_or("default");
     let f = |k: &str| p[k].as_f64().map(|x| x as f32);
     let factor = f("factor").unwrap_or(1.0);
-    let original = p["original_max_position_embeddings"].as_u64().unwrap_or(0) as usize;
+    // Phi-3 states the original context beside `rope_scaling`, not in it.
+    let original = p["original_max_position_embeddings"]
+        .as_u64()
+        .or(config["original_max_position_embeddings"].as_u64())
+        .unwrap_or(0) as usize;
+    let refuse = |what: &str| {
+        Err(invalid(
+            path,
+            format!("RoPE scaling `{kind}` with `{what}` is not supported"),
+        ))
+    };
     Ok(match kind {
         "default" => RopeScaling::None,
         "linear" if factor == 1.0 => RopeScaling::None,
@@ -164,13 +174,89 @@ fn rope_scaling(path: &Path, params: Option<&Value>) -> Result<RopeScaling> {
             high_freq_factor: f("high_freq_factor").unwrap_or(4.0),
             original_context: original,
         },
-        "yarn" => RopeScaling::Yarn {
-            factor,
-            original_context: original,
-        },
-        "longrope" | "su" => RopeScaling::LongRope {
-            original_context: original,
-        },
+        "yarn" => {
+            // DeepSeek's mscale forms and an explicit attention factor change the magnitude in
+            // ways llama.cpp and mlx-lm do not agree on: refused rather than guessed.
+            for key in ["attention_factor", "mscale", "mscale_all_dim"] {
+                if !p[key].is_null() {
+                    return refuse(key);
+                }
+            }
+            RopeScaling::Yarn {
+                factor,
+                original_context: if original > 0 { original } else { 4096 },
+                beta_fast: f("beta_fast").unwrap_or(32.0),
+                beta_slow: f("beta_slow").unwrap_or(1.0),
+                attn_factor: 1.0,
+            }
+        }
+        "longrope" | "su" => {
+            let factors = |k: &str| -> Result<Vec<f32>> {
+                p[k].as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|x| x.as_f64().map(|x| x as f32))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or_else(|| invalid(path, format!("rope_scaling.{k} is not a list of numbers")))
+            };
+            let context = config["max_position_embeddings"].as_u64().unwrap_or(0) as usize;
+            let computed = longrope_magnitude(context, original);
+            let stated = f("attention_factor");
+            RopeScaling::LongRope {
+                original_context: original,
+                short: factors("short_factor")?,
+                long: factors("long_factor")?,
+                short_magnitude: stated.or(f("short_mscale")).unwrap_or(computed),
+                long_magnitude: stated.or(f("long_mscale")).unwrap_or(computed),
+            }
+        }
         other => return Err(invalid(path, format!("unknown RoPE scaling type `{other}`"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qwen2(rope_scaling: Value) -> Result<ModelDesc> {
+        let cfg = serde_json::json!({
+            "model_type": "qwen2", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 10,
+            "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+            "rope_scaling": rope_scaling,
+        });
+        ModelDesc::from_hf_config(Path::new("config.json"), &cfg.to_string())
+    }
+
+    #[test]
+    fn yarn_is_read_with_its_defaults_and_deepseek_forms_are_refused() {
+        let d = qwen2(serde_json::json!({"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}))
+            .expect("yarn");
+        assert!(
+            matches!(d.rope_scaling, RopeScaling::Yarn { factor: 4.0, original_context: 32768, beta_fast, beta_slow, .. }
+            if beta_fast == 32.0 && beta_slow == 1.0)
+        );
+        let err = qwen2(serde_json::json!({"type": "yarn", "factor": 40.0, "mscale": 0.707})).unwrap_err();
+        assert!(err.to_string().contains("`mscale`"), "{err}");
+    }
+
+    #[test]
+    fn longrope_reads_the_original_context_beside_rope_scaling() {
+        let d = qwen2(serde_json::json!({"type": "longrope", "short_factor": [1.0, 1.0], "long_factor": [2.0, 4.0]}))
+            .expect("longrope");
+        let RopeScaling::LongRope {
+            original_context,
+            long_magnitude,
+            ..
+        } = d.rope_scaling
+        else {
+            panic!("{:?}", d.rope_scaling);
+        };
+        assert_eq!(original_context, 4096);
+        assert!((long_magnitude - longrope_magnitude(131072, 4096)).abs() < 1e-6);
+        let err =
+            qwen2(serde_json::json!({"type": "longrope", "short_factor": [1.0], "long_factor": "x"})).unwrap_err();
+        assert!(err.to_string().contains("long_factor"), "{err}");
+    }
 }

@@ -15,7 +15,7 @@ pub use family::{
     FAMILIES,
 };
 pub use names::{gguf_to_hf_module, hf_to_gguf_module};
-pub use rope::RopeScaling;
+pub use rope::{longrope_magnitude, yarn_magnitude, RopeFreqs, RopeScaling};
 
 /// Sizes and options of one layer where layers may differ.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,12 +82,14 @@ impl ModelDesc {
         self.layers.len()
     }
 
-    /// The RoPE frequency divisors of `layer` (`None`: plain RoPE); `Err` names a scaling the
-    /// engines do not implement.
-    pub fn rope_divisors(&self, layer: &LayerDesc) -> Result<Option<Vec<f32>>, String> {
+    /// How `layer` rotates, serving the model's whole context; `Err` says why the stored
+    /// scaling cannot be used.
+    pub fn rope(&self, layer: &LayerDesc) -> Result<RopeFreqs, String> {
         match layer.rope_scaled {
-            true => self.rope_scaling.freq_divisors(self.rope_dims, layer.rope_base),
-            false => Ok(None),
+            true => self
+                .rope_scaling
+                .frequencies(self.rope_dims, layer.rope_base, self.context_length),
+            false => Ok(RopeFreqs::PLAIN),
         }
     }
 
