@@ -2,7 +2,7 @@
 //! partial, with frequency divisors), grouped-query attention with optional biases, fused QKV,
 //! Q/K norms, soft-capping and a sliding window, and the gated MLP (optionally fused).
 
-use candle_core::quantized::QMatMul;
+use crate::kernels::QLinear;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
@@ -162,7 +162,7 @@ pub struct AttentionConfig {
 
 /// A projection with an optional bias (Qwen2's Q/K/V).
 pub struct Linear {
-    w: QMatMul,
+    w: QLinear,
     b: Option<Tensor>,
 }
 
@@ -195,7 +195,7 @@ enum QkvProjection {
 
 pub struct Attention {
     qkv: QkvProjection,
-    wo: QMatMul,
+    wo: QLinear,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
     cfg: AttentionConfig,
@@ -322,13 +322,13 @@ fn attention_mask(pos: usize, seq: usize, kv_len: usize, window: Option<usize>, 
 
 /// Gate and up as two projections, or one fused `ffn_up` holding gate rows then up rows (Phi-3).
 enum GateUp {
-    Separate { gate: QMatMul, up: QMatMul },
-    Fused { gate_up: QMatMul, inner: usize },
+    Separate { gate: QLinear, up: QLinear },
+    Fused { gate_up: QLinear, inner: usize },
 }
 
 pub struct Mlp {
     gate_up: GateUp,
-    down: QMatMul,
+    down: QLinear,
     act: Activation,
 }
 

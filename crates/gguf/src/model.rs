@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::QTensor;
+
+use crate::kernels::QLinear;
 use candle_core::{Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use parallax_core::arch::{EmbedScale, ModelDesc};
@@ -29,7 +31,7 @@ pub struct Model {
     embd_scale: Option<f64>,
     blocks: Vec<Block>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: QLinear,
     final_softcap: Option<f64>,
 }
 

@@ -5,7 +5,9 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::quantized::{gguf_file, QTensor};
+
+use crate::kernels::QLinear;
 use candle_core::{Device, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use parallax_core::GgufHeader;
@@ -40,8 +42,8 @@ impl Weights {
         content.tensor(file, name, &self.device)
     }
 
-    pub fn matmul(&mut self, name: &str) -> CResult<QMatMul> {
-        QMatMul::from_qtensor(self.qtensor(name)?)
+    pub fn matmul(&mut self, name: &str) -> CResult<QLinear> {
+        QLinear::from_arc(Arc::new(self.qtensor(name)?))
     }
 
     pub fn rms_norm(&mut self, name: &str, eps: f64) -> CResult<RmsNorm> {
@@ -50,12 +52,12 @@ impl Weights {
 
     /// The token embedding (kept quantized: rows are dequantized on lookup) and the output
     /// projection, which is the same tensor when the model ties them.
-    pub fn embedding_and_output(&mut self) -> CResult<(Arc<QTensor>, QMatMul)> {
+    pub fn embedding_and_output(&mut self) -> CResult<(Arc<QTensor>, QLinear)> {
         let embd = Arc::new(self.qtensor("token_embd.weight")?);
         let output = if self.has("output.weight") {
             self.matmul("output.weight")?
         } else {
-            QMatMul::from_arc(embd.clone())?
+            QLinear::from_arc(embd.clone())?
         };
         Ok((embd, output))
     }

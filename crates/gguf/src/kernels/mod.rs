@@ -1,0 +1,209 @@
+//! Our quantized matmul for the formats candle 0.11 runs only through its scalar fallback
+//! (`vec_dot_unopt`): Q4_0, Q4_1, Q5_0 and Q5_1 — every layer of SmolLM2 Q4_1 and most of
+//! Gemma 3 Q4_K_M. `x` is quantized once per matmul; output rows are split over candle's own
+//! barrier pool (so our threads never contend with its); the dot is AVX2 where the CPU has it,
+//! else the scalar reference. Every other format goes to candle's `QMatMul` unchanged.
+//!
+//! `PARALLAX_KERNELS=candle` routes every format to candle (the "before" of PERFORMANCE.md),
+//! `PARALLAX_KERNELS=scalar` forces our scalar path.
+
+mod blocks;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::{Arc, OnceLock};
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+
+pub use blocks::{dot_scalar, quantize_row, ActBlock, Format, BLOCK};
+
+use crate::layers::CResult;
+
+/// The dot product implementation chosen for this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Candle,
+    Scalar,
+    Avx2,
+}
+
+impl Kernel {
+    /// Chosen once per process: `PARALLAX_KERNELS` if set, else the best the CPU runs.
+    pub fn selected() -> Kernel {
+        static KERNEL: OnceLock<Kernel> = OnceLock::new();
+        *KERNEL.get_or_init(|| match std::env::var("PARALLAX_KERNELS").as_deref() {
+            Ok("candle") => Kernel::Candle,
+            Ok("scalar") => Kernel::Scalar,
+            _ => Kernel::best(),
+        })
+    }
+
+    pub fn best() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
+            return Kernel::Avx2;
+        }
+        Kernel::Scalar
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Candle => "candle",
+            Kernel::Scalar => "scalar",
+            Kernel::Avx2 => "avx2",
+        }
+    }
+
+    fn dot(self, format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is only chosen when the CPU reports AVX2, FMA and F16C.
+            Kernel::Avx2 => unsafe { x86::dot(format, row, act) },
+            _ => dot_scalar(format, row, act),
+        }
+    }
+}
+
+fn format_of(dtype: GgmlDType) -> Option<Format> {
+    match dtype {
+        GgmlDType::Q4_0 => Some(Format::Q4_0),
+        GgmlDType::Q4_1 => Some(Format::Q4_1),
+        GgmlDType::Q5_0 => Some(Format::Q5_0),
+        GgmlDType::Q5_1 => Some(Format::Q5_1),
+        GgmlDType::Q8_0 => Some(Format::Q8_0),
+        _ => None,
+    }
+}
+
+/// `y = x · Wᵀ` for a GGUF weight `W` of shape `(n, k)`.
+pub enum QLinear {
+    Ours(Arc<OurMatMul>),
+    Candle(QMatMul),
+}
+
+impl QLinear {
+    pub fn from_arc(w: Arc<QTensor>) -> CResult<Self> {
+        Self::with_kernel(w, Kernel::selected())
+    }
+
+    pub fn with_kernel(w: Arc<QTensor>, kernel: Kernel) -> CResult<Self> {
+        let (n, k) = w.shape().dims2()?;
+        match (format_of(w.dtype()), kernel) {
+            (Some(format), Scalar | Avx2) if k % BLOCK == 0 && w.device().is_cpu() => {
+                Ok(QLinear::Ours(Arc::new(OurMatMul {
+                    w,
+                    format,
+                    kernel,
+                    n,
+                    k,
+                })))
+            }
+            _ => Ok(QLinear::Candle(QMatMul::from_arc(w)?)),
+        }
+    }
+}
+
+use Kernel::{Avx2, Scalar};
+
+impl Module for QLinear {
+    fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        match self {
+            QLinear::Ours(op) => {
+                let x = x.contiguous()?;
+                x.apply_op1_no_bwd(op.as_ref())
+            }
+            QLinear::Candle(m) => m.forward(x),
+        }
+    }
+}
+
+pub struct OurMatMul {
+    w: Arc<QTensor>,
+    format: Format,
+    kernel: Kernel,
+    n: usize,
+    k: usize,
+}
+
+/// Output rows handed to one worker at a time.
+const ROWS_PER_TASK: usize = 16;
+
+/// A pointer the workers write disjoint output ranges through.
+struct Out(*mut f32);
+// SAFETY: each task writes only the output columns of its own row range.
+unsafe impl Sync for Out {}
+
+impl OurMatMul {
+    /// `x`: `m × k` row-major; returns `m × n`.
+    fn matmul(&self, x: &[f32], m: usize) -> CResult<Vec<f32>> {
+        let (n, k, blocks) = (self.n, self.k, self.k / BLOCK);
+        let bpb = self.format.bytes_per_block();
+        let mut act = vec![ActBlock::ZERO; m * blocks];
+        for (row, out) in x.chunks_exact(k).zip(act.chunks_exact_mut(blocks)) {
+            quantize_row(row, out);
+        }
+        let data = self.w.data()?;
+        let weights: &[u8] = &data;
+        if weights.len() < n * blocks * bpb {
+            candle_core::bail!(
+                "quantized weight holds {} bytes, expected {}",
+                weights.len(),
+                n * blocks * bpb
+            );
+        }
+        let mut y = vec![0f32; m * n];
+        let out = Out(y.as_mut_ptr());
+        let tasks = n.div_ceil(ROWS_PER_TASK);
+        let run = |range: std::ops::Range<usize>| {
+            let out = &out;
+            for task in range {
+                let rows = task * ROWS_PER_TASK..((task + 1) * ROWS_PER_TASK).min(n);
+                for r in rows {
+                    let w = &weights[r * blocks * bpb..(r + 1) * blocks * bpb];
+                    for (i, a) in act.chunks_exact(blocks).enumerate() {
+                        let v = self.kernel.dot(self.format, w, a);
+                        // SAFETY: `i < m`, `r < n`; every (i, r) is written by one task only.
+                        unsafe { *out.0.add(i * n + r) = v };
+                    }
+                }
+            }
+        };
+        if tasks > 1 {
+            candle_core::utils::barrier_pool().execute_chunked(tasks, run);
+        } else {
+            run(0..tasks);
+        }
+        Ok(y)
+    }
+}
+
+impl CustomOp1 for OurMatMul {
+    fn name(&self) -> &'static str {
+        "parallax-qmatmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let CpuStorage::F32(all) = storage else {
+            candle_core::bail!("parallax-qmatmul takes f32 activations");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("parallax-qmatmul takes contiguous activations");
+        };
+        let dims = layout.shape().dims();
+        let Some((&k, lead)) = dims.split_last() else {
+            candle_core::bail!("parallax-qmatmul: a scalar has no rows");
+        };
+        if k != self.k {
+            candle_core::bail!("parallax-qmatmul: x has {k} columns, the weight {}", self.k);
+        }
+        let m = lead.iter().product::<usize>();
+        let y = self.matmul(&all[start..end], m)?;
+        let mut out_dims = lead.to_vec();
+        out_dims.push(self.n);
+        Ok((CpuStorage::F32(y), Shape::from(out_dims)))
+    }
+}
+
+#[cfg(test)]
+mod tests;
