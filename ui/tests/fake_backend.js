@@ -57,7 +57,9 @@
     r.status = stopped.has(c.id) ? 'stopped' : 'complete';
     stopped.delete(c.id);
     if (r.status === 'complete') {
-      r.stats = { prompt_tokens: 21, completion_tokens: 9, ttft_ms: 84, decode_tps: 23.4, prompt_tps: 250, total_ms: 470, finish_reason: 'stop' };
+      // A later turn reuses the earlier turns' KV cache (prompt caching), as the engine reports it.
+      const earlier = c.messages.some((m) => m.role === 'assistant' && m !== r && m.status === 'complete');
+      r.stats = { prompt_tokens: 21, cached_tokens: earlier ? 15 : 0, completion_tokens: 9, ttft_ms: 84, decode_tps: 23.4, prompt_tps: 250, total_ms: 470, finish_reason: 'stop' };
     }
     ch.onmessage({ kind: 'finished', reply: { ...r } });
     return { ...r };
@@ -121,7 +123,7 @@
       const stopped = comparing.stopped;
       const result = {
         choice: req.columns[column], text, load_ms: null, peak_engine_memory_bytes: column ? 1.1e8 : 1.3e8, peak_process_rss_bytes: 4e8, stopped, error: null,
-        stats: stopped ? null : { prompt_tokens: 21, completion_tokens: fake.tokens.length, ttft_ms: column ? 50 : 100, decode_tps: column ? 30 : 20, prompt_tps: 250, total_ms: 400, finish_reason: 'length' },
+        stats: stopped ? null : { prompt_tokens: 21, cached_tokens: 0, completion_tokens: fake.tokens.length, ttft_ms: column ? 50 : 100, decode_tps: column ? 30 : 20, prompt_tps: 250, total_ms: 400, finish_reason: 'length' },
       };
       ch.onmessage({ kind: 'finished', column, result });
       return result;

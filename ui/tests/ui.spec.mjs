@@ -48,6 +48,11 @@ export const tests = {
     const sent = (await calls(page, 'send_message'))[0].args;
     assert.equal(sent.content, 'line one\nline two');
     await page.getByTestId('conversation').filter({ hasText: 'line one' }).waitFor();
+    await send(page, 'and again');
+    const second = page.locator('[data-testid=message][data-role=assistant]').nth(1);
+    await second.getByTestId('stats').waitFor();
+    assert.match(await second.getByTestId('stats').textContent(), /21 tokens \(15 cached\) → 9 tokens/,
+      'a later turn says how much of its prompt came from the cache');
   },
 
   async 'markdown is rendered and sanitised, code is highlighted and copyable'(page) {

@@ -67,8 +67,11 @@ fn ask(
     temperature: f32,
     seed: u64,
 ) -> Result<Answer, String> {
+    // `cache_prompt: false` asks llama-server (and Parallax) for a cold prefill, as the local
+    // suite measures; servers without prompt caching ignore it.
     let body = json!({"model": ep.model, "messages": messages, "max_tokens": max_tokens,
-        "temperature": temperature, "seed": seed, "stream": true, "stream_options": {"include_usage": true}});
+        "temperature": temperature, "seed": seed, "stream": true, "stream_options": {"include_usage": true},
+        "cache_prompt": false});
     let start = Instant::now();
     let ms = |s: Instant| s.elapsed().as_secs_f64() * 1000.0;
     let resp = post(ep, &body)?;

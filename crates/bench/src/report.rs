@@ -412,7 +412,7 @@ pub fn markdown(r: &Results) -> String {
     md.push_str(
         "- **TTFT**: from the request to the first generated token (includes tokenising and the whole prefill).\n\
          - **Decode tok/s** = generated tokens / (total − TTFT). Tokens are counted from the output token ids, never from stream chunks or text.\n\
-         - **Prompt tok/s** = prompt tokens / TTFT.\n\
+         - **Prompt tok/s** = prompt tokens / TTFT. Prefill is always cold: prompt caching is off, every generation starts from an empty KV cache.\n\
          - **Peak RSS**: the process's high-water mark (VmHWM), which includes memory the engine maps; **peak allocator**: MLX's own peak (active + cached buffers).\n\
          - **Statistics**: mean ± SD over measured runs (warm-up excluded); values beyond 2 SD of the mean are removed and counted; `results.json` has median, min/max and the 95% CI of every metric.\n\
          - **Leak**: least-squares slope of RSS over iterations (MB/iteration) with its 95% CI and R²; *plateaus* when the slope after the first fifth of the iterations is within 0.05 MB/iteration or not distinguishable from zero.\n\

@@ -98,6 +98,7 @@ pub fn run(a: Args) -> Result<()> {
         sampling,
         stop: a.stop,
         logprobs: None,
+        cache_prompt: false,
     })?;
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;

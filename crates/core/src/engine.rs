@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::ChatTemplate;
 use crate::error::Result;
+use crate::prompt_cache::PromptCache;
 use crate::tokenizer::Tokenizer;
 
 /// What a model is, as the engine loaded it.
@@ -42,13 +43,17 @@ pub struct MemoryReport {
 ///
 /// Contract: `forward` appends `tokens` to the sequence held in the KV cache (positions
 /// `kv_len()..kv_len()+tokens.len()`) and returns the logits of the last one. `reset` empties
-/// the cache. Not `Sync`: an engine is driven by one thread at a time (see `runtime`).
+/// the cache (and may free it); `truncate` keeps its first positions exactly, or fails when it
+/// cannot (an engine whose cache dropped older positions, as a sliding-window ring buffer does).
+/// Not `Sync`: an engine is driven by one thread at a time (see `runtime`).
 pub trait Engine: Send {
     /// Short backend name: "gguf" or "mlx".
     fn backend(&self) -> &'static str;
     fn info(&self) -> &ModelInfo;
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
     fn reset(&mut self) -> Result<()>;
+    /// Keeps positions `0..len` of the cache and forgets the rest (`len ≤ kv_len()`).
+    fn truncate(&mut self, len: usize) -> Result<()>;
     fn kv_len(&self) -> usize;
     fn memory(&self) -> MemoryReport;
 }
@@ -59,4 +64,23 @@ pub struct LoadedModel {
     pub tokenizer: Arc<Tokenizer>,
     pub template: Option<Arc<ChatTemplate>>,
     pub load_ms: f64,
+    /// The tokens `engine`'s KV cache holds, reused by the next generation's prompt.
+    pub prompt_cache: PromptCache,
+}
+
+impl LoadedModel {
+    pub fn new(
+        engine: Box<dyn Engine>,
+        tokenizer: Arc<Tokenizer>,
+        template: Option<Arc<ChatTemplate>>,
+        load_ms: f64,
+    ) -> Self {
+        LoadedModel {
+            engine,
+            tokenizer,
+            template,
+            load_ms,
+            prompt_cache: PromptCache::default(),
+        }
+    }
 }

@@ -11,9 +11,10 @@ pub fn rate(count: usize, ms: f64) -> f64 {
     }
 }
 
-/// Prompt tok/s: prompt tokens over the time to the first generated token.
-pub fn prompt_tps(prompt_tokens: usize, ttft_ms: f64) -> f64 {
-    rate(prompt_tokens, ttft_ms)
+/// Prompt tok/s: the prompt tokens prefilled (those reused from the KV cache excluded) over the
+/// time to the first generated token.
+pub fn prompt_tps(prefilled: usize, ttft_ms: f64) -> f64 {
+    rate(prefilled, ttft_ms)
 }
 
 /// Decode tok/s = generated / (end − TTFT), the study's definition: the first token is counted

@@ -37,6 +37,14 @@ pub struct GenerateRequest {
     /// from the model's distribution before sampling. `None`: no log-probabilities.
     #[serde(default)]
     pub logprobs: Option<usize>,
+    /// Reuse the KV cache's common prefix with the previous sequence (prompt caching). Off, the
+    /// prompt is prefilled from an empty cache, as the benchmark suite measures it.
+    #[serde(default = "yes")]
+    pub cache_prompt: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Most alternatives a token's log-probability entry may list (OpenAI's limit).
@@ -94,6 +102,9 @@ pub enum FinishReason {
 pub struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
+    /// Prompt tokens whose keys and values were reused from the cache, not prefilled.
+    #[serde(default)]
+    pub cached_tokens: usize,
 }
 
 /// Timings of one generation. `decode_tps = generated / (total − ttft)`, the study's definition.
@@ -109,11 +120,12 @@ pub struct Timings {
 }
 
 impl Timings {
-    pub fn from_token_times(prompt_tokens: usize, token_times_ms: Vec<f64>, total_ms: f64) -> Self {
+    /// `prefilled`: the prompt tokens the engine ran (cached ones excluded).
+    pub fn from_token_times(prefilled: usize, token_times_ms: Vec<f64>, total_ms: f64) -> Self {
         let ttft_ms = token_times_ms.first().copied().unwrap_or(total_ms);
         Timings {
             ttft_ms,
-            prompt_tps: crate::figures::prompt_tps(prompt_tokens, ttft_ms),
+            prompt_tps: crate::figures::prompt_tps(prefilled, ttft_ms),
             decode_tps: crate::figures::decode_tps(token_times_ms.len(), ttft_ms, total_ms),
             total_ms,
             token_times_ms,
@@ -141,6 +153,9 @@ pub struct GenerationResult {
 pub enum Event {
     Started {
         prompt_tokens: usize,
+        /// Of those, reused from the KV cache.
+        #[serde(default)]
+        cached_tokens: usize,
     },
     /// `text` may be empty while a possible stop string or an incomplete character is held back.
     Token {
@@ -222,17 +237,18 @@ pub fn generate(
             format!("must be at most {MAX_TOP_LOGPROBS}"),
         ));
     }
+    let cached = reuse_cache(model, &prompt, req.cache_prompt)?;
     if emit(&Event::Started {
         prompt_tokens: prompt.len(),
+        cached_tokens: cached,
     }) == Flow::Cancel
     {
         return Ok(finish(empty_result(&prompt, start, FinishReason::Cancelled), emit));
     }
 
-    model.engine.reset()?;
     let mut logits = Vec::new();
-    for chunk in prompt.chunks(PREFILL_CHUNK) {
-        logits = model.engine.forward(chunk)?;
+    for chunk in prompt[cached..].chunks(PREFILL_CHUNK) {
+        logits = feed(model, chunk)?;
     }
 
     let max_new = req.max_tokens.min(context_length - prompt.len());
@@ -276,7 +292,7 @@ pub fn generate(
         if generated.len() >= max_new {
             break;
         }
-        logits = model.engine.forward(&[id])?;
+        logits = feed(model, &[id])?;
     }
     if reason != FinishReason::Cancelled {
         let tail = decoder.flush(&model.tokenizer)?;
@@ -288,14 +304,48 @@ pub fn generate(
         usage: Usage {
             prompt_tokens: prompt.len(),
             completion_tokens: generated.len(),
+            cached_tokens: cached,
         },
-        timings: Timings::from_token_times(prompt.len(), token_times, total_ms),
+        timings: Timings::from_token_times(prompt.len() - cached, token_times, total_ms),
         token_ids: generated,
         finish_reason: reason,
         kv_len: model.engine.kv_len(),
         logprobs: all_logprobs,
     };
     Ok(finish(result, emit))
+}
+
+/// Truncates the engine's cache to the prefix `prompt` shares with it (everything when
+/// `enabled` is off or nothing is shared) and returns how many prompt tokens it kept.
+fn reuse_cache(model: &mut LoadedModel, prompt: &[u32], enabled: bool) -> Result<usize> {
+    let keep = if enabled {
+        model.prompt_cache.reusable(prompt, model.engine.kv_len())
+    } else {
+        0
+    };
+    if keep > 0 && model.engine.truncate(keep).is_ok() {
+        model.prompt_cache.keep(keep);
+        return Ok(keep);
+    }
+    model.prompt_cache.clear();
+    model.engine.reset()?;
+    Ok(0)
+}
+
+/// One forward pass that keeps the cache's label in step: on failure the engine's cache is in
+/// an unknown state, so it is emptied and nothing is reused next time.
+fn feed(model: &mut LoadedModel, tokens: &[u32]) -> Result<Vec<f32>> {
+    match model.engine.forward(tokens) {
+        Ok(logits) => {
+            model.prompt_cache.extend(tokens);
+            Ok(logits)
+        }
+        Err(e) => {
+            model.prompt_cache.clear();
+            let _ = model.engine.reset();
+            Err(e)
+        }
+    }
 }
 
 fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> GenerationResult {
@@ -306,6 +356,7 @@ fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> Generat
         usage: Usage {
             prompt_tokens: prompt.len(),
             completion_tokens: 0,
+            cached_tokens: 0,
         },
         timings: Timings::from_token_times(prompt.len(), vec![], ms(start)),
         kv_len: 0,

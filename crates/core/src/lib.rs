@@ -13,6 +13,7 @@ pub mod generate;
 pub mod gguf_meta;
 pub mod live;
 pub mod pretokenize;
+pub mod prompt_cache;
 pub mod runtime;
 pub mod sampling;
 pub mod stop;
@@ -29,6 +30,7 @@ pub use generate::{
 };
 pub use gguf_meta::{GgufHeader, GgufPart, SplitName};
 pub use live::{LiveGeneration, LiveStatus};
+pub use prompt_cache::PromptCache;
 pub use runtime::{EngineHandle, GenerationStream};
 pub use sampling::SamplingParams;
 pub use tokenizer::Tokenizer;

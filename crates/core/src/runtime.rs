@@ -174,7 +174,7 @@ fn track(live: &Live, ev: &Event) {
     live.update(|s| {
         let Some(g) = s.generation.as_mut() else { return };
         match ev {
-            Event::Started { prompt_tokens } => g.prompt_tokens = *prompt_tokens,
+            Event::Started { prompt_tokens, .. } => g.prompt_tokens = *prompt_tokens,
             Event::Token { elapsed_ms, .. } => {
                 g.tokens += 1;
                 g.ttft_ms.get_or_insert(*elapsed_ms);

@@ -69,6 +69,7 @@ fn transcript(conv: &Conversation, reply_id: i64) -> Vec<ChatMessage> {
 pub(crate) fn stats_of(r: &GenerationResult) -> MessageStats {
     MessageStats {
         prompt_tokens: r.usage.prompt_tokens,
+        cached_tokens: r.usage.cached_tokens,
         completion_tokens: r.usage.completion_tokens,
         ttft_ms: r.timings.ttft_ms,
         decode_tps: r.timings.decode_tps,
@@ -95,6 +96,7 @@ pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -
         },
         stop: vec![],
         logprobs: None,
+        cache_prompt: true,
     }
 }
 

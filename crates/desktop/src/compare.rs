@@ -423,6 +423,7 @@ mod tests {
             text: String::new(),
             stats: Some(MessageStats {
                 prompt_tokens: 10,
+                cached_tokens: 0,
                 completion_tokens: 20,
                 ttft_ms,
                 decode_tps,

@@ -160,14 +160,27 @@ async fn regenerate_replaces_the_last_reply_and_edit_drops_what_followed() {
         .await
         .expect("regenerate");
     assert_ne!(first.id, again.id);
+    let (s1, s2) = (first.stats.expect("stats"), again.stats.clone().expect("stats"));
+    assert_eq!(s1.cached_tokens, 0, "a fresh model has nothing cached");
+    assert_eq!(
+        s2.cached_tokens,
+        s2.prompt_tokens - 1,
+        "regenerate reuses all but the last prompt token"
+    );
     let msgs = app.conversation(conv.id).expect("c").messages;
     assert_eq!(msgs.len(), 2, "the old reply was replaced");
     assert_eq!(msgs[1].id, again.id);
 
     let user_id = msgs[0].id;
-    app.send_message(conv.id, "Another one.", &choice("gguf"), &sink)
+    let next = app
+        .send_message(conv.id, "Another one.", &choice("gguf"), &sink)
         .await
         .expect("2");
+    let s3 = next.stats.expect("stats");
+    assert!(
+        s3.cached_tokens >= s2.prompt_tokens,
+        "the next turn reuses the first turn's prompt: {s3:?}"
+    );
     assert_eq!(app.conversation(conv.id).expect("c").messages.len(), 4);
     app.edit_and_resend(user_id, "Name a fruit.", &choice("gguf"), &sink)
         .await

@@ -43,6 +43,11 @@ impl KvCache {
         self.len = 0;
     }
 
+    /// Keeps positions `0..len`; the rest is overwritten by the next append.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     /// Bytes allocated for keys and values.
     pub fn bytes(&self) -> u64 {
         [&self.k, &self.v]

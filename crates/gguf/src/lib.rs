@@ -57,12 +57,12 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
         warnings: vec![],
     };
     let engine = GgufEngine { model, info, device };
-    Ok(LoadedModel {
-        engine: Box::new(engine),
-        tokenizer: Arc::new(tokenizer),
-        template: template.map(Arc::new),
-        load_ms: start.elapsed().as_secs_f64() * 1000.0,
-    })
+    Ok(LoadedModel::new(
+        Box::new(engine),
+        Arc::new(tokenizer),
+        template.map(Arc::new),
+        start.elapsed().as_secs_f64() * 1000.0,
+    ))
 }
 
 impl Engine for GgufEngine {
@@ -87,6 +87,14 @@ impl Engine for GgufEngine {
     fn reset(&mut self) -> Result<()> {
         for layer in self.model.attention_layers() {
             layer.cache.reset();
+        }
+        Ok(())
+    }
+
+    /// Every layer keeps every position (sliding windows are a mask), so any prefix is exact.
+    fn truncate(&mut self, len: usize) -> Result<()> {
+        for layer in self.model.attention_layers() {
+            layer.cache.truncate(len);
         }
         Ok(())
     }

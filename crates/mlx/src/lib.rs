@@ -97,12 +97,12 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     // One token through the model: materialises the weights and catches a mismatch now.
     engine.forward(&[0])?;
     engine.reset()?;
-    Ok(LoadedModel {
-        engine: Box::new(engine),
-        tokenizer: Arc::new(tokenizer),
-        template: template.map(Arc::new),
-        load_ms: start.elapsed().as_secs_f64() * 1000.0,
-    })
+    Ok(LoadedModel::new(
+        Box::new(engine),
+        Arc::new(tokenizer),
+        template.map(Arc::new),
+        start.elapsed().as_secs_f64() * 1000.0,
+    ))
 }
 
 impl Engine for MlxEngine {
@@ -130,6 +130,14 @@ impl Engine for MlxEngine {
     fn reset(&mut self) -> Result<()> {
         for a in self.model.attention() {
             a.cache.clear();
+        }
+        Ok(())
+    }
+
+    /// Every layer keeps every position (sliding windows are a mask), so any prefix is exact.
+    fn truncate(&mut self, len: usize) -> Result<()> {
+        for a in self.model.attention() {
+            a.cache.truncate(len);
         }
         Ok(())
     }

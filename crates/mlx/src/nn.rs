@@ -297,6 +297,11 @@ impl KvCache {
         self.len = 0;
     }
 
+    /// Keeps positions `0..len`; the rest is overwritten by the next append.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     /// Appends `k`, `v` (`[1, kv_heads, n, head_dim]`) and returns every position so far.
     pub fn append(&mut self, k: &Array, v: &Array, max_len: usize) -> MResult<(Array, Array)> {
         let n = k.shape()[2] as usize;

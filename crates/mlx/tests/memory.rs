@@ -19,6 +19,7 @@ fn unloading_returns_mlx_active_memory_to_near_zero() {
         sampling: SamplingParams::greedy(),
         stop: vec![],
         logprobs: None,
+        cache_prompt: false,
     };
     generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
     let m = model.engine.memory();

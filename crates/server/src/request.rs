@@ -78,9 +78,13 @@ fn uint(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<u64>, ApiE
 }
 
 fn boolean(m: &serde_json::Map<String, Value>, k: &str) -> Result<bool, ApiError> {
+    Ok(optional_bool(m, k)?.unwrap_or(false))
+}
+
+fn optional_bool(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<bool>, ApiError> {
     match m.get(k) {
-        None | Some(Value::Null) => Ok(false),
-        Some(v) => v.as_bool().ok_or_else(|| wrong(k, "a boolean")),
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_bool().map(Some).ok_or_else(|| wrong(k, "a boolean")),
     }
 }
 
@@ -187,6 +191,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
             sampling,
             stop: stop(m)?,
             logprobs,
+            cache_prompt: optional_bool(m, "cache_prompt")?.unwrap_or(true),
         },
     })
 }

@@ -31,7 +31,8 @@ fn finish(r: &FinishReason) -> &'static str {
 
 pub fn usage(r: &GenerationResult) -> Value {
     let (p, c) = (r.usage.prompt_tokens, r.usage.completion_tokens);
-    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+        "prompt_tokens_details": {"cached_tokens": r.usage.cached_tokens}})
 }
 
 /// Parallax's own figures, in an extra field clients ignore (as llama-server's `timings`).

@@ -159,6 +159,37 @@ async fn a_chat_completion_answers_with_usage_and_timings() {
     assert_eq!(v["timings"]["engine"], "gguf");
 }
 
+#[tokio::test]
+async fn a_repeated_prompt_reuses_the_kv_cache_and_says_so_in_usage() {
+    let app = app();
+    let cached = |v: &Value| {
+        v["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .expect("cached_tokens")
+    };
+    let (_, first) = json_of(app.clone(), post("/v1/chat/completions", chat(json!({})))).await;
+    assert_eq!(cached(&first), 0, "{first}");
+    let prompt = first["usage"]["prompt_tokens"].as_u64().expect("prompt_tokens");
+    let (_, again) = json_of(app.clone(), post("/v1/chat/completions", chat(json!({})))).await;
+    assert_eq!(cached(&again), prompt - 1, "all but the prompt's last token: {again}");
+    assert_eq!(
+        again["choices"][0]["message"]["content"],
+        first["choices"][0]["message"]["content"]
+    );
+    let (_, cold) = json_of(
+        app.clone(),
+        post("/v1/chat/completions", chat(json!({"cache_prompt": false}))),
+    )
+    .await;
+    assert_eq!(
+        cached(&cold),
+        0,
+        "llama-server's `cache_prompt: false` asks for a cold prefill"
+    );
+    let (s, v) = json_of(app, post("/v1/chat/completions", chat(json!({"cache_prompt": "yes"})))).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "cache_prompt");
+}
+
 /// The `data:` payloads of an SSE body.
 fn sse_events(body: &str) -> Vec<String> {
     body.split("\n\n")

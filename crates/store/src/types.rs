@@ -94,6 +94,9 @@ impl MessageStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct MessageStats {
     pub prompt_tokens: usize,
+    /// Of the prompt tokens, those reused from the KV cache (prompt caching), not prefilled.
+    #[serde(default)]
+    pub cached_tokens: usize,
     pub completion_tokens: usize,
     pub ttft_ms: f64,
     pub decode_tps: f64,

@@ -21,6 +21,7 @@ fn a_conversation_keeps_its_messages_engine_model_and_stats_in_order() {
     assert_eq!(reply.status, MessageStatus::Streaming);
     let stats = MessageStats {
         prompt_tokens: 12,
+        cached_tokens: 4,
         completion_tokens: 3,
         ttft_ms: 40.0,
         decode_tps: 20.0,

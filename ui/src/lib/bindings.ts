@@ -10,7 +10,11 @@ export type Role = "system" | "user" | "assistant";
 
 export type MessageStatus = "complete" | "streaming" | "stopped" | "interrupted" | "failed";
 
-export type MessageStats = { prompt_tokens: number, completion_tokens: number, ttft_ms: number, decode_tps: number, prompt_tps: number, total_ms: number, 
+export type MessageStats = { prompt_tokens: number, 
+/**
+ * Of the prompt tokens, those reused from the KV cache (prompt caching), not prefilled.
+ */
+cached_tokens: number, completion_tokens: number, ttft_ms: number, decode_tps: number, prompt_tps: number, total_ms: number, 
 /**
  * stop, length, cancelled (as the generation loop reports it).
  */
