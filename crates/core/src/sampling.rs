@@ -128,6 +128,25 @@ impl Rng {
     }
 }
 
+/// The finite logits, best first (ties by token id), cut to the `top_k` best when `top_k > 0`.
+/// With a top-k the best are selected in O(n) and only they are sorted: the order is total, so
+/// the result is exactly the full sort's first `top_k` (Gemma's vocabulary is 262k tokens).
+fn candidates(logits: &[f32], top_k: usize) -> Vec<(u32, f32)> {
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut cands: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .map(|(i, &l)| (i as u32, l))
+        .collect();
+    if top_k > 0 && top_k < cands.len() {
+        cands.select_nth_unstable_by(top_k - 1, order);
+        cands.truncate(top_k);
+    }
+    cands.sort_unstable_by(order);
+    cands
+}
+
 /// Picks tokens from logits. One per generation; holds the RNG state.
 pub struct Sampler {
     params: SamplingParams,
@@ -147,18 +166,9 @@ impl Sampler {
         if self.params.temperature == 0.0 {
             return argmax(logits);
         }
-        let mut cands: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.is_finite())
-            .map(|(i, &l)| (i as u32, l))
-            .collect();
+        let cands = candidates(logits, self.params.top_k);
         if cands.is_empty() {
             return argmax(logits);
-        }
-        cands.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if self.params.top_k > 0 {
-            cands.truncate(self.params.top_k);
         }
         let t = self.params.temperature;
         let max = cands[0].1;
@@ -235,6 +245,23 @@ pub fn argmax(logits: &[f32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_k_selection_equals_the_full_sort_cut_to_k() {
+        let mut rng = Rng::new(7);
+        // Coarse values so ties (broken by token id) are common.
+        let mut logits: Vec<f32> = (0..5000)
+            .map(|_| (rng.next_f64() * 40.0).floor() as f32 / 4.0)
+            .collect();
+        logits[17] = f32::NAN;
+        logits[99] = f32::NEG_INFINITY;
+        let full = candidates(&logits, 0);
+        assert_eq!(full.len(), 4998);
+        for k in [1, 2, 40, 999, 4998, 6000] {
+            let want = &full[..k.min(full.len())];
+            assert_eq!(candidates(&logits, k), want, "top_k {k}");
+        }
+    }
 
     fn logits() -> Vec<f32> {
         (0..100).map(|i| ((i * 37) % 100) as f32 / 10.0).collect()
