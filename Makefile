@@ -16,7 +16,9 @@ OPENAI_JS_STAMP := tests/openai/node_modules/.installed
 UI_STAMP := ui/node_modules/.installed
 TAURI_DRIVER := $(HOME)/.cargo/bin/tauri-driver
 
-.PHONY: run test deps apt venv mlx-c npm ui-deps tauri-driver models ui build build-app test-rust test-ui test-gui package clean-models
+BENCH_ARGS ?=
+
+.PHONY: bench-anchors run test deps apt venv mlx-c npm ui-deps tauri-driver models ui build build-app test-rust test-ui test-gui package clean-models
 
 run: deps models ui build-app
 	$(APP)
@@ -104,6 +106,13 @@ test-ui:
 test-gui:
 	bash tests/e2e.sh $(APP)
 	@echo "E2E screenshots:"; ls -1 target/e2e-screenshots/*.png
+
+# Parallax vs llama.cpp's llama-bench and mlx-lm's benchmark, interleaved on this machine
+# (scripts/bench/anchors.py; llama.cpp built once from its sdist into target/anchors/).
+# ~30 min at 5 repetitions; e.g. `make bench-anchors BENCH_ARGS="--reps 3 --no-depth"`.
+# Writes bench-results/anchors.md. Not part of `make test`.
+bench-anchors: deps models build
+	$(VENV)/bin/python scripts/bench/anchors.py $(BENCH_ARGS)
 
 # The .deb (offline; AppImage would download tools from GitHub). Tauri's CLI from npm.
 package: deps ui

@@ -13,6 +13,7 @@ pub mod record;
 pub mod report;
 pub mod results;
 pub mod session;
+pub mod speed;
 pub mod stats;
 pub mod worker;
 

@@ -7,6 +7,7 @@ mod generate_cmd;
 mod models_cmd;
 mod monitor_cmd;
 mod serve_cmd;
+mod speed_cmd;
 mod tokenize_cmd;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Serve(serve_cmd::Args),
     /// Benchmark engines on one model, each in a fresh process; writes JSON, CSV and a report.
     Bench(bench_cmd::Args),
+    /// One engine's forward-pass speed as llama-bench measures it (pp512, tg128, tg128@4096).
+    Speed(speed_cmd::Args),
     /// Stream live memory/CPU snapshots of a process (default: this one) to the terminal.
     Monitor(monitor_cmd::Args),
     /// One engine's benchmark worker (started by `parallax bench`).
@@ -53,6 +56,7 @@ fn main() {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::BenchWorker(args) => bench_cmd::worker(args),
+        Command::Speed(args) => speed_cmd::run(args),
         Command::Monitor(args) => monitor_cmd::run(args),
     };
     if let Err(e) = result {
