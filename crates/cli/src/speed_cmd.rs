@@ -47,7 +47,11 @@ pub fn run(a: Args) -> Result<()> {
     if a.reps == 0 {
         bail!("--reps must be at least 1");
     }
-    let tests = a.tests.iter().map(|t| t.parse()).collect::<Result<Vec<SpeedTest>, _>>()?;
+    let tests = a
+        .tests
+        .iter()
+        .map(|t| t.parse())
+        .collect::<Result<Vec<SpeedTest>, _>>()?;
     let mut model = engines::load(&a.engine, &a.model)?;
     let engine = model.engine.as_mut();
     speed::warm_up(engine, a.seed)?;

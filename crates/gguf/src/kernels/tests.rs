@@ -95,3 +95,31 @@ fn a_mismatched_input_is_an_error_not_a_panic() {
     let err = l.forward(&x).expect_err("96 columns against 64").to_string();
     assert!(err.contains("96 columns"), "{err}");
 }
+
+#[test]
+#[ignore = "timing probe, run by hand"]
+fn probe_dot_throughput() {
+    use super::blocks::{quantize_row, ActBlock, Format};
+    let k = 576;
+    let blocks = k / 32;
+    let x = values(k, 3);
+    let mut act = vec![ActBlock::ZERO; blocks];
+    quantize_row(&x, &mut act);
+    for total_mb in [1usize, 8, 96] {
+        let rows = total_mb * 1_000_000 / (blocks * 20);
+        let w: Vec<u8> = (0..rows * blocks * 20).map(|i| (i * 7 % 251) as u8 & 0x3f).collect();
+        let mut sum = 0f32;
+        let reps = 96 / total_mb;
+        let t = std::time::Instant::now();
+        for _ in 0..reps.max(1) {
+            for r in 0..rows {
+                sum += Kernel::Avx2.dot(Format::Q4_1, &w[r * blocks * 20..(r + 1) * blocks * 20], &act);
+            }
+        }
+        let s = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{total_mb} MB: {:.2} GB/s ({sum})",
+            (rows * blocks * 20 * reps.max(1)) as f64 / s / 1e9
+        );
+    }
+}

@@ -74,6 +74,9 @@ pub unsafe fn dot(format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
     }
 }
 
+/// How far ahead of the block being read the weight stream is prefetched.
+const PREFETCH_AHEAD: usize = 2048;
+
 const BYTES: [usize; 5] = [18, 20, 22, 24, 34];
 
 /// The products of one block: 8 partial sums of `w·q`, plus `m·s` for formats with an offset.
@@ -112,6 +115,7 @@ unsafe fn dot_blocks<const F: usize>(row: *const u8, act: &[ActBlock]) -> f32 {
     let mut mins = 0f32;
     for (i, a) in act.iter().enumerate() {
         let b = row.add(i * bpb);
+        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_AHEAD) as *const i8);
         let (products, m) = block::<F>(b, a);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(half(b) * a.d), products, acc);
         mins += m;
