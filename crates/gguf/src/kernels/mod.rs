@@ -63,6 +63,16 @@ impl Kernel {
             _ => dot_scalar(format, row, act),
         }
     }
+
+    /// Four activation rows against one weight row; the same four values as four `dot`s.
+    fn dot4(self, format: Format, row: &[u8], acts: [&[ActBlock]; 4]) -> [f32; 4] {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`; the activation rows all have `k / BLOCK` blocks.
+            Kernel::Avx2 => unsafe { x86::dot4(format, row, acts) },
+            _ => acts.map(|act| dot_scalar(format, row, act)),
+        }
+    }
 }
 
 fn format_of(dtype: GgmlDType) -> Option<Format> {
@@ -90,7 +100,7 @@ impl QLinear {
     pub fn with_kernel(w: Arc<QTensor>, kernel: Kernel) -> CResult<Self> {
         let (n, k) = w.shape().dims2()?;
         match (format_of(w.dtype()), kernel) {
-            (Some(format), Scalar | Avx2) if k % BLOCK == 0 && w.device().is_cpu() => {
+            (Some(format), Scalar | Avx2) if k >= BLOCK && k % BLOCK == 0 && w.device().is_cpu() => {
                 Ok(QLinear::Ours(Arc::new(OurMatMul {
                     w,
                     format,
@@ -157,14 +167,28 @@ impl OurMatMul {
         let tasks = n.div_ceil(ROWS_PER_TASK);
         let run = |range: std::ops::Range<usize>| {
             let out = &out;
+            let write = |i: usize, r: usize, v: f32| {
+                // SAFETY: `i < m`, `r < n`; every (i, r) is written by one task only.
+                unsafe { *out.0.add(i * n + r) = v };
+            };
             for task in range {
                 let rows = task * ROWS_PER_TASK..((task + 1) * ROWS_PER_TASK).min(n);
-                for r in rows {
-                    let w = &weights[r * blocks * bpb..(r + 1) * blocks * bpb];
-                    for (i, a) in act.chunks_exact(blocks).enumerate() {
-                        let v = self.kernel.dot(self.format, w, a);
-                        // SAFETY: `i < m`, `r < n`; every (i, r) is written by one task only.
-                        unsafe { *out.0.add(i * n + r) = v };
+                let weight_row = |r: usize| &weights[r * blocks * bpb..(r + 1) * blocks * bpb];
+                // Four activation rows at a time share each weight block's unpacking; the task's
+                // weight rows stay in cache while the activation groups go by.
+                let mut groups = act.chunks_exact(4 * blocks);
+                for (g, group) in groups.by_ref().enumerate() {
+                    let a: [&[ActBlock]; 4] = std::array::from_fn(|j| &group[j * blocks..(j + 1) * blocks]);
+                    for r in rows.clone() {
+                        for (j, v) in self.kernel.dot4(self.format, weight_row(r), a).into_iter().enumerate() {
+                            write(4 * g + j, r, v);
+                        }
+                    }
+                }
+                let done = m - groups.remainder().len() / blocks.max(1);
+                for (j, a) in groups.remainder().chunks_exact(blocks).enumerate() {
+                    for r in rows.clone() {
+                        write(done + j, r, self.kernel.dot(self.format, weight_row(r), a));
                     }
                 }
             }

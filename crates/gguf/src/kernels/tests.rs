@@ -35,7 +35,7 @@ fn our_kernels_match_candle_on_every_format_they_take() {
     let (n, k) = (70, 256);
     let dev = Device::Cpu;
     let w = Tensor::from_vec(values(n * k, 1), (n, k), &dev).expect("w");
-    for m in [1usize, 5] {
+    for m in [1usize, 5, 8] {
         let x = Tensor::from_vec(values(m * k, 2 + m as u64), (1, m, k), &dev).expect("x");
         for dtype in [
             GgmlDType::Q4_0,

@@ -66,11 +66,28 @@ pub unsafe fn dot(format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
     debug_assert!(row.len() >= act.len() * format.bytes_per_block());
     // One loop per format, so nothing is decided per block.
     match format {
-        Format::Q4_0 => dot_blocks::<0>(row.as_ptr(), act),
-        Format::Q4_1 => dot_blocks::<1>(row.as_ptr(), act),
-        Format::Q5_0 => dot_blocks::<2>(row.as_ptr(), act),
-        Format::Q5_1 => dot_blocks::<3>(row.as_ptr(), act),
-        Format::Q8_0 => dot_blocks::<4>(row.as_ptr(), act),
+        Format::Q4_0 => dot_rows::<0, 1>(row.as_ptr(), [act])[0],
+        Format::Q4_1 => dot_rows::<1, 1>(row.as_ptr(), [act])[0],
+        Format::Q5_0 => dot_rows::<2, 1>(row.as_ptr(), [act])[0],
+        Format::Q5_1 => dot_rows::<3, 1>(row.as_ptr(), [act])[0],
+        Format::Q8_0 => dot_rows::<4, 1>(row.as_ptr(), [act])[0],
+    }
+}
+
+/// `row · x` for four activation rows at once (prefill): each weight block is unpacked once.
+///
+/// # Safety
+/// As [`dot`]; every `acts[j]` has the same length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot4(format: Format, row: &[u8], acts: [&[ActBlock]; 4]) -> [f32; 4] {
+    debug_assert!(acts.iter().all(|a| a.len() == acts[0].len()));
+    debug_assert!(row.len() >= acts[0].len() * format.bytes_per_block());
+    match format {
+        Format::Q4_0 => dot_rows::<0, 4>(row.as_ptr(), acts),
+        Format::Q4_1 => dot_rows::<1, 4>(row.as_ptr(), acts),
+        Format::Q5_0 => dot_rows::<2, 4>(row.as_ptr(), acts),
+        Format::Q5_1 => dot_rows::<3, 4>(row.as_ptr(), acts),
+        Format::Q8_0 => dot_rows::<4, 4>(row.as_ptr(), acts),
     }
 }
 
@@ -79,46 +96,60 @@ const PREFETCH_AHEAD: usize = 2048;
 
 const BYTES: [usize; 5] = [18, 20, 22, 24, 34];
 
-/// The products of one block: 8 partial sums of `w·q`, plus `m·s` for formats with an offset.
+/// Formats whose weights are signed bytes (summed with the sign trick), not unsigned ones.
+const SIGNED: [bool; 5] = [true, false, true, false, true];
+
+/// One weight block unpacked: its 32 weights as bytes, its scale `d` and its offset `m` (0
+/// for formats without one).
 #[inline(always)]
-unsafe fn block<const F: usize>(b: *const u8, a: &ActBlock) -> (__m256, f32) {
-    let q = _mm256_loadu_si256(a.q.as_ptr() as *const __m256i);
+unsafe fn unpack<const F: usize>(b: *const u8) -> (__m256i, f32, f32) {
+    let d = half(b);
     match F {
-        0 => (
-            dot_i8_i8(_mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8)), q),
-            0.0,
-        ),
-        1 => (dot_u8_i8(nibbles(b.add(4)), q), half(b.add(2)) * a.s),
+        0 => (_mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8)), d, 0.0),
+        1 => (nibbles(b.add(4)), d, half(b.add(2))),
         2 => {
             // (nibble | bit·16) − 16 as i8: OR 0xF0 where the bit is clear.
             let bits = (b.add(2) as *const u32).read_unaligned();
             let clear = _mm256_andnot_si256(bytes_from_bits(bits), _mm256_set1_epi8(0xF0u8 as i8));
-            (dot_i8_i8(_mm256_or_si256(nibbles(b.add(6)), clear), q), 0.0)
+            (_mm256_or_si256(nibbles(b.add(6)), clear), d, 0.0)
         }
-        4 => (dot_i8_i8(_mm256_loadu_si256(b.add(2) as *const __m256i), q), 0.0),
+        4 => (_mm256_loadu_si256(b.add(2) as *const __m256i), d, 0.0),
         _ => {
             let bits = (b.add(4) as *const u32).read_unaligned();
             let set = _mm256_and_si256(bytes_from_bits(bits), _mm256_set1_epi8(0x10));
-            (
-                dot_u8_i8(_mm256_or_si256(nibbles(b.add(8)), set), q),
-                half(b.add(2)) * a.s,
-            )
+            (_mm256_or_si256(nibbles(b.add(8)), set), d, half(b.add(2)))
         }
     }
 }
 
-/// One block per step into one accumulator, as llama.cpp sums (so our rounding follows its).
+/// 8 partial sums of `w·q` for one unpacked weight block and one activation block.
 #[inline(always)]
-unsafe fn dot_blocks<const F: usize>(row: *const u8, act: &[ActBlock]) -> f32 {
+unsafe fn products<const F: usize>(w: __m256i, a: &ActBlock) -> __m256 {
+    let q = _mm256_loadu_si256(a.q.as_ptr() as *const __m256i);
+    if SIGNED[F] {
+        dot_i8_i8(w, q)
+    } else {
+        dot_u8_i8(w, q)
+    }
+}
+
+/// One block per step into one accumulator per activation row, as llama.cpp sums (so our
+/// rounding follows its). `R` activation rows share each weight block's unpacking; every row's
+/// sum is the same, bit for bit, whatever `R` is.
+#[inline(always)]
+unsafe fn dot_rows<const F: usize, const R: usize>(row: *const u8, acts: [&[ActBlock]; R]) -> [f32; R] {
     let bpb = BYTES[F];
-    let mut acc = _mm256_setzero_ps();
-    let mut mins = 0f32;
-    for (i, a) in act.iter().enumerate() {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut mins = [0f32; R];
+    for i in 0..acts[0].len() {
         let b = row.add(i * bpb);
         _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_AHEAD) as *const i8);
-        let (products, m) = block::<F>(b, a);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(half(b) * a.d), products, acc);
-        mins += m;
+        let (w, d, m) = unpack::<F>(b);
+        for j in 0..R {
+            let a = acts[j].get_unchecked(i);
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), products::<F>(w, a), acc[j]);
+            mins[j] += m * a.s;
+        }
     }
-    hsum(acc) + mins
+    std::array::from_fn(|j| hsum(acc[j]) + mins[j])
 }
