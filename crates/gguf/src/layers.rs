@@ -2,6 +2,7 @@
 //! partial, with frequency divisors), grouped-query attention with optional biases, fused QKV,
 //! Q/K norms, soft-capping and a sliding window, and the gated MLP (optionally fused).
 
+use crate::attention::Attend;
 use crate::kernels::QLinear;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
@@ -282,47 +283,22 @@ impl Attention {
         let q = c.rope.apply(&q, &cos, &sin)?;
         let k = c.rope.apply(&k, &cos, &sin)?;
         let (k, v) = self.cache.append(&k, &v)?;
-        let kv_len = k.dim(2)?;
-
-        // Grouped-query attention without copying K/V: query heads that share a KV head are
-        // stacked as rows, `(1, n_kv, n_rep * seq, d)`.
-        let n_rep = c.n_head / c.n_kv_head;
-        let q = q.reshape((b, c.n_kv_head, n_rep * seq, c.head_dim))?;
-        let k = k.contiguous()?;
-        let mut att = (q.matmul(&k.t()?)? * c.scale)?;
-        if let Some(cap) = c.softcap {
-            att = ((att / cap)?.tanh()? * cap)?;
-        }
-        let att = if seq > 1 || c.sliding_window.is_some_and(|w| kv_len > w) {
-            let mask = attention_mask(pos, seq, kv_len, c.sliding_window, x.device())?;
-            att.reshape((b, c.n_kv_head, n_rep, seq, kv_len))?
-                .broadcast_add(&mask)?
-                .reshape((b, c.n_kv_head, n_rep * seq, kv_len))?
-        } else {
-            att
+        let attend = Attend {
+            n_head: c.n_head,
+            n_kv_head: c.n_kv_head,
+            head_dim: c.head_dim,
+            scale: c.scale as f32,
+            softcap: c.softcap.map(|cap| cap as f32),
+            window: c.sliding_window,
+            pos,
         };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v.contiguous()?)?;
+        let y = attend.forward(&q, &k, &v)?;
         let y = y
             .reshape((b, c.n_head, seq, c.head_dim))?
             .transpose(1, 2)?
             .reshape((b, seq, c.n_head * c.head_dim))?;
         self.wo.forward(&y)
     }
-}
-
-/// Additive mask `(seq, kv_len)`: query `pos+i` sees key `j` when `j <= pos+i` and, with a
-/// window, `pos+i - j < window` (llama.cpp's standard sliding window).
-fn attention_mask(pos: usize, seq: usize, kv_len: usize, window: Option<usize>, device: &Device) -> CResult<Tensor> {
-    let mut m = Vec::with_capacity(seq * kv_len);
-    for i in 0..seq {
-        let p = pos + i;
-        for j in 0..kv_len {
-            let visible = j <= p && window.is_none_or(|w| p - j < w);
-            m.push(if visible { 0f32 } else { f32::NEG_INFINITY });
-        }
-    }
-    Tensor::from_vec(m, (seq, kv_len), device)?.to_dtype(DType::F32)
 }
 
 /// Gate and up as two projections, or one fused `ffn_up` holding gate rows then up rows (Phi-3).

@@ -1,7 +1,10 @@
 //! The GGUF engine: GGUF files run through candle's quantized kernels. Every family is built
 //! by one decoder (`model.rs`) from the core's `ModelDesc`.
 
-// SIMD intrinsics and the disjoint writes of the matmul workers: the only unsafe code in the engine.
+// SIMD intrinsics and the disjoint writes of the matmul and attention workers: the only unsafe
+// code in the engine.
+#[allow(unsafe_code)]
+pub mod attention;
 #[allow(unsafe_code)]
 pub mod kernels;
 mod layers;

@@ -65,6 +65,24 @@ impl ActBlock {
 /// `s = d·Σq`. Greedy parity with llama.cpp depends on these roundings: a flipped activation
 /// rounding moves a logit by more than any summation order does.
 pub fn quantize_row(x: &[f32], out: &mut [ActBlock]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the copy is compiled for.
+        return unsafe { quantize_row_avx2(x, out) };
+    }
+    quantize_row_portable(x, out);
+}
+
+/// The same code compiled for AVX2, where the rounding is one `vroundps` and not a libm call
+/// per element; the IEEE operations, so the results, are the same.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_row_avx2(x: &[f32], out: &mut [ActBlock]) {
+    quantize_row_portable(x, out);
+}
+
+#[inline(always)]
+fn quantize_row_portable(x: &[f32], out: &mut [ActBlock]) {
     for (xs, b) in x.chunks_exact(BLOCK).zip(out.iter_mut()) {
         let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;

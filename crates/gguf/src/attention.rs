@@ -1,0 +1,236 @@
+//! Our attention op: softmax(q·kᵀ·scale)·v read straight from the KV cache, with no copy of the
+//! cache, no repeated K/V for grouped-query heads and no mask tensor: each query position sees
+//! the keys from its causal (and sliding-window) range only. Query heads × positions are split
+//! over candle's barrier pool, the same threads as the quantized matmuls.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+
+use crate::layers::CResult;
+
+/// What one layer's attention computes, at positions `pos..pos + seq`.
+#[derive(Debug, Clone, Copy)]
+pub struct Attend {
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub scale: f32,
+    /// `cap · tanh(score / cap)` before the softmax (Gemma 2).
+    pub softcap: Option<f32>,
+    /// A query sees only the keys less than this many positions back.
+    pub window: Option<usize>,
+    pub pos: usize,
+}
+
+impl Attend {
+    /// `q`: `(1, n_head, seq, d)`; `k`, `v`: `(1, n_kv_head, kv_len, d)` views of the cache,
+    /// whose last dimension is contiguous. Returns `(1, n_head, seq, d)`.
+    pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> CResult<Tensor> {
+        q.contiguous()?.apply_op3_no_bwd(k, v, self)
+    }
+
+    /// Keys query position `p` sees: `lo..=p`.
+    fn visible(&self, p: usize) -> std::ops::Range<usize> {
+        let lo = self.window.map_or(0, |w| (p + 1).saturating_sub(w));
+        lo..p + 1
+    }
+}
+
+/// A cache view: element `(head, j, x)` at `start + head·head_stride + j·row_stride + x`.
+struct View<'a> {
+    data: &'a [f32],
+    start: usize,
+    head_stride: usize,
+    row_stride: usize,
+    len: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(storage: &'a CpuStorage, layout: &Layout, n_kv: usize, d: usize) -> CResult<Self> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("attention: the KV cache must be f32");
+        };
+        let (dims, stride) = (layout.dims(), layout.stride());
+        if dims.len() != 4 || dims[0] != 1 || dims[1] != n_kv || dims[3] != d || stride[3] != 1 {
+            candle_core::bail!("attention: KV view {dims:?} / {stride:?}, expected (1, {n_kv}, len, {d}) rows");
+        }
+        let view = View {
+            data,
+            start: layout.start_offset(),
+            head_stride: stride[1],
+            row_stride: stride[2],
+            len: dims[2],
+        };
+        let last = view.start + (n_kv - 1) * view.head_stride + view.len.saturating_sub(1) * view.row_stride + d;
+        if view.len > 0 && last > data.len() {
+            candle_core::bail!("attention: KV view reaches past its storage");
+        }
+        Ok(view)
+    }
+
+    #[inline(always)]
+    fn row(&self, head: usize, j: usize, d: usize) -> &'a [f32] {
+        let at = self.start + head * self.head_stride + j * self.row_stride;
+        &self.data[at..at + d]
+    }
+}
+
+struct Out(*mut f32);
+// SAFETY: each task writes only the output row of its own (head, position).
+unsafe impl Sync for Out {}
+
+impl CustomOp3 for Attend {
+    fn name(&self) -> &'static str {
+        "parallax-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qs: &CpuStorage,
+        ql: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        vs: &CpuStorage,
+        vl: &Layout,
+    ) -> CResult<(CpuStorage, Shape)> {
+        let d = self.head_dim;
+        let (CpuStorage::F32(q_all), Some((q0, q1))) = (qs, ql.contiguous_offsets()) else {
+            candle_core::bail!("attention: q must be contiguous f32");
+        };
+        let q = &q_all[q0..q1];
+        let dims = ql.dims();
+        if dims.len() != 4
+            || dims[1] != self.n_head
+            || dims[3] != d
+            || self.n_kv_head == 0
+            || !self.n_head.is_multiple_of(self.n_kv_head)
+        {
+            candle_core::bail!("attention: q is {dims:?}, expected (1, {}, seq, {d})", self.n_head);
+        }
+        let seq = dims[2];
+        let k = View::new(ks, kl, self.n_kv_head, d)?;
+        let v = View::new(vs, vl, self.n_kv_head, d)?;
+        if v.len != k.len || self.pos + seq > k.len {
+            candle_core::bail!(
+                "attention: {} keys, {} values for positions up to {}",
+                k.len,
+                v.len,
+                self.pos + seq
+            );
+        }
+        let n_rep = self.n_head / self.n_kv_head;
+        let mut y = vec![0f32; self.n_head * seq * d];
+        let out = Out(y.as_mut_ptr());
+        let run = |items: std::ops::Range<usize>| {
+            let out = &out;
+            let mut scores = Vec::with_capacity(k.len);
+            for item in items {
+                let (h, i) = (item / seq, item % seq);
+                let query = &q[item * d..(item + 1) * d];
+                // SAFETY: row `item` of `y` belongs to this item only.
+                let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(item * d), d) };
+                let query = Query {
+                    q: query,
+                    k: &k,
+                    v: &v,
+                    kv_head: h / n_rep,
+                    p: self.pos + i,
+                };
+                self.one_query(query, &mut scores, row);
+            }
+        };
+        let items = self.n_head * seq;
+        let work = items * k.len.min(self.pos + seq);
+        if work >= 4096 {
+            candle_core::utils::barrier_pool().execute_chunked(items, run);
+        } else {
+            run(0..items);
+        }
+        Ok((CpuStorage::F32(y), Shape::from((1, self.n_head, seq, d))))
+    }
+}
+
+/// One query's inputs and output.
+struct Query<'a, 'b> {
+    q: &'a [f32],
+    k: &'a View<'b>,
+    v: &'a View<'b>,
+    kv_head: usize,
+    p: usize,
+}
+
+impl Attend {
+    fn one_query(&self, query: Query, scores: &mut Vec<f32>, y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features the copy is compiled for.
+            return unsafe { self.one_query_avx2(query, scores, y) };
+        }
+        self.one_query_portable(query, scores, y)
+    }
+
+    /// The same code compiled for AVX2 + FMA (eight-lane sums and fused multiply-adds).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn one_query_avx2(&self, query: Query, scores: &mut Vec<f32>, y: &mut [f32]) {
+        self.one_query_portable(query, scores, y)
+    }
+
+    #[inline(always)]
+    fn one_query_portable(
+        &self,
+        Query {
+            q: query,
+            k,
+            v,
+            kv_head,
+            p,
+        }: Query,
+        scores: &mut Vec<f32>,
+        y: &mut [f32],
+    ) {
+        let d = self.head_dim;
+        let keys = self.visible(p);
+        scores.clear();
+        let mut max = f32::NEG_INFINITY;
+        for j in keys.clone() {
+            let mut s = dot(query, k.row(kv_head, j, d)) * self.scale;
+            if let Some(cap) = self.softcap {
+                s = (s / cap).tanh() * cap;
+            }
+            max = max.max(s);
+            scores.push(s);
+        }
+        let mut total = 0f32;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        y.fill(0.0);
+        for (j, &w) in keys.zip(scores.iter()) {
+            axpy(w / total, v.row(kv_head, j, d), y);
+        }
+    }
+}
+
+/// `a · b` in eight independent lanes (so it vectorises), the lanes added pairwise at the end.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for l in 0..8 {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    let half: [f32; 4] = std::array::from_fn(|l| lanes[l] + lanes[l + 4]);
+    (half[0] + half[2]) + (half[1] + half[3]) + tail
+}
+
+/// `y += w · x`.
+#[inline(always)]
+fn axpy(w: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = w.mul_add(x, *y);
+    }
+}
