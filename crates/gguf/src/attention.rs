@@ -234,3 +234,103 @@ fn axpy(w: f32, x: &[f32], y: &mut [f32]) {
         *y = w.mul_add(x, *y);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::Attend;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The textbook formula, one query at a time, in f64.
+    fn reference(a: &Attend, q: &[f32], k: &[f32], v: &[f32], seq: usize, cap: usize) -> Vec<f32> {
+        let d = a.head_dim;
+        let mut y = vec![0f32; a.n_head * seq * d];
+        for h in 0..a.n_head {
+            let kv = h / (a.n_head / a.n_kv_head);
+            for i in 0..seq {
+                let p = a.pos + i;
+                let qi = &q[(h * seq + i) * d..][..d];
+                let keys: Vec<usize> = (0..=p).filter(|&j| a.window.is_none_or(|w| p - j < w)).collect();
+                let scores: Vec<f64> = keys
+                    .iter()
+                    .map(|&j| {
+                        let kj = &k[(kv * cap + j) * d..][..d];
+                        let s = qi.iter().zip(kj).map(|(x, y)| (x * y) as f64).sum::<f64>() * a.scale as f64;
+                        a.softcap.map_or(s, |c| (s / c as f64).tanh() * c as f64)
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let w: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = w.iter().sum();
+                for (x, out) in y[(h * seq + i) * d..][..d].iter_mut().enumerate() {
+                    *out = keys
+                        .iter()
+                        .zip(&w)
+                        .map(|(&j, w)| w / total * v[(kv * cap + j) * d + x] as f64)
+                        .sum::<f64>() as f32;
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn equals_the_textbook_formula_with_gqa_windows_softcap_and_a_cache_view() {
+        let dev = Device::Cpu;
+        let (n_head, n_kv_head, d, cap) = (4, 2, 20, 64);
+        for (pos, seq, window, softcap) in [(0, 9, None, None), (30, 1, None, None), (20, 7, Some(5), Some(3.0))] {
+            let a = Attend {
+                n_head,
+                n_kv_head,
+                head_dim: d,
+                scale: 0.3,
+                softcap,
+                window,
+                pos,
+            };
+            let q = values(n_head * seq * d, 1 + pos as u64);
+            let (k, v) = (values(n_kv_head * cap * d, 2), values(n_kv_head * cap * d, 3));
+            let kt = Tensor::from_vec(k.clone(), (1, n_kv_head, cap, d), &dev).unwrap();
+            let vt = Tensor::from_vec(v.clone(), (1, n_kv_head, cap, d), &dev).unwrap();
+            // The cache holds `cap` rows; attention sees a narrowed view of the first pos + seq.
+            let len = pos + seq;
+            let (kv, vv) = (kt.narrow(2, 0, len).unwrap(), vt.narrow(2, 0, len).unwrap());
+            let qt = Tensor::from_vec(q.clone(), (1, n_head, seq, d), &dev).unwrap();
+            let got: Vec<f32> = a
+                .forward(&qt, &kv, &vv)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let want = reference(&a, &q, &k, &v, seq, cap);
+            let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+            assert!(worst < 1e-5, "pos {pos} seq {seq}: max error {worst}");
+        }
+        let a = Attend {
+            n_head,
+            n_kv_head,
+            head_dim: d,
+            scale: 1.0,
+            softcap: None,
+            window: None,
+            pos: 10,
+        };
+        let q = Tensor::zeros((1, n_head, 2, d), candle_core::DType::F32, &dev).unwrap();
+        let short = Tensor::zeros((1, n_kv_head, 11, d), candle_core::DType::F32, &dev).unwrap();
+        assert!(
+            a.forward(&q, &short, &short).is_err(),
+            "positions past the cache are an error"
+        );
+    }
+}
