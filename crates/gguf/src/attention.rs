@@ -5,6 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
+use crate::kernels::Out;
 use crate::layers::CResult;
 
 /// What one layer's attention computes, at positions `pos..pos + seq`.
@@ -73,10 +74,6 @@ impl<'a> View<'a> {
         &self.data[at..at + d]
     }
 }
-
-struct Out(*mut f32);
-// SAFETY: each task writes only the output row of its own (head, position).
-unsafe impl Sync for Out {}
 
 impl CustomOp3 for Attend {
     fn name(&self) -> &'static str {
@@ -240,16 +237,7 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     use super::Attend;
-
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::tests::values;
 
     /// The textbook formula, one query at a time, in f64.
     fn reference(a: &Attend, q: &[f32], k: &[f32], v: &[f32], seq: usize, cap: usize) -> Vec<f32> {

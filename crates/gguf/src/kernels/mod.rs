@@ -140,8 +140,9 @@ pub struct OurMatMul {
 const ROWS_PER_TASK: usize = 16;
 
 /// A pointer the workers write disjoint output ranges through.
-struct Out(*mut f32);
-// SAFETY: each task writes only the output columns of its own row range.
+pub(crate) struct Out(pub(crate) *mut f32);
+// SAFETY: every user writes each element from one worker only (the matmul: its row range;
+// attention: its own head and position).
 unsafe impl Sync for Out {}
 
 impl OurMatMul {
@@ -230,4 +231,4 @@ impl CustomOp1 for OurMatMul {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,7 +10,7 @@ use candle_core::{Device, Module, Tensor};
 use super::{Kernel, QLinear};
 
 /// Deterministic values in [-1, 1) (an LCG; the test needs no statistics).
-fn values(n: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
     (0..n)
         .map(|_| {
