@@ -28,7 +28,7 @@ pub use generate::{
     generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Logprobs, Prompt, Timings, TokenLogprob,
     Usage, MAX_TOP_LOGPROBS,
 };
-pub use gguf_meta::{GgufHeader, GgufPart, SplitName};
+pub use gguf_meta::{GgufHeader, GgufPart, SplitName, TensorEntry};
 pub use live::{LiveGeneration, LiveStatus};
 pub use prompt_cache::PromptCache;
 pub use runtime::{EngineHandle, GenerationStream};

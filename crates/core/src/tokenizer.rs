@@ -175,8 +175,14 @@ impl Tokenizer {
         self.inner.decode(ids, false).map_err(tok_err)
     }
 
+    /// The model's vocabulary plus added tokens it does not already hold. Counted in place:
+    /// `tokenizers`' own `get_vocab_size(true)` builds the whole vocabulary map (20 MB for a
+    /// 262k vocabulary) to count it.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        use tokenizers::Model;
+        let model = self.inner.get_model();
+        let added = self.inner.get_added_vocabulary().get_vocab();
+        model.get_vocab_size() + added.keys().filter(|t| model.token_to_id(t).is_none()).count()
     }
 
     pub fn is_eos(&self, id: u32) -> bool {

@@ -4,6 +4,7 @@
 //! over candle's barrier pool, the same threads as the quantized matmuls.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use half::f16;
 
 use crate::kernels::Out;
 use crate::layers::CResult;
@@ -36,19 +37,148 @@ impl Attend {
     }
 }
 
+/// An element type the KV cache may hold, with the two operations attention does on its rows.
+pub(crate) trait KvElem: Copy + Send + Sync + 'static {
+    fn slice(storage: &CpuStorage) -> Option<&[Self]>;
+    /// `q · row`.
+    fn dot(q: &[f32], row: &[Self]) -> f32;
+    /// `y += w · row`.
+    fn axpy(w: f32, row: &[Self], y: &mut [f32]);
+}
+
+impl KvElem for f32 {
+    fn slice(storage: &CpuStorage) -> Option<&[f32]> {
+        match storage {
+            CpuStorage::F32(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn dot(q: &[f32], row: &[f32]) -> f32 {
+        dot(q, row)
+    }
+
+    #[inline(always)]
+    fn axpy(w: f32, row: &[f32], y: &mut [f32]) {
+        axpy(w, row, y)
+    }
+}
+
+/// f16 rows are widened eight lanes at a time by F16C (`vcvtph2ps`) inside the dot and the
+/// update, so the cache is read at half the bytes and never copied.
+impl KvElem for f16 {
+    fn slice(storage: &CpuStorage) -> Option<&[f16]> {
+        match storage {
+            CpuStorage::F16(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn dot(q: &[f32], row: &[f16]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if has_f16c() {
+            // SAFETY: the CPU has AVX2, FMA and F16C.
+            return unsafe { x86_f16::dot(q, row) };
+        }
+        q.iter().zip(row).map(|(a, b)| a * b.to_f32()).sum()
+    }
+
+    #[inline(always)]
+    fn axpy(w: f32, row: &[f16], y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_f16c() {
+            // SAFETY: as in `dot`.
+            return unsafe { x86_f16::axpy(w, row, y) };
+        }
+        for (y, x) in y.iter_mut().zip(row) {
+            *y = w.mul_add(x.to_f32(), *y);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_f16c() -> bool {
+    use std::sync::OnceLock;
+    static YES: OnceLock<bool> = OnceLock::new();
+    *YES.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_f16 {
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    /// Widens eight f16 at `p` (unaligned).
+    #[inline(always)]
+    unsafe fn load8(p: *const f16) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot(q: &[f32], row: &[f16]) -> f32 {
+        let n = q.len().min(row.len());
+        let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        while i + 16 <= n {
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load8(row.as_ptr().add(i)), a);
+            b = _mm256_fmadd_ps(
+                _mm256_loadu_ps(q.as_ptr().add(i + 8)),
+                load8(row.as_ptr().add(i + 8)),
+                b,
+            );
+            i += 16;
+        }
+        if i + 8 <= n {
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), load8(row.as_ptr().add(i)), a);
+            i += 8;
+        }
+        let s = _mm256_add_ps(a, b);
+        let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        let mut total = _mm_cvtss_f32(s);
+        for j in i..n {
+            total += q[j] * row[j].to_f32();
+        }
+        total
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy(w: f32, row: &[f16], y: &mut [f32]) {
+        let n = y.len().min(row.len());
+        let wv = _mm256_set1_ps(w);
+        let mut i = 0;
+        while i + 8 <= n {
+            let p = y.as_mut_ptr().add(i);
+            _mm256_storeu_ps(p, _mm256_fmadd_ps(wv, load8(row.as_ptr().add(i)), _mm256_loadu_ps(p)));
+            i += 8;
+        }
+        for j in i..n {
+            y[j] = w.mul_add(row[j].to_f32(), y[j]);
+        }
+    }
+}
+
 /// A cache view: element `(head, j, x)` at `start + head·head_stride + j·row_stride + x`.
-struct View<'a> {
-    data: &'a [f32],
+struct View<'a, E> {
+    data: &'a [E],
     start: usize,
     head_stride: usize,
     row_stride: usize,
     len: usize,
 }
 
-impl<'a> View<'a> {
+impl<'a, E: KvElem> View<'a, E> {
     fn new(storage: &'a CpuStorage, layout: &Layout, n_kv: usize, d: usize) -> CResult<Self> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("attention: the KV cache must be f32");
+        let Some(data) = E::slice(storage) else {
+            candle_core::bail!("attention: K and V must both be f32 or both f16");
         };
         let (dims, stride) = (layout.dims(), layout.stride());
         if dims.len() != 4 || dims[0] != 1 || dims[1] != n_kv || dims[3] != d || stride[3] != 1 {
@@ -69,7 +199,7 @@ impl<'a> View<'a> {
     }
 
     #[inline(always)]
-    fn row(&self, head: usize, j: usize, d: usize) -> &'a [f32] {
+    fn row(&self, head: usize, j: usize, d: usize) -> &'a [E] {
         let at = self.start + head * self.head_stride + j * self.row_stride;
         &self.data[at..at + d]
     }
@@ -104,8 +234,22 @@ impl CustomOp3 for Attend {
             candle_core::bail!("attention: q is {dims:?}, expected (1, {}, seq, {d})", self.n_head);
         }
         let seq = dims[2];
-        let k = View::new(ks, kl, self.n_kv_head, d)?;
-        let v = View::new(vs, vl, self.n_kv_head, d)?;
+        let y = match (ks, vs) {
+            (CpuStorage::F16(_), CpuStorage::F16(_)) => self.attend::<f16>(q, seq, (ks, kl), (vs, vl))?,
+            _ => self.attend::<f32>(q, seq, (ks, kl), (vs, vl))?,
+        };
+        Ok((CpuStorage::F32(y), Shape::from((1, self.n_head, seq, d))))
+    }
+}
+
+type Cached<'a> = (&'a CpuStorage, &'a Layout);
+
+impl Attend {
+    /// Every query of `q` (`n_head × seq × d`) against the cached K and V of element type `E`.
+    fn attend<E: KvElem>(&self, q: &[f32], seq: usize, (ks, kl): Cached, (vs, vl): Cached) -> CResult<Vec<f32>> {
+        let d = self.head_dim;
+        let k = View::<E>::new(ks, kl, self.n_kv_head, d)?;
+        let v = View::<E>::new(vs, vl, self.n_kv_head, d)?;
         if v.len != k.len || self.pos + seq > k.len {
             candle_core::bail!(
                 "attention: {} keys, {} values for positions up to {}",
@@ -142,21 +286,21 @@ impl CustomOp3 for Attend {
         } else {
             run(0..items);
         }
-        Ok((CpuStorage::F32(y), Shape::from((1, self.n_head, seq, d))))
+        Ok(y)
     }
 }
 
 /// One query's inputs and output.
-struct Query<'a, 'b> {
+struct Query<'a, 'b, E> {
     q: &'a [f32],
-    k: &'a View<'b>,
-    v: &'a View<'b>,
+    k: &'a View<'b, E>,
+    v: &'a View<'b, E>,
     kv_head: usize,
     p: usize,
 }
 
 impl Attend {
-    fn one_query(&self, query: Query, scores: &mut Vec<f32>, y: &mut [f32]) {
+    fn one_query<E: KvElem>(&self, query: Query<E>, scores: &mut Vec<f32>, y: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has the features the copy is compiled for.
@@ -168,12 +312,12 @@ impl Attend {
     /// The same code compiled for AVX2 + FMA (eight-lane sums and fused multiply-adds).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn one_query_avx2(&self, query: Query, scores: &mut Vec<f32>, y: &mut [f32]) {
+    unsafe fn one_query_avx2<E: KvElem>(&self, query: Query<E>, scores: &mut Vec<f32>, y: &mut [f32]) {
         self.one_query_portable(query, scores, y)
     }
 
     #[inline(always)]
-    fn one_query_portable(
+    fn one_query_portable<E: KvElem>(
         &self,
         Query {
             q: query,
@@ -181,7 +325,7 @@ impl Attend {
             v,
             kv_head,
             p,
-        }: Query,
+        }: Query<E>,
         scores: &mut Vec<f32>,
         y: &mut [f32],
     ) {
@@ -190,7 +334,7 @@ impl Attend {
         scores.clear();
         let mut max = f32::NEG_INFINITY;
         for j in keys.clone() {
-            let mut s = dot(query, k.row(kv_head, j, d)) * self.scale;
+            let mut s = E::dot(query, k.row(kv_head, j, d)) * self.scale;
             if let Some(cap) = self.softcap {
                 s = (s / cap).tanh() * cap;
             }
@@ -204,7 +348,7 @@ impl Attend {
         }
         y.fill(0.0);
         for (j, &w) in keys.zip(scores.iter()) {
-            axpy(w / total, v.row(kv_head, j, d), y);
+            E::axpy(w / total, v.row(kv_head, j, d), y);
         }
     }
 }
@@ -234,7 +378,8 @@ fn axpy(w: f32, x: &[f32], y: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor};
+    use half::f16;
 
     use super::Attend;
     use crate::kernels::tests::values;
@@ -275,7 +420,7 @@ mod tests {
     #[test]
     fn equals_the_textbook_formula_with_gqa_windows_softcap_and_a_cache_view() {
         let dev = Device::Cpu;
-        let (n_head, n_kv_head, d, cap) = (4, 2, 20, 64);
+        let (n_head, n_kv_head, d, cap) = (4, 2, 28, 64);
         for (pos, seq, window, softcap) in [(0, 9, None, None), (30, 1, None, None), (20, 7, Some(5), Some(3.0))] {
             let a = Attend {
                 n_head,
@@ -287,23 +432,38 @@ mod tests {
                 pos,
             };
             let q = values(n_head * seq * d, 1 + pos as u64);
-            let (k, v) = (values(n_kv_head * cap * d, 2), values(n_kv_head * cap * d, 3));
-            let kt = Tensor::from_vec(k.clone(), (1, n_kv_head, cap, d), &dev).unwrap();
-            let vt = Tensor::from_vec(v.clone(), (1, n_kv_head, cap, d), &dev).unwrap();
-            // The cache holds `cap` rows; attention sees a narrowed view of the first pos + seq.
-            let len = pos + seq;
-            let (kv, vv) = (kt.narrow(2, 0, len).unwrap(), vt.narrow(2, 0, len).unwrap());
             let qt = Tensor::from_vec(q.clone(), (1, n_head, seq, d), &dev).unwrap();
-            let got: Vec<f32> = a
-                .forward(&qt, &kv, &vv)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let want = reference(&a, &q, &k, &v, seq, cap);
-            let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
-            assert!(worst < 1e-5, "pos {pos} seq {seq}: max error {worst}");
+            // An f16 cache is compared with the formula on the f16-rounded keys and values.
+            for dtype in [DType::F32, DType::F16] {
+                let rounded = |x: Vec<f32>| match dtype {
+                    DType::F16 => x.into_iter().map(|v| f16::from_f32(v).to_f32()).collect(),
+                    _ => x,
+                };
+                let (k, v) = (
+                    rounded(values(n_kv_head * cap * d, 2)),
+                    rounded(values(n_kv_head * cap * d, 3)),
+                );
+                let cache = |x: &[f32]| {
+                    Tensor::from_vec(x.to_vec(), (1, n_kv_head, cap, d), &dev)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap()
+                };
+                let (kt, vt) = (cache(&k), cache(&v));
+                // The cache holds `cap` rows; attention sees a narrowed view of the first pos + seq.
+                let len = pos + seq;
+                let (kv, vv) = (kt.narrow(2, 0, len).unwrap(), vt.narrow(2, 0, len).unwrap());
+                let got: Vec<f32> = a
+                    .forward(&qt, &kv, &vv)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                let want = reference(&a, &q, &k, &v, seq, cap);
+                let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-5, "{dtype:?} pos {pos} seq {seq}: max error {worst}");
+            }
         }
         let a = Attend {
             n_head,
@@ -314,11 +474,17 @@ mod tests {
             window: None,
             pos: 10,
         };
-        let q = Tensor::zeros((1, n_head, 2, d), candle_core::DType::F32, &dev).unwrap();
-        let short = Tensor::zeros((1, n_kv_head, 11, d), candle_core::DType::F32, &dev).unwrap();
+        let q = Tensor::zeros((1, n_head, 2, d), DType::F32, &dev).unwrap();
+        let short = Tensor::zeros((1, n_kv_head, 11, d), DType::F32, &dev).unwrap();
         assert!(
             a.forward(&q, &short, &short).is_err(),
             "positions past the cache are an error"
+        );
+        let long = Tensor::zeros((1, n_kv_head, 12, d), DType::F32, &dev).unwrap();
+        let long_f16 = Tensor::zeros((1, n_kv_head, 12, d), DType::F16, &dev).unwrap();
+        assert!(
+            a.forward(&q, &long, &long_f16).is_err(),
+            "K and V of different types are an error"
         );
     }
 }

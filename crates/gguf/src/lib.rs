@@ -1,13 +1,15 @@
 //! The GGUF engine: GGUF files run through candle's quantized kernels. Every family is built
 //! by one decoder (`model.rs`) from the core's `ModelDesc`.
 
-// SIMD intrinsics and the disjoint writes of the matmul and attention workers: the only unsafe
-// code in the engine.
+// SIMD intrinsics, the disjoint writes of the matmul and attention workers, and the mapped
+// weight file: the only unsafe code in the engine.
 #[allow(unsafe_code)]
 pub mod attention;
 #[allow(unsafe_code)]
 pub mod kernels;
 mod layers;
+#[allow(unsafe_code)]
+mod mapped;
 mod model;
 mod weights;
 
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use parallax_core::{
     ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, Tokenizer,
 };
@@ -33,12 +35,49 @@ pub struct GgufEngine {
     device: Device,
 }
 
-fn engine_err(header: &GgufHeader) -> impl Fn(candle_core::Error) -> Error + '_ {
-    move |e| header.invalid(e.to_string())
+fn engine_err(path: &Path) -> impl Fn(candle_core::Error) -> Error + '_ {
+    move |e| Error::InvalidGguf {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// The KV cache's element type. f16 is the default, as llama.cpp's; f32 doubles the cache's
+/// memory and its reads per token, and is what the reference fixtures were made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvCacheType {
+    F16,
+    F32,
+}
+
+impl KvCacheType {
+    /// `PARALLAX_KV_CACHE` (`f16` or `f32`), f16 when unset.
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("PARALLAX_KV_CACHE").as_deref() {
+            Err(_) | Ok("f16") => Ok(KvCacheType::F16),
+            Ok("f32") => Ok(KvCacheType::F32),
+            Ok(other) => Err(Error::InvalidParameter {
+                param: "PARALLAX_KV_CACHE",
+                reason: format!("`{other}` is not a KV cache type (f16 or f32)"),
+            }),
+        }
+    }
+
+    fn dtype(self) -> DType {
+        match self {
+            KvCacheType::F16 => DType::F16,
+            KvCacheType::F32 => DType::F32,
+        }
+    }
+}
+
+/// Loads a GGUF file with the KV cache type of `PARALLAX_KV_CACHE`.
+pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
+    load_with_cache(path, id, KvCacheType::from_env()?)
 }
 
 /// Loads a GGUF file: header validation first, then tokenizer, template and weights.
-pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
+pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedModel> {
     let start = Instant::now();
     let header = GgufHeader::read_model(path)?;
     let desc = ModelDesc::from_gguf(&header)?;
@@ -47,8 +86,7 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let template =
         ChatTemplate::from_gguf(&header, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref()).ok();
     let device = Device::Cpu;
-    let mut w = Weights::open(&header, device.clone()).map_err(engine_err(&header))?;
-    let model = Model::load(&mut w, &desc).map_err(engine_err(&header))?;
+    let w = Weights::open(&header, device.clone()).map_err(engine_err(path))?;
     let info = ModelInfo {
         id: id.to_owned(),
         path: path.to_path_buf(),
@@ -59,6 +97,9 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
         weight_bytes: header.weight_bytes(),
         warnings: vec![],
     };
+    // The metadata (mostly the vocabulary: 25 MB for 262k tokens) is not needed past here.
+    drop(header);
+    let model = Model::load(&w, &desc, kv.dtype()).map_err(engine_err(path))?;
     let engine = GgufEngine { model, info, device };
     Ok(LoadedModel::new(
         Box::new(engine),

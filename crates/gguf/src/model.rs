@@ -3,19 +3,15 @@
 //! the family has them), the final norm and the output projection (tied or not, soft-capped
 //! for Gemma 2). GGUF norm weights already carry Gemma's `+1`, so every norm is plain RMS.
 
-use std::sync::Arc;
-
-use candle_core::quantized::QTensor;
-
 use crate::kernels::QLinear;
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use parallax_core::arch::{EmbedScale, ModelDesc};
 
 use crate::layers::{
     last_position, Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle,
 };
-use crate::weights::{embed, Weights};
+use crate::weights::{Embedding, Weights};
 
 struct Block {
     attn_norm: RmsNorm,
@@ -27,7 +23,7 @@ struct Block {
 }
 
 pub struct Model {
-    embd: Arc<QTensor>,
+    embd: Embedding,
     embd_scale: Option<f64>,
     blocks: Vec<Block>,
     norm: RmsNorm,
@@ -36,7 +32,7 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn load(w: &mut Weights, d: &ModelDesc) -> CResult<Self> {
+    pub fn load(w: &Weights, d: &ModelDesc, kv: DType) -> CResult<Self> {
         let spec = d.spec();
         let eps = d.norm_eps as f64;
         let (embd, output) = w.embedding_and_output()?;
@@ -67,14 +63,14 @@ impl Model {
                 qkv_bias: d.qkv_bias,
                 qk_norm_eps: spec.qk_norm.then_some(eps),
             };
-            let sandwich = |w: &mut Weights, name: &str| -> CResult<Option<RmsNorm>> {
+            let sandwich = |w: &Weights, name: &str| -> CResult<Option<RmsNorm>> {
                 spec.sandwich_norms
                     .then(|| w.rms_norm(&format!("{p}.{name}.weight"), eps))
                     .transpose()
             };
             blocks.push(Block {
                 attn_norm: w.rms_norm(&format!("{p}.attn_norm.weight"), eps)?,
-                attn: Attention::load(w, &p, cfg, parts, d.context_length)?,
+                attn: Attention::load(w, &p, cfg, parts, KvCache::new(d.context_length, kv))?,
                 post_attn_norm: sandwich(w, "post_attention_norm")?,
                 ffn_norm: w.rms_norm(&format!("{p}.ffn_norm.weight"), eps)?,
                 mlp: Mlp::load(w, &p, spec.activation, spec.fused_gate_up.then_some(d.intermediate))?,
@@ -96,7 +92,7 @@ impl Model {
 
     /// `ids` is `(1, seq)` at positions `pos..pos+seq`; returns the last position's logits.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> CResult<Tensor> {
-        let mut x = embed(&self.embd, ids)?;
+        let mut x = self.embd.forward(ids)?;
         if let Some(s) = self.embd_scale {
             x = (x * s)?;
         }

@@ -1,69 +1,165 @@
-//! Tensor access for a GGUF model (one file, or every part of a split one) through candle's
-//! reader, after `GgufHeader` has vouched for each header. Missing tensors become clear errors
-//! naming the tensor.
+//! Tensor access for a GGUF model (one file, or every part of a split one), memory-mapped, through
+//! the tensor directory of `GgufHeader`, which has checked that every tensor lies in its file. Weights our kernels run stay in the mapping; the
+//! rest are copied out once (`mapped.rs`). Missing tensors become clear errors naming the tensor.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, QTensor};
-
-use crate::kernels::QLinear;
+use candle_core::quantized::{ggml_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
-use parallax_core::GgufHeader;
+use memmap2::Mmap;
+use parallax_core::{GgufHeader, TensorEntry};
 
+use crate::kernels::{Kernel, OurMatMul, QLinear};
 use crate::layers::CResult;
+use crate::mapped::{aligned_for, dequantize_rows, map_file, MappedBytes, WeightBytes};
 
 pub struct Weights {
-    /// One reader per file of the model, in part order.
-    parts: Vec<(gguf_file::Content, File)>,
+    /// Each file of the model, mapped, in part order.
+    maps: Vec<Arc<Mmap>>,
+    /// Every tensor's entry from the validated header, by name.
+    tensors: HashMap<String, TensorEntry>,
+    /// Where each part's data section starts.
+    data_offsets: Vec<u64>,
     pub device: Device,
 }
 
+/// A tensor in place: its bytes, type and shape (`(rows, cols)` order, as candle reads them).
+struct Located {
+    bytes: MappedBytes,
+    dtype: GgmlDType,
+    dims: Vec<usize>,
+}
+
+/// candle's name for a ggml type id.
+fn candle_dtype(id: u32) -> Option<GgmlDType> {
+    Some(match id {
+        0 => GgmlDType::F32,
+        1 => GgmlDType::F16,
+        2 => GgmlDType::Q4_0,
+        3 => GgmlDType::Q4_1,
+        6 => GgmlDType::Q5_0,
+        7 => GgmlDType::Q5_1,
+        8 => GgmlDType::Q8_0,
+        9 => GgmlDType::Q8_1,
+        10 => GgmlDType::Q2K,
+        11 => GgmlDType::Q3K,
+        12 => GgmlDType::Q4K,
+        13 => GgmlDType::Q5K,
+        14 => GgmlDType::Q6K,
+        15 => GgmlDType::Q8K,
+        30 => GgmlDType::BF16,
+        _ => return None,
+    })
+}
+
 impl Weights {
+    /// Maps every part; the header's tensor directory (not its metadata) is kept.
     pub fn open(header: &GgufHeader, device: Device) -> CResult<Self> {
-        let mut parts = Vec::with_capacity(header.parts.len());
+        let mut maps = Vec::with_capacity(header.parts.len());
         for part in &header.parts {
-            let mut file = File::open(&part.path)?;
-            let content = gguf_file::Content::read(&mut file)?;
-            parts.push((content, file));
+            maps.push(map_file(&File::open(&part.path)?)?);
         }
-        Ok(Weights { parts, device })
+        Ok(Weights {
+            maps,
+            tensors: header.tensors.iter().map(|t| (t.name.clone(), t.clone())).collect(),
+            data_offsets: header.parts.iter().map(|p| p.data_offset).collect(),
+            device,
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.parts.iter().any(|(c, _)| c.tensor_infos.contains_key(name))
+        self.tensors.contains_key(name)
     }
 
-    pub fn qtensor(&mut self, name: &str) -> CResult<QTensor> {
-        let Some((content, file)) = self.parts.iter_mut().find(|(c, _)| c.tensor_infos.contains_key(name)) else {
+    fn locate(&self, name: &str) -> CResult<Located> {
+        let Some(t) = self.tensors.get(name) else {
             candle_core::bail!("tensor `{name}` is missing from the file");
         };
-        content.tensor(file, name, &self.device)
+        let Some(dtype) = candle_dtype(t.ggml_type.id) else {
+            candle_core::bail!("tensor `{name}` is {}, which candle cannot run", t.ggml_type.name);
+        };
+        let (Some(map), Some(&data)) = (self.maps.get(t.part), self.data_offsets.get(t.part)) else {
+            candle_core::bail!("tensor `{name}` names part {} of {}", t.part, self.maps.len());
+        };
+        let at =
+            |v: u64| usize::try_from(v).map_err(|_| candle_core::Error::msg(format!("tensor `{name}` is too large")));
+        // GGUF lists the fastest-varying dimension first; candle's shapes are row-major.
+        let dims = t.dims.iter().rev().map(|&d| at(d)).collect::<CResult<Vec<_>>>()?;
+        Ok(Located {
+            bytes: MappedBytes::new(map.clone(), at(data + t.offset)?, at(t.n_bytes)?)?,
+            dtype,
+            dims,
+        })
     }
 
-    pub fn matmul(&mut self, name: &str) -> CResult<QLinear> {
+    /// The tensor copied out of the mapping (for candle's kernels), its pages released.
+    pub fn qtensor(&self, name: &str) -> CResult<QTensor> {
+        let t = self.locate(name)?;
+        let mapped = t.bytes.as_slice();
+        let tensor = match aligned_for(t.dtype, mapped) {
+            true => ggml_file::qtensor_from_ggml(t.dtype, mapped, t.dims, &self.device)?,
+            // A file with an odd `general.alignment`: copy to an (allocator-aligned) buffer first.
+            false => ggml_file::qtensor_from_ggml(t.dtype, &mapped.to_vec(), t.dims, &self.device)?,
+        };
+        t.bytes.release();
+        Ok(tensor)
+    }
+
+    /// A weight `(n, k)`: read in place by our kernel when it takes the format, else copied to
+    /// candle's.
+    pub fn matmul(&self, name: &str) -> CResult<QLinear> {
+        let t = self.locate(name)?;
+        if let (&[n, k], true) = (t.dims.as_slice(), self.device.is_cpu()) {
+            if let Some(op) = OurMatMul::new(WeightBytes::Mapped(t.bytes.clone()), t.dtype, n, k, Kernel::selected()) {
+                return Ok(QLinear::Ours(Arc::new(op)));
+            }
+        }
         QLinear::from_arc(Arc::new(self.qtensor(name)?))
     }
 
-    pub fn rms_norm(&mut self, name: &str, eps: f64) -> CResult<RmsNorm> {
+    pub fn rms_norm(&self, name: &str, eps: f64) -> CResult<RmsNorm> {
         RmsNorm::from_qtensor(self.qtensor(name)?, eps)
     }
 
-    /// The token embedding (kept quantized: rows are dequantized on lookup) and the output
-    /// projection, which is the same tensor when the model ties them.
-    pub fn embedding_and_output(&mut self) -> CResult<(Arc<QTensor>, QLinear)> {
-        let embd = Arc::new(self.qtensor("token_embd.weight")?);
-        let output = if self.has("output.weight") {
-            self.matmul("output.weight")?
-        } else {
-            QLinear::from_arc(embd.clone())?
+    /// The token embedding (read in place: rows are dequantized on lookup) and the output
+    /// projection, which is the same bytes when the model ties them.
+    pub fn embedding_and_output(&self) -> CResult<(Embedding, QLinear)> {
+        let t = self.locate("token_embd.weight")?;
+        let &[rows, hidden] = t.dims.as_slice() else {
+            candle_core::bail!("token_embd.weight has shape {:?}, expected (vocab, hidden)", t.dims);
+        };
+        let output = match self.has("output.weight") {
+            true => self.matmul("output.weight")?,
+            false => self.matmul("token_embd.weight")?,
+        };
+        let embd = Embedding {
+            bytes: t.bytes,
+            dtype: t.dtype,
+            rows,
+            hidden,
+            device: self.device.clone(),
         };
         Ok((embd, output))
     }
 }
 
-/// Looks up embedding rows for `ids` (shape `(1, seq)`) → `(1, seq, hidden)`.
-pub fn embed(table: &QTensor, ids: &Tensor) -> CResult<Tensor> {
-    table.embedding(ids)
+/// A token embedding table read in place from the mapped file.
+pub struct Embedding {
+    bytes: MappedBytes,
+    dtype: GgmlDType,
+    rows: usize,
+    hidden: usize,
+    device: Device,
+}
+
+impl Embedding {
+    /// Rows for `ids` (shape `(1, seq)`) → `(1, seq, hidden)`.
+    pub fn forward(&self, ids: &Tensor) -> CResult<Tensor> {
+        let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+        let rows = dequantize_rows(self.dtype, self.bytes.as_slice(), &ids, self.rows, self.hidden)?;
+        Tensor::from_vec(rows, (1, ids.len(), self.hidden), &self.device)
+    }
 }

@@ -19,6 +19,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 pub use blocks::{dot_scalar, quantize_row, ActBlock, Format, BLOCK};
 
 use crate::layers::CResult;
+use crate::mapped::WeightBytes;
 
 /// The dot product implementation chosen for this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,22 +100,14 @@ impl QLinear {
 
     pub fn with_kernel(w: Arc<QTensor>, kernel: Kernel) -> CResult<Self> {
         let (n, k) = w.shape().dims2()?;
-        match (format_of(w.dtype()), kernel) {
-            (Some(format), Scalar | Avx2) if k >= BLOCK && k % BLOCK == 0 && w.device().is_cpu() => {
-                Ok(QLinear::Ours(Arc::new(OurMatMul {
-                    w,
-                    format,
-                    kernel,
-                    n,
-                    k,
-                })))
+        if w.device().is_cpu() {
+            if let Some(op) = OurMatMul::new(WeightBytes::Tensor(w.clone()), w.dtype(), n, k, kernel) {
+                return Ok(QLinear::Ours(Arc::new(op)));
             }
-            _ => Ok(QLinear::Candle(QMatMul::from_arc(w)?)),
         }
+        Ok(QLinear::Candle(QMatMul::from_arc(w)?))
     }
 }
-
-use Kernel::{Avx2, Scalar};
 
 impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> CResult<Tensor> {
@@ -129,7 +122,7 @@ impl Module for QLinear {
 }
 
 pub struct OurMatMul {
-    w: Arc<QTensor>,
+    w: WeightBytes,
     format: Format,
     kernel: Kernel,
     n: usize,
@@ -146,6 +139,20 @@ pub(crate) struct Out(pub(crate) *mut f32);
 unsafe impl Sync for Out {}
 
 impl OurMatMul {
+    /// Our matmul over `w` (`n × k` blocks of `dtype`), if our kernels take the format and
+    /// `kernel` is one of ours.
+    pub fn new(w: WeightBytes, dtype: GgmlDType, n: usize, k: usize, kernel: Kernel) -> Option<Self> {
+        let format = format_of(dtype)?;
+        let ours = matches!(kernel, Kernel::Scalar | Kernel::Avx2);
+        (ours && k >= BLOCK && k.is_multiple_of(BLOCK)).then_some(OurMatMul {
+            w,
+            format,
+            kernel,
+            n,
+            k,
+        })
+    }
+
     /// `x`: `m × k` row-major; returns `m × n`.
     fn matmul(&self, x: &[f32], m: usize) -> CResult<Vec<f32>> {
         let (n, k, blocks) = (self.n, self.k, self.k / BLOCK);
@@ -154,7 +161,7 @@ impl OurMatMul {
         for (row, out) in x.chunks_exact(k).zip(act.chunks_exact_mut(blocks)) {
             quantize_row(row, out);
         }
-        let data = self.w.data()?;
+        let data = self.w.bytes()?;
         let weights: &[u8] = &data;
         if weights.len() < n * blocks * bpb {
             candle_core::bail!(
