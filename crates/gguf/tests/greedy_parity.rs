@@ -31,7 +31,8 @@ fn fixture(model_id: &str) -> Value {
 
 fn load(model_id: &str) -> LoadedModel {
     let m = catalog::resolve(model_id).expect("model fetched by `make models`");
-    parallax_gguf::load(&m.path, &m.id).expect("load")
+    // The fixtures were made with f32 caches (make_greedy_fixtures.py): compare like with like.
+    parallax_gguf::load_with_cache(&m.path, &m.id, parallax_gguf::KvCacheType::F32).expect("load")
 }
 
 fn ids(v: &Value) -> Vec<u32> {

@@ -1,15 +1,21 @@
-//! Our quantized matmul for the formats candle 0.11 runs only through its scalar fallback
-//! (`vec_dot_unopt`): Q4_0, Q4_1, Q5_0 and Q5_1 — every layer of SmolLM2 Q4_1 and most of
-//! Gemma 3 Q4_K_M. `x` is quantized once per matmul; output rows are split over candle's own
-//! barrier pool (so our threads never contend with its); the dot is AVX2 where the CPU has it,
-//! else the scalar reference. Every other format goes to candle's `QMatMul` unchanged.
+//! Our quantized matmul: the 32-weight formats candle 0.11 runs only through its scalar
+//! fallback (`vec_dot_unopt`: Q4_0, Q4_1, Q5_0, Q5_1, and Q8_0) and the K-quants Q4_K, Q5_K
+//! and Q6_K — every weight of SmolLM2 Q4_1 and of Gemma 3 Q4_K_M, read in place from the
+//! mapped file. `x` is quantized once per matmul (Q8_0/Q8_1-style blocks of 32 for the first
+//! kind, Q8_K super-blocks for the K-quants, as llama.cpp pairs them); output rows are split
+//! over candle's own barrier pool (so our threads never contend with its); the dot is AVX2
+//! where the CPU has it, else the scalar reference. Every other format goes to candle's
+//! `QMatMul` unchanged.
 //!
 //! `PARALLAX_KERNELS=candle` routes every format to candle (the "before" of PERFORMANCE.md),
 //! `PARALLAX_KERNELS=scalar` forces our scalar path.
 
 mod blocks;
+mod kquants;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_k;
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,6 +23,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 
 pub use blocks::{dot_scalar, quantize_row, ActBlock, Format, BLOCK};
+pub use kquants::{dot_scalar_k, quantize_row_k, KFormat, SuperAct, SUPER};
 
 use crate::layers::CResult;
 use crate::mapped::WeightBytes;
@@ -74,16 +81,62 @@ impl Kernel {
             _ => acts.map(|act| dot_scalar(format, row, act)),
         }
     }
+
+    fn dot_k(self, format: KFormat, row: &[u8], act: &[SuperAct]) -> f32 {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot`.
+            Kernel::Avx2 => unsafe { x86_k::dot_k(format, row, act) },
+            _ => dot_scalar_k(format, row, act),
+        }
+    }
+
+    fn dot4_k(self, format: KFormat, row: &[u8], acts: [&[SuperAct]; 4]) -> [f32; 4] {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `dot4`.
+            Kernel::Avx2 => unsafe { x86_k::dot4_k(format, row, acts) },
+            _ => acts.map(|act| dot_scalar_k(format, row, act)),
+        }
+    }
 }
 
-fn format_of(dtype: GgmlDType) -> Option<Format> {
-    match dtype {
-        GgmlDType::Q4_0 => Some(Format::Q4_0),
-        GgmlDType::Q4_1 => Some(Format::Q4_1),
-        GgmlDType::Q5_0 => Some(Format::Q5_0),
-        GgmlDType::Q5_1 => Some(Format::Q5_1),
-        GgmlDType::Q8_0 => Some(Format::Q8_0),
-        _ => None,
+/// A weight format our kernels take, with the length of the activation blocks it pairs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    Blocks(Format),
+    Super(KFormat),
+}
+
+impl WeightFormat {
+    pub fn of(dtype: GgmlDType) -> Option<WeightFormat> {
+        use WeightFormat::{Blocks, Super};
+        Some(match dtype {
+            GgmlDType::Q4_0 => Blocks(Format::Q4_0),
+            GgmlDType::Q4_1 => Blocks(Format::Q4_1),
+            GgmlDType::Q5_0 => Blocks(Format::Q5_0),
+            GgmlDType::Q5_1 => Blocks(Format::Q5_1),
+            GgmlDType::Q8_0 => Blocks(Format::Q8_0),
+            GgmlDType::Q4K => Super(KFormat::Q4K),
+            GgmlDType::Q5K => Super(KFormat::Q5K),
+            GgmlDType::Q6K => Super(KFormat::Q6K),
+            _ => return None,
+        })
+    }
+
+    /// Elements per block.
+    pub fn block_len(self) -> usize {
+        match self {
+            WeightFormat::Blocks(_) => BLOCK,
+            WeightFormat::Super(_) => SUPER,
+        }
+    }
+
+    pub fn bytes_per_block(self) -> usize {
+        match self {
+            WeightFormat::Blocks(f) => f.bytes_per_block(),
+            WeightFormat::Super(f) => f.bytes_per_block(),
+        }
     }
 }
 
@@ -123,7 +176,7 @@ impl Module for QLinear {
 
 pub struct OurMatMul {
     w: WeightBytes,
-    format: Format,
+    format: WeightFormat,
     kernel: Kernel,
     n: usize,
     k: usize,
@@ -142,9 +195,10 @@ impl OurMatMul {
     /// Our matmul over `w` (`n × k` blocks of `dtype`), if our kernels take the format and
     /// `kernel` is one of ours.
     pub fn new(w: WeightBytes, dtype: GgmlDType, n: usize, k: usize, kernel: Kernel) -> Option<Self> {
-        let format = format_of(dtype)?;
+        let format = WeightFormat::of(dtype)?;
         let ours = matches!(kernel, Kernel::Scalar | Kernel::Avx2);
-        (ours && k >= BLOCK && k.is_multiple_of(BLOCK)).then_some(OurMatMul {
+        let len = format.block_len();
+        (ours && k >= len && k.is_multiple_of(len)).then_some(OurMatMul {
             w,
             format,
             kernel,
@@ -155,19 +209,42 @@ impl OurMatMul {
 
     /// `x`: `m × k` row-major; returns `m × n`.
     fn matmul(&self, x: &[f32], m: usize) -> CResult<Vec<f32>> {
-        let (n, k, blocks) = (self.n, self.k, self.k / BLOCK);
-        let bpb = self.format.bytes_per_block();
-        let mut act = vec![ActBlock::ZERO; m * blocks];
-        for (row, out) in x.chunks_exact(k).zip(act.chunks_exact_mut(blocks)) {
-            quantize_row(row, out);
+        let kernel = self.kernel;
+        match self.format {
+            WeightFormat::Blocks(f) => {
+                let act = quantized(x, self.k, BLOCK, ActBlock::ZERO, quantize_row);
+                self.rows(&act, m, |row, a| kernel.dot(f, row, a), |row, a| kernel.dot4(f, row, a))
+            }
+            WeightFormat::Super(f) => {
+                let act = quantized(x, self.k, SUPER, SuperAct::ZERO, quantize_row_k);
+                self.rows(
+                    &act,
+                    m,
+                    |row, a| kernel.dot_k(f, row, a),
+                    |row, a| kernel.dot4_k(f, row, a),
+                )
+            }
         }
+    }
+
+    /// Every output `y[i][r] = dot(weight row r, activation row i)`, the weight rows split over
+    /// the pool in tasks; `act` holds `m` rows of `k / block_len` blocks.
+    fn rows<A: Sync>(
+        &self,
+        act: &[A],
+        m: usize,
+        dot: impl Fn(&[u8], &[A]) -> f32 + Sync,
+        dot4: impl Fn(&[u8], [&[A]; 4]) -> [f32; 4] + Sync,
+    ) -> CResult<Vec<f32>> {
+        let (n, blocks) = (self.n, self.k / self.format.block_len());
+        let row_bytes = blocks * self.format.bytes_per_block();
         let data = self.w.bytes()?;
         let weights: &[u8] = &data;
-        if weights.len() < n * blocks * bpb {
+        if weights.len() < n * row_bytes {
             candle_core::bail!(
                 "quantized weight holds {} bytes, expected {}",
                 weights.len(),
-                n * blocks * bpb
+                n * row_bytes
             );
         }
         let mut y = vec![0f32; m * n];
@@ -181,14 +258,14 @@ impl OurMatMul {
             };
             for task in range {
                 let rows = task * ROWS_PER_TASK..((task + 1) * ROWS_PER_TASK).min(n);
-                let weight_row = |r: usize| &weights[r * blocks * bpb..(r + 1) * blocks * bpb];
+                let weight_row = |r: usize| &weights[r * row_bytes..(r + 1) * row_bytes];
                 // Four activation rows at a time share each weight block's unpacking; the task's
                 // weight rows stay in cache while the activation groups go by.
                 let mut groups = act.chunks_exact(4 * blocks);
                 for (g, group) in groups.by_ref().enumerate() {
-                    let a: [&[ActBlock]; 4] = std::array::from_fn(|j| &group[j * blocks..(j + 1) * blocks]);
+                    let a: [&[A]; 4] = std::array::from_fn(|j| &group[j * blocks..(j + 1) * blocks]);
                     for r in rows.clone() {
-                        for (j, v) in self.kernel.dot4(self.format, weight_row(r), a).into_iter().enumerate() {
+                        for (j, v) in dot4(weight_row(r), a).into_iter().enumerate() {
                             write(4 * g + j, r, v);
                         }
                     }
@@ -196,7 +273,7 @@ impl OurMatMul {
                 let done = m - groups.remainder().len() / blocks.max(1);
                 for (j, a) in groups.remainder().chunks_exact(blocks).enumerate() {
                     for r in rows.clone() {
-                        write(done + j, r, self.kernel.dot(self.format, weight_row(r), a));
+                        write(done + j, r, dot(weight_row(r), a));
                     }
                 }
             }
@@ -208,6 +285,16 @@ impl OurMatMul {
         }
         Ok(y)
     }
+}
+
+/// `x` (rows of `k`) quantized row by row into blocks of `len` elements.
+fn quantized<A: Copy>(x: &[f32], k: usize, len: usize, zero: A, quantize: fn(&[f32], &mut [A])) -> Vec<A> {
+    let blocks = k / len;
+    let mut act = vec![zero; x.len() / k * blocks];
+    for (row, out) in x.chunks_exact(k).zip(act.chunks_exact_mut(blocks)) {
+        quantize(row, out);
+    }
+    act
 }
 
 impl CustomOp1 for OurMatMul {

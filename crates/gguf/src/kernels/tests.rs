@@ -32,7 +32,7 @@ fn run(linear: &QLinear, x: &Tensor) -> Vec<f32> {
 
 #[test]
 fn our_kernels_match_candle_on_every_format_they_take() {
-    let (n, k) = (70, 256);
+    let (n, k) = (70, 512);
     let dev = Device::Cpu;
     let w = Tensor::from_vec(values(n * k, 1), (n, k), &dev).expect("w");
     for m in [1usize, 5, 8] {
@@ -43,6 +43,9 @@ fn our_kernels_match_candle_on_every_format_they_take() {
             GgmlDType::Q5_0,
             GgmlDType::Q5_1,
             GgmlDType::Q8_0,
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
         ] {
             let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
             let want = run(&QLinear::with_kernel(q.clone(), Kernel::Candle).expect("candle"), &x);
@@ -79,11 +82,32 @@ fn our_kernels_match_candle_on_every_format_they_take() {
 #[test]
 fn other_formats_stay_with_candle() {
     let w = Tensor::from_vec(values(32 * 256, 3), (32, 256), &Device::Cpu).expect("w");
-    for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+    for dtype in [GgmlDType::Q2K, GgmlDType::Q3K] {
         let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
         let l = QLinear::with_kernel(q, Kernel::best()).expect("linear");
         assert!(matches!(l, QLinear::Candle(_)), "{dtype:?}");
     }
+}
+
+#[test]
+fn q8k_activations_round_as_llama_cpp() {
+    use super::kquants::{quantize_row_k, SuperAct, SUPER};
+    let mut x = values(SUPER, 9);
+    x[17] = 3.0; // the largest magnitude, positive: it becomes −127 and `d` is negative
+    let mut act = [SuperAct::ZERO];
+    quantize_row_k(&x, &mut act);
+    let a = &act[0];
+    assert_eq!(a.q[17], -127);
+    assert!(a.d < 0.0 && (a.d * -127.0 - 3.0).abs() < 1e-6, "d {}", a.d);
+    for (i, run) in a.q.chunks_exact(16).enumerate() {
+        assert_eq!(a.bsums[i], run.iter().map(|&q| q as i16).sum::<i16>());
+    }
+    for (&q, &v) in a.q.iter().zip(&x) {
+        assert!((q as f32 * a.d - v).abs() <= a.d.abs() / 2.0 + 1e-6);
+    }
+    let mut zero = [SuperAct::ZERO];
+    quantize_row_k(&[0.0; SUPER], &mut zero);
+    assert_eq!((zero[0].d, zero[0].q), (0.0, [0; SUPER]));
 }
 
 #[test]
@@ -122,4 +146,51 @@ fn probe_dot_throughput() {
             (rows * blocks * 20 * reps.max(1)) as f64 / s / 1e9
         );
     }
+}
+
+#[test]
+#[ignore = "probe on the real Gemma 3 file, run by hand"]
+fn probe_real_k_quant_error() {
+    use candle_core::quantized::gguf_file;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/gemma-3-270m-q4_k_m.gguf");
+    let mut f = std::fs::File::open(path).expect("model");
+    let c = gguf_file::Content::read(&mut f).expect("gguf");
+    for name in [
+        "blk.0.ffn_down.weight",
+        "blk.0.attn_output.weight",
+        "blk.3.ffn_down.weight",
+    ] {
+        let q = Arc::new(c.tensor(&mut f, name, &Device::Cpu).expect("tensor"));
+        let (n, k) = q.shape().dims2().expect("2d");
+        let wf = q.dequantize(&Device::Cpu).expect("deq");
+        // Heavy-tailed activations, as after GELU.
+        let xs: Vec<f32> = values(4 * k, 7).iter().map(|v| v * v * v * 8.0).collect();
+        let x = Tensor::from_vec(xs, (1, 4, k), &Device::Cpu).expect("x");
+        let exact = run_f32(&wf, &x);
+        let err = |got: &[f32]| {
+            got.iter()
+                .zip(&exact)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+                / exact.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt()
+        };
+        let candle = run(&QLinear::with_kernel(q.clone(), Kernel::Candle).expect("c"), &x);
+        let ours = run(&QLinear::with_kernel(q.clone(), Kernel::best()).expect("o"), &x);
+        eprintln!(
+            "{name} {:?} n={n} k={k}: rel err candle {:.3e} ours {:.3e}",
+            q.dtype(),
+            err(&candle),
+            err(&ours)
+        );
+    }
+}
+
+fn run_f32(w: &Tensor, x: &Tensor) -> Vec<f32> {
+    x.broadcast_matmul(&w.t().expect("t"))
+        .expect("mm")
+        .flatten_all()
+        .expect("flat")
+        .to_vec1()
+        .expect("vec")
 }
