@@ -46,10 +46,16 @@ pub(crate) trait KvElem: Copy + Send + Sync + 'static {
     fn axpy(w: f32, row: &[Self], y: &mut [f32]);
     /// `y = Σ_j w[j] · row(j)`, summed over `j` in order for every element (as `axpy` from zero).
     fn weighted_sum<'r>(w: &[f32], row: impl Fn(usize) -> &'r [Self], y: &mut [f32]) {
-        y.fill(0.0);
-        for (j, &wj) in w.iter().enumerate() {
-            Self::axpy(wj, row(j), y);
-        }
+        weighted_sum_by_axpy(w, row, y)
+    }
+}
+
+/// `y = Σ_j w[j] · row(j)` as one `axpy` per row from zero: the order every path sums in.
+#[inline(always)]
+fn weighted_sum_by_axpy<'r, E: KvElem>(w: &[f32], row: impl Fn(usize) -> &'r [E], y: &mut [f32]) {
+    y.fill(0.0);
+    for (j, &wj) in w.iter().enumerate() {
+        E::axpy(wj, row(j), y);
     }
 }
 
@@ -111,10 +117,7 @@ impl KvElem for f16 {
             // SAFETY: as in `dot`.
             return unsafe { x86_f16::weighted_sum(w, row, y) };
         }
-        y.fill(0.0);
-        for (j, &wj) in w.iter().enumerate() {
-            Self::axpy(wj, row(j), y);
-        }
+        weighted_sum_by_axpy(w, row, y)
     }
 }
 

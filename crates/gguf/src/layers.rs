@@ -16,8 +16,8 @@ pub type CResult<T> = candle_core::Result<T>;
 /// KV cache of one layer, `(1, n_kv_heads, positions, head_dim)`, grown as it fills so a short
 /// chat does not pay for the whole context up front: by a quarter at a time (in steps of
 /// `KV_STEP` positions), not by doubling, which left up to half of a long context's cache
-/// allocated and unused (SmolLM2 at 4,224 positions held 8,192: 94 MB of f16 for nothing). Held as f16 by default, as llama.cpp does
-/// (`KvCacheType`).
+/// allocated and unused (SmolLM2 at 4,224 positions held 8,192: 94 MB of f16 for nothing).
+/// Held as f16 by default, as llama.cpp does (`KvCacheType`).
 pub struct KvCache {
     k: Option<Tensor>,
     v: Option<Tensor>,

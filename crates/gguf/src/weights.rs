@@ -1,6 +1,7 @@
-//! Tensor access for a GGUF model (one file, or every part of a split one), memory-mapped, through
-//! the tensor directory of `GgufHeader`, which has checked that every tensor lies in its file. Weights our kernels run stay in the mapping; the
-//! rest are copied out once (`mapped.rs`). Missing tensors become clear errors naming the tensor.
+//! Tensor access for a GGUF model (one file, or every part of a split one), memory-mapped,
+//! through the tensor directory of `GgufHeader`, which has checked that every tensor lies in
+//! its file. Weights our kernels run stay in the mapping; the rest are copied out once
+//! (`mapped.rs`). Missing tensors become clear errors naming the tensor.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -99,11 +100,16 @@ impl Weights {
     pub fn qtensor(&self, name: &str) -> CResult<QTensor> {
         let t = self.locate(name)?;
         let mapped = t.bytes.as_slice();
-        let tensor = match aligned_for(t.dtype, mapped) {
-            true => ggml_file::qtensor_from_ggml(t.dtype, mapped, t.dims, &self.device)?,
-            // A file with an odd `general.alignment`: copy to an (allocator-aligned) buffer first.
-            false => ggml_file::qtensor_from_ggml(t.dtype, &mapped.to_vec(), t.dims, &self.device)?,
+        // A file with an odd `general.alignment`: copy to an (allocator-aligned) buffer first.
+        let copy;
+        let bytes = match aligned_for(t.dtype, mapped) {
+            true => mapped,
+            false => {
+                copy = mapped.to_vec();
+                copy.as_slice()
+            }
         };
+        let tensor = ggml_file::qtensor_from_ggml(t.dtype, bytes, t.dims, &self.device)?;
         t.bytes.release();
         Ok(tensor)
     }

@@ -50,8 +50,10 @@ unsafe fn dot_i8_i8(w: __m256i, a: __m256i) -> __m256 {
     dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w))
 }
 
+/// The eight lanes added pairwise (the order `blocks::dot_scalar` and `kquants::dot_scalar_k`
+/// reproduce).
 #[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(super) unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))

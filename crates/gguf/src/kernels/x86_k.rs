@@ -8,6 +8,7 @@
 use std::arch::x86_64::*;
 
 use super::kquants::{Head, KFormat, SuperAct, SUPER};
+use super::x86::hsum;
 
 /// Formats by index, for the const-generic loops: 0 = Q4_K, 1 = Q5_K, 2 = Q6_K.
 const BYTES: [usize; 3] = [144, 176, 210];
@@ -47,13 +48,6 @@ unsafe fn nibble(bytes: __m256i, high: bool) -> __m256i {
         false => _mm256_and_si256(bytes, low4),
         true => _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4),
     }
-}
-
-#[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
 #[inline(always)]
