@@ -29,6 +29,27 @@ async function chat(s, text) {
              stats: m.querySelector('[data-testid=stats]').textContent, status: m.dataset.status };`, 300000, before);
 }
 
+/** As `chat`, sampling the status bar while the reply streams; adds `live`: the last
+ * decode rate the status bar showed (null if it never showed one). */
+async function chatWatchingStatusBar(s, text) {
+  const before = await s.exec(`return document.querySelectorAll('[data-testid=message][data-role=assistant]').length`);
+  await s.type('[data-testid=composer]', text + ENTER);
+  let live = null;
+  const deadline = Date.now() + 300000;
+  while (Date.now() < deadline) {
+    const r = await s.exec(`${lastAssistant}
+      const n = document.querySelectorAll('[data-testid=message][data-role=assistant]').length;
+      const live = [...document.querySelectorAll('[data-testid=statusbar] .live')].map((e) => e.textContent).join(', ');
+      const done = n > arguments[0] && m && m.dataset.status !== 'streaming' && m.querySelector('[data-testid=stats]');
+      return { live, done: !!done, stats: done ? m.querySelector('[data-testid=stats]').textContent : null,
+               status: done ? m.dataset.status : null };`, before);
+    if (r.live) live = r.live;
+    if (r.done) return { ...r, live };
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  throw new Error('the reply did not finish within 300 s');
+}
+
 async function shot(s, name) {
   const path = join(shots, `${name}.png`);
   writeFileSync(path, await s.screenshot());
@@ -45,6 +66,12 @@ const tests = {
     assert.match(r.who, /GGUF · smollm2/);
     assert.match(r.stats, /tokens · TTFT .* tok\/s/);
     await shot(s, 'chat_reply');
+    // A longer reply, to read the live decode rate off the status bar (printed for the
+    // record, not judged: the machines are shared).
+    const long = await chatWatchingStatusBar(s, 'Count from 1 to 100, separated by commas.');
+    assert.equal(long.status, 'complete');
+    assert.match(long.live ?? '', /@gguf: [\d.]+ tok\/s/, 'the status bar showed the live rate');
+    console.log(`app decode: status bar "${long.live}"; message stats "${long.stats}"`);
   },
 
   async 'switching to MLX, the next reply comes from MLX'(s) {

@@ -147,6 +147,14 @@ fn candidates(logits: &[f32], top_k: usize) -> Vec<(u32, f32)> {
     cands
 }
 
+/// What a draw chooses from: the candidates best first, their probabilities, and how many of
+/// them are kept.
+struct DrawSet {
+    cands: Vec<(u32, f32)>,
+    probs: Vec<f32>,
+    keep: usize,
+}
+
 /// Picks tokens from logits. One per generation; holds the RNG state.
 pub struct Sampler {
     params: SamplingParams,
@@ -166,30 +174,9 @@ impl Sampler {
         if self.params.temperature == 0.0 {
             return argmax(logits);
         }
-        let cands = candidates(logits, self.params.top_k);
-        if cands.is_empty() {
+        let Some(DrawSet { cands, probs, keep }) = self.draw_set(logits) else {
             return argmax(logits);
-        }
-        let t = self.params.temperature;
-        let max = cands[0].1;
-        let mut probs: Vec<f32> = cands.iter().map(|c| ((c.1 - max) / t).exp()).collect();
-        let sum: f32 = probs.iter().sum();
-        probs.iter_mut().for_each(|p| *p /= sum);
-        let mut keep = probs.len();
-        if self.params.top_p < 1.0 {
-            let mut acc = 0.0;
-            for (i, p) in probs.iter().enumerate() {
-                acc += p;
-                if acc >= self.params.top_p {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        if self.params.min_p > 0.0 {
-            let floor = probs[0] * self.params.min_p;
-            keep = keep.min(probs.iter().take_while(|&&p| p >= floor).count().max(1));
-        }
+        };
         let total: f32 = probs[..keep].iter().sum();
         let mut r = self.rng.next_f64() as f32 * total;
         for (i, p) in probs[..keep].iter().enumerate() {
@@ -199,6 +186,49 @@ impl Sampler {
             }
         }
         cands[keep - 1].0
+    }
+
+    /// The tokens a draw chooses from, best first: the candidates, their probabilities and
+    /// how many of them the top-p nucleus and the min-p floor keep. With a top-k the
+    /// probabilities are over the top-k; without one, over every finite logit — and then the
+    /// nucleus or the floor usually ends within a few dozen tokens, so a growing prefix is
+    /// selected (O(n) each) instead of the whole vocabulary being sorted.
+    fn draw_set(&self, logits: &[f32]) -> Option<DrawSet> {
+        let (p, t) = (&self.params, self.params.temperature);
+        let mut k = if p.top_k > 0 { p.top_k } else { 64 };
+        loop {
+            let cands = candidates(logits, k);
+            let max = cands.first()?.1;
+            let weight = |l: f32| ((l - max) / t).exp();
+            let sum: f32 = match p.top_k {
+                0 => logits.iter().filter(|l| l.is_finite()).map(|&l| weight(l)).sum(),
+                _ => cands.iter().map(|c| weight(c.1)).sum(),
+            };
+            let probs: Vec<f32> = cands.iter().map(|c| weight(c.1) / sum).collect();
+            let nucleus = match p.top_p < 1.0 {
+                true => {
+                    let mut acc = 0.0;
+                    probs.iter().position(|&q| {
+                        acc += q;
+                        acc >= p.top_p
+                    })
+                }
+                false => None,
+            }
+            .map(|i| i + 1);
+            let floor = match p.min_p > 0.0 {
+                true => Some(probs.iter().take_while(|&&q| q >= probs[0] * p.min_p).count().max(1)),
+                false => None,
+            }
+            .filter(|&n| n < probs.len());
+            // Either cut inside the prefix bounds the other: the prefix decides the draw.
+            let decided = nucleus.or(floor).is_some() || p.top_k > 0 || cands.len() < k;
+            if decided {
+                let keep = [nucleus, floor].into_iter().flatten().min().unwrap_or(probs.len());
+                return Some(DrawSet { cands, probs, keep });
+            }
+            k = k.saturating_mul(16);
+        }
     }
 
     fn apply_penalties(&self, logits: &mut [f32], history: &[u32], generated: &[u32]) {
@@ -260,6 +290,51 @@ mod tests {
         for k in [1, 2, 40, 999, 4998, 6000] {
             let want = &full[..k.min(full.len())];
             assert_eq!(candidates(&logits, k), want, "top_k {k}");
+        }
+    }
+
+    /// Without a top-k, the prefix `draw_set` selects decides the same draw as the whole
+    /// vocabulary sorted: the same candidates, probabilities and cut.
+    #[test]
+    fn without_top_k_the_growing_prefix_equals_the_full_sort() {
+        let mut rng = Rng::new(3);
+        for (top_p, min_p, spread) in [
+            (0.95, 0.05, 8.0),
+            (0.9, 0.0, 2.0),
+            (1.0, 0.01, 3.0),
+            (0.999, 0.0, 0.5),
+            (1.0, 0.0, 4.0),
+        ] {
+            let logits: Vec<f32> = (0..20_000).map(|_| (rng.next_f64() * spread) as f32).collect();
+            let params = SamplingParams {
+                top_k: 0,
+                top_p,
+                min_p,
+                temperature: 0.8,
+                ..Default::default()
+            };
+            let DrawSet { cands, probs, keep } = Sampler::new(params.clone()).unwrap().draw_set(&logits).unwrap();
+            let full = candidates(&logits, 0);
+            let max = full[0].1;
+            let sum: f32 = logits.iter().map(|&l| ((l - max) / 0.8).exp()).sum();
+            let all: Vec<f32> = full.iter().map(|c| ((c.1 - max) / 0.8).exp() / sum).collect();
+            let mut want = all.len();
+            if top_p < 1.0 {
+                let mut acc = 0.0;
+                want = all
+                    .iter()
+                    .position(|&q| {
+                        acc += q;
+                        acc >= top_p
+                    })
+                    .map_or(want, |i| i + 1);
+            }
+            if min_p > 0.0 {
+                want = want.min(all.iter().take_while(|&&q| q >= all[0] * min_p).count().max(1));
+            }
+            assert_eq!(keep, want, "top_p {top_p} min_p {min_p}");
+            assert_eq!(&cands[..keep], &full[..want]);
+            assert_eq!(&probs[..keep], &all[..want]);
         }
     }
 

@@ -91,7 +91,7 @@ impl KvElem for f16 {
     #[inline(always)]
     fn dot(q: &[f32], row: &[f16]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if has_f16c() {
+        if crate::cpu::has_avx2_fma_f16c() {
             // SAFETY: the CPU has AVX2, FMA and F16C.
             return unsafe { x86_f16::dot(q, row) };
         }
@@ -101,7 +101,7 @@ impl KvElem for f16 {
     #[inline(always)]
     fn axpy(w: f32, row: &[f16], y: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if has_f16c() {
+        if crate::cpu::has_avx2_fma_f16c() {
             // SAFETY: as in `dot`.
             return unsafe { x86_f16::axpy(w, row, y) };
         }
@@ -113,23 +113,12 @@ impl KvElem for f16 {
     #[inline(always)]
     fn weighted_sum<'r>(w: &[f32], row: impl Fn(usize) -> &'r [f16], y: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if has_f16c() {
+        if crate::cpu::has_avx2_fma_f16c() {
             // SAFETY: as in `dot`.
             return unsafe { x86_f16::weighted_sum(w, row, y) };
         }
         weighted_sum_by_axpy(w, row, y)
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_f16c() -> bool {
-    use std::sync::OnceLock;
-    static YES: OnceLock<bool> = OnceLock::new();
-    *YES.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -358,7 +347,7 @@ struct Query<'a, 'b, E> {
 impl Attend {
     fn one_query<E: KvElem>(&self, query: Query<E>, scores: &mut Vec<f32>, y: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
-        if has_f16c() {
+        if crate::cpu::has_avx2_fma_f16c() {
             // SAFETY: the CPU has the features the copy is compiled for (AVX2, FMA, F16C).
             return unsafe { self.one_query_avx2(query, scores, y) };
         }

@@ -3,7 +3,7 @@
 //! Q/K norms, soft-capping and a sliding window, and the gated MLP (optionally fused).
 
 use crate::attention::Attend;
-use crate::kernels::QLinear;
+use crate::kernels::{Projections, QLinear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
@@ -183,7 +183,7 @@ pub struct Linear {
 impl Linear {
     pub fn load(w: &Weights, module: &str, bias: bool) -> CResult<Self> {
         let b = match bias {
-            true => Some(w.qtensor(&format!("{module}.bias"))?.dequantize(&w.device)?),
+            true => Some(w.bias(module)?),
             false => None,
         };
         Ok(Linear {
@@ -201,9 +201,13 @@ impl Linear {
     }
 }
 
-/// Q, K and V as three projections, or one fused `attn_qkv` (Phi-3) split by rows.
+/// Q, K and V as three projections (one op where our kernels run all three) with optional
+/// biases, or one fused `attn_qkv` (Phi-3) split by rows.
 enum QkvProjection {
-    Separate { q: Linear, k: Linear, v: Linear },
+    Separate {
+        qkv: Projections,
+        bias: Option<[Tensor; 3]>,
+    },
     Fused(Linear),
 }
 
@@ -240,11 +244,24 @@ impl Attention {
         };
         let qkv = match parts.fused_qkv {
             true => QkvProjection::Fused(Linear::load(w, &format!("{prefix}.attn_qkv"), parts.qkv_bias)?),
-            false => QkvProjection::Separate {
-                q: Linear::load(w, &format!("{prefix}.attn_q"), parts.qkv_bias)?,
-                k: Linear::load(w, &format!("{prefix}.attn_k"), parts.qkv_bias)?,
-                v: Linear::load(w, &format!("{prefix}.attn_v"), parts.qkv_bias)?,
-            },
+            false => {
+                let names = ["attn_q", "attn_k", "attn_v"].map(|m| format!("{prefix}.{m}"));
+                let weights = names
+                    .iter()
+                    .map(|m| w.matmul(&format!("{m}.weight")))
+                    .collect::<CResult<Vec<_>>>()?;
+                let bias = match parts.qkv_bias {
+                    true => {
+                        let [q, k, v] = &names;
+                        Some([w.bias(q)?, w.bias(k)?, w.bias(v)?])
+                    }
+                    false => None,
+                };
+                QkvProjection::Separate {
+                    qkv: Projections::new(weights),
+                    bias,
+                }
+            }
         };
         Ok(Attention {
             qkv,
@@ -258,7 +275,15 @@ impl Attention {
 
     fn project(&self, x: &Tensor) -> CResult<(Tensor, Tensor, Tensor)> {
         match &self.qkv {
-            QkvProjection::Separate { q, k, v } => Ok((q.forward(x)?, k.forward(x)?, v.forward(x)?)),
+            QkvProjection::Separate { qkv, bias } => {
+                let Ok::<[Tensor; 3], _>([q, k, v]) = qkv.forward(x)?.try_into() else {
+                    candle_core::bail!("three projections gave another number of outputs");
+                };
+                match bias {
+                    Some([bq, bk, bv]) => Ok((q.broadcast_add(bq)?, k.broadcast_add(bk)?, v.broadcast_add(bv)?)),
+                    None => Ok((q, k, v)),
+                }
+            }
             QkvProjection::Fused(qkv) => {
                 let y = qkv.forward(x)?;
                 let (q_dim, kv_dim) = (
@@ -309,9 +334,10 @@ impl Attention {
     }
 }
 
-/// Gate and up as two projections, or one fused `ffn_up` holding gate rows then up rows (Phi-3).
+/// Gate and up as two projections (one op where our kernels run both), or one fused `ffn_up`
+/// holding gate rows then up rows (Phi-3).
 enum GateUp {
-    Separate { gate: QLinear, up: QLinear },
+    Separate(Projections),
     Fused { gate_up: QLinear, inner: usize },
 }
 
@@ -328,10 +354,10 @@ impl Mlp {
                 gate_up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
                 inner,
             },
-            None => GateUp::Separate {
-                gate: w.matmul(&format!("{prefix}.ffn_gate.weight"))?,
-                up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
-            },
+            None => GateUp::Separate(Projections::new(vec![
+                w.matmul(&format!("{prefix}.ffn_gate.weight"))?,
+                w.matmul(&format!("{prefix}.ffn_up.weight"))?,
+            ])),
         };
         Ok(Mlp {
             gate_up,
@@ -342,18 +368,19 @@ impl Mlp {
 
     pub fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         let (gate, up) = match &self.gate_up {
-            GateUp::Separate { gate, up } => (gate.forward(x)?, up.forward(x)?),
+            GateUp::Separate(gate_up) => {
+                let Ok::<[Tensor; 2], _>([gate, up]) = gate_up.forward(x)?.try_into() else {
+                    candle_core::bail!("two projections gave another number of outputs");
+                };
+                (gate, up)
+            }
             GateUp::Fused { gate_up, inner } => {
                 let y = gate_up.forward(x)?;
                 let last = y.rank() - 1;
                 (y.narrow(last, 0, *inner)?, y.narrow(last, *inner, *inner)?)
             }
         };
-        let gate = match self.act {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            Activation::GeluTanh => gate.gelu()?,
-        };
-        self.down.forward(&(gate * up)?)
+        self.down.forward(&crate::gated::gated(self.act, &gate, &up)?)
     }
 }
 

@@ -5,6 +5,9 @@
 // weight file: the only unsafe code in the engine.
 #[allow(unsafe_code)]
 pub mod attention;
+mod cpu;
+#[allow(unsafe_code)]
+mod gated;
 #[allow(unsafe_code)]
 pub mod kernels;
 mod layers;

@@ -126,6 +126,11 @@ impl Weights {
         QLinear::from_arc(Arc::new(self.qtensor(name)?))
     }
 
+    /// `{module}.bias`, dequantized.
+    pub fn bias(&self, module: &str) -> CResult<Tensor> {
+        self.qtensor(&format!("{module}.bias"))?.dequantize(&self.device)
+    }
+
     pub fn rms_norm(&self, name: &str, eps: f64) -> CResult<RmsNorm> {
         RmsNorm::from_qtensor(self.qtensor(name)?, eps)
     }

@@ -11,6 +11,7 @@
 //! `PARALLAX_KERNELS=scalar` forces our scalar path.
 
 mod blocks;
+mod fused;
 mod kquants;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -23,6 +24,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 
 pub use blocks::{dot_scalar, quantize_row, ActBlock, Format, BLOCK};
+pub use fused::Projections;
 pub use kquants::{dot_scalar_k, quantize_row_k, KFormat, SuperAct, SUPER};
 
 use crate::layers::CResult;
@@ -34,25 +36,45 @@ pub enum Kernel {
     Candle,
     Scalar,
     Avx2,
+    /// AVX2 with AVX-512 VNNI's `vpdpbusd` for the 32-weight formats (the K-quants run their
+    /// AVX2 code).
+    Vnni,
 }
 
 impl Kernel {
     /// Chosen once per process: `PARALLAX_KERNELS` if set, else the best the CPU runs.
     pub fn selected() -> Kernel {
         static KERNEL: OnceLock<Kernel> = OnceLock::new();
-        *KERNEL.get_or_init(|| match std::env::var("PARALLAX_KERNELS").as_deref() {
-            Ok("candle") => Kernel::Candle,
-            Ok("scalar") => Kernel::Scalar,
-            _ => Kernel::best(),
+        *KERNEL.get_or_init(|| {
+            let wanted = match std::env::var("PARALLAX_KERNELS").as_deref() {
+                Ok("candle") => Kernel::Candle,
+                Ok("scalar") => Kernel::Scalar,
+                Ok("avx2") => Kernel::Avx2,
+                _ => Kernel::best(),
+            };
+            if Kernel::available().contains(&wanted) {
+                wanted
+            } else {
+                Kernel::best()
+            }
         })
     }
 
+    /// The fastest kernel this CPU runs.
     pub fn best() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c") {
-            return Kernel::Avx2;
+        *Kernel::available().last().unwrap_or(&Kernel::Scalar)
+    }
+
+    /// Every kernel this CPU runs, slowest first (candle's included).
+    pub fn available() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Candle, Kernel::Scalar];
+        if crate::cpu::has_avx2_fma_f16c() {
+            all.push(Kernel::Avx2);
+            if crate::cpu::has_avx512_vnni() {
+                all.push(Kernel::Vnni);
+            }
         }
-        Kernel::Scalar
+        all
     }
 
     pub fn name(self) -> &'static str {
@@ -60,44 +82,91 @@ impl Kernel {
             Kernel::Candle => "candle",
             Kernel::Scalar => "scalar",
             Kernel::Avx2 => "avx2",
+            Kernel::Vnni => "avx512-vnni",
         }
     }
 
-    fn dot(self, format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
+    /// Weight rows per tile in prefill: as many as the vector registers hold accumulators for.
+    fn tile_rows(self) -> usize {
         match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2` is only chosen when the CPU reports AVX2, FMA and F16C.
-            Kernel::Avx2 => unsafe { x86::dot(format, row, act) },
-            _ => dot_scalar(format, row, act),
+            Kernel::Vnni => 4,
+            Kernel::Avx2 => 2,
+            _ => 1,
         }
     }
 
-    /// Four activation rows against one weight row; the same four values as four `dot`s.
-    fn dot4(self, format: Format, row: &[u8], acts: [&[ActBlock]; 4]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    fn isa(self) -> Option<x86::Isa> {
         match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as in `dot`; the activation rows all have `k / BLOCK` blocks.
-            Kernel::Avx2 => unsafe { x86::dot4(format, row, acts) },
-            _ => acts.map(|act| dot_scalar(format, row, act)),
+            Kernel::Avx2 => Some(x86::Isa::Avx2),
+            Kernel::Vnni => Some(x86::Isa::Vnni),
+            _ => None,
         }
+    }
+
+    /// `rows[w] · acts[j]` for a tile of `W` weight rows and `R` activation rows.
+    fn tile<const W: usize, const R: usize>(
+        self,
+        format: Format,
+        rows: [&[u8]; W],
+        acts: [&[ActBlock]; R],
+    ) -> [[f32; R]; W] {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = self.isa() {
+            // SAFETY: `Avx2` and `Vnni` are only available when the CPU reports their features;
+            // `rows` hold the blocks of `acts`, as `OurMatMul::rows` checked.
+            return unsafe { x86::tile(isa, format, rows, acts) };
+        }
+        rows.map(|row| acts.map(|act| dot_scalar(format, row, act)))
     }
 
     fn dot_k(self, format: KFormat, row: &[u8], act: &[SuperAct]) -> f32 {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as in `dot`.
-            Kernel::Avx2 => unsafe { x86_k::dot_k(format, row, act) },
-            _ => dot_scalar_k(format, row, act),
+        #[cfg(target_arch = "x86_64")]
+        if self.isa().is_some() {
+            // SAFETY: both ISAs include AVX2, FMA and F16C.
+            return unsafe { x86_k::dot_k(format, row, act) };
         }
+        dot_scalar_k(format, row, act)
     }
 
     fn dot4_k(self, format: KFormat, row: &[u8], acts: [&[SuperAct]; 4]) -> [f32; 4] {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as in `dot4`.
-            Kernel::Avx2 => unsafe { x86_k::dot4_k(format, row, acts) },
-            _ => acts.map(|act| dot_scalar_k(format, row, act)),
+        #[cfg(target_arch = "x86_64")]
+        if self.isa().is_some() {
+            // SAFETY: as in `dot_k`; the activation rows all have the same length.
+            return unsafe { x86_k::dot4_k(format, row, acts) };
         }
+        acts.map(|act| dot_scalar_k(format, row, act))
+    }
+}
+
+/// The dot products of one weight format against its activation blocks, by tiles.
+trait TileDots: Sync {
+    type Act: Sync;
+    fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[Self::Act]; R]) -> [[f32; R]; W];
+}
+
+struct BlockDots(Kernel, Format);
+
+impl TileDots for BlockDots {
+    type Act = ActBlock;
+    fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[ActBlock]; R]) -> [[f32; R]; W] {
+        self.0.tile(self.1, rows, acts)
+    }
+}
+
+struct SuperDots(Kernel, KFormat);
+
+impl TileDots for SuperDots {
+    type Act = SuperAct;
+    fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[SuperAct]; R]) -> [[f32; R]; W] {
+        let SuperDots(kernel, format) = *self;
+        rows.map(|row| match R {
+            4 => {
+                let four = kernel.dot4_k(format, row, std::array::from_fn(|j| acts[j]));
+                std::array::from_fn(|j| four[j])
+            }
+            _ => acts.map(|act| kernel.dot_k(format, row, act)),
+        })
     }
 }
 
@@ -191,12 +260,25 @@ pub(crate) struct Out(pub(crate) *mut f32);
 // attention: its own head and position).
 unsafe impl Sync for Out {}
 
+impl Out {
+    /// Writes `values[w][j]` to `y[i + j][r + w]` of an output `n` columns wide.
+    #[inline(always)]
+    fn tile<const W: usize, const R: usize>(&self, n: usize, r: usize, i: usize, values: [[f32; R]; W]) {
+        for (w, row) in values.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                // SAFETY: the caller's tile lies inside the output, and only its task writes it.
+                unsafe { *self.0.add((i + j) * n + r + w) = v };
+            }
+        }
+    }
+}
+
 impl OurMatMul {
     /// Our matmul over `w` (`n × k` blocks of `dtype`), if our kernels take the format and
     /// `kernel` is one of ours.
     pub fn new(w: WeightBytes, dtype: GgmlDType, n: usize, k: usize, kernel: Kernel) -> Option<Self> {
         let format = WeightFormat::of(dtype)?;
-        let ours = matches!(kernel, Kernel::Scalar | Kernel::Avx2);
+        let ours = matches!(kernel, Kernel::Scalar | Kernel::Avx2 | Kernel::Vnni);
         let len = format.block_len();
         (ours && k >= len && k.is_multiple_of(len)).then_some(OurMatMul {
             w,
@@ -207,83 +289,166 @@ impl OurMatMul {
         })
     }
 
-    /// `x`: `m × k` row-major; returns `m × n`.
-    fn matmul(&self, x: &[f32], m: usize) -> CResult<Vec<f32>> {
-        let kernel = self.kernel;
-        match self.format {
-            WeightFormat::Blocks(f) => {
-                let act = quantized(x, self.k, BLOCK, ActBlock::ZERO, quantize_row);
-                self.rows(&act, m, |row, a| kernel.dot(f, row, a), |row, a| kernel.dot4(f, row, a))
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    pub fn columns(&self) -> usize {
+        self.k
+    }
+}
+
+/// `x · Wᵀ` for every `W` of `ops` (all with `k` columns and one kernel), side by side: the
+/// result is `m × Σn`, matrix `p`'s outputs in the columns after those of the matrices before
+/// it. `x` (`m × k`, row-major) is quantized once per activation kind the formats need, and
+/// all the weight rows go over the pool in one pass, so fused projections share one
+/// quantization and one barrier.
+pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CResult<Vec<f32>> {
+    let Some(first) = ops.first() else {
+        candle_core::bail!("parallax-qmatmul: no matrices");
+    };
+    let (k, kernel) = (first.k, first.kernel);
+    if ops.iter().any(|op| op.k != k || op.kernel != kernel) {
+        candle_core::bail!("parallax-qmatmul: fused matrices differ in columns or kernel");
+    }
+    let needs = |blocks: bool| {
+        ops.iter()
+            .any(|op| matches!(op.format, WeightFormat::Blocks(_)) == blocks)
+    };
+    let act_blocks = match needs(true) {
+        true => quantized(x, k, BLOCK, ActBlock::ZERO, quantize_row),
+        false => Vec::new(),
+    };
+    let act_supers = match needs(false) {
+        true => quantized(x, k, SUPER, SuperAct::ZERO, quantize_row_k),
+        false => Vec::new(),
+    };
+    let mut jobs = Vec::with_capacity(ops.len());
+    let mut col = 0;
+    for op in ops {
+        jobs.push(Job::new(op, col)?);
+        col += op.n;
+    }
+    let stride = col;
+    // Tasks of every matrix, numbered one after the other.
+    let first_task: Vec<usize> = jobs
+        .iter()
+        .scan(0, |t, job| {
+            let start = *t;
+            *t += job.op.n.div_ceil(ROWS_PER_TASK);
+            Some(start)
+        })
+        .collect();
+    let tasks = jobs.iter().map(|j| j.op.n.div_ceil(ROWS_PER_TASK)).sum::<usize>();
+    let mut y = vec![0f32; m * stride];
+    let out = Out(y.as_mut_ptr());
+    let run = |range: std::ops::Range<usize>| {
+        let out = &out;
+        for task in range {
+            let p = first_task.partition_point(|&t| t <= task) - 1;
+            let job = &jobs[p];
+            let start = (task - first_task[p]) * ROWS_PER_TASK;
+            let rows = start..(start + ROWS_PER_TASK).min(job.op.n);
+            let at = Place {
+                out,
+                stride,
+                col: job.col,
+            };
+            match job.op.format {
+                WeightFormat::Blocks(f) => job.task(&BlockDots(kernel, f), &act_blocks, m, rows, at),
+                WeightFormat::Super(f) => job.task(&SuperDots(kernel, f), &act_supers, m, rows, at),
             }
-            WeightFormat::Super(f) => {
-                let act = quantized(x, self.k, SUPER, SuperAct::ZERO, quantize_row_k);
-                self.rows(
-                    &act,
-                    m,
-                    |row, a| kernel.dot_k(f, row, a),
-                    |row, a| kernel.dot4_k(f, row, a),
-                )
-            }
+        }
+    };
+    if tasks > 1 {
+        candle_core::utils::barrier_pool().execute_chunked(tasks, run);
+    } else {
+        run(0..tasks);
+    }
+    Ok(y)
+}
+
+/// Where a task's outputs go: columns from `col` of an output `stride` columns wide.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    out: &'a Out,
+    stride: usize,
+    col: usize,
+}
+
+/// One matrix of a matmul, its bytes checked.
+struct Job<'a> {
+    op: &'a OurMatMul,
+    data: std::borrow::Cow<'a, [u8]>,
+    row_bytes: usize,
+    col: usize,
+}
+
+impl<'a> Job<'a> {
+    fn new(op: &'a OurMatMul, col: usize) -> CResult<Self> {
+        let row_bytes = op.k / op.format.block_len() * op.format.bytes_per_block();
+        let data = op.w.bytes()?;
+        if data.len() < op.n * row_bytes {
+            candle_core::bail!(
+                "quantized weight holds {} bytes, expected {}",
+                data.len(),
+                op.n * row_bytes
+            );
+        }
+        Ok(Job {
+            op,
+            data,
+            row_bytes,
+            col,
+        })
+    }
+
+    fn task<D: TileDots>(&self, dots: &D, act: &[D::Act], m: usize, rows: std::ops::Range<usize>, at: Place) {
+        match self.op.kernel.tile_rows() {
+            4 => self.task_by::<D, 4>(dots, act, m, rows, at),
+            2 => self.task_by::<D, 2>(dots, act, m, rows, at),
+            _ => self.task_by::<D, 1>(dots, act, m, rows, at),
         }
     }
 
-    /// Every output `y[i][r] = dot(weight row r, activation row i)`, the weight rows split over
-    /// the pool in tasks; `act` holds `m` rows of `k / block_len` blocks.
-    fn rows<A: Sync>(
+    /// Outputs `y[i][col + r] = dot(weight row r, activation row i)` for the task's weight rows
+    /// and every activation row: the rows taken `W` at a time against four activation rows at
+    /// a time, then the rest one by one; `act` holds `m` rows of `k / block_len` blocks.
+    fn task_by<D: TileDots, const W: usize>(
         &self,
-        act: &[A],
+        dots: &D,
+        act: &[D::Act],
         m: usize,
-        dot: impl Fn(&[u8], &[A]) -> f32 + Sync,
-        dot4: impl Fn(&[u8], [&[A]; 4]) -> [f32; 4] + Sync,
-    ) -> CResult<Vec<f32>> {
-        let (n, blocks) = (self.n, self.k / self.format.block_len());
-        let row_bytes = blocks * self.format.bytes_per_block();
-        let data = self.w.bytes()?;
-        let weights: &[u8] = &data;
-        if weights.len() < n * row_bytes {
-            candle_core::bail!(
-                "quantized weight holds {} bytes, expected {}",
-                weights.len(),
-                n * row_bytes
-            );
-        }
-        let mut y = vec![0f32; m * n];
-        let out = Out(y.as_mut_ptr());
-        let tasks = n.div_ceil(ROWS_PER_TASK);
-        let run = |range: std::ops::Range<usize>| {
-            let out = &out;
-            let write = |i: usize, r: usize, v: f32| {
-                // SAFETY: `i < m`, `r < n`; every (i, r) is written by one task only.
-                unsafe { *out.0.add(i * n + r) = v };
-            };
-            for task in range {
-                let rows = task * ROWS_PER_TASK..((task + 1) * ROWS_PER_TASK).min(n);
-                let weight_row = |r: usize| &weights[r * row_bytes..(r + 1) * row_bytes];
-                // Four activation rows at a time share each weight block's unpacking; the task's
-                // weight rows stay in cache while the activation groups go by.
-                let mut groups = act.chunks_exact(4 * blocks);
-                for (g, group) in groups.by_ref().enumerate() {
-                    let a: [&[A]; 4] = std::array::from_fn(|j| &group[j * blocks..(j + 1) * blocks]);
-                    for r in rows.clone() {
-                        for (j, v) in dot4(weight_row(r), a).into_iter().enumerate() {
-                            write(4 * g + j, r, v);
-                        }
-                    }
+        rows: std::ops::Range<usize>,
+        at: Place,
+    ) {
+        let blocks = self.op.k / self.op.format.block_len();
+        let weight_row = |r: usize| &self.data[r * self.row_bytes..(r + 1) * self.row_bytes];
+        let act_row = |i: usize| &act[i * blocks..(i + 1) * blocks];
+        let whole = rows.start + rows.len() / W * W;
+        // The task's weight rows stay in cache while the activation rows go by.
+        let mut i = 0;
+        while i < m {
+            if i + 4 <= m {
+                let a: [&[D::Act]; 4] = std::array::from_fn(|j| act_row(i + j));
+                for r in (rows.start..whole).step_by(W) {
+                    let v = dots.tile::<W, 4>(std::array::from_fn(|w| weight_row(r + w)), a);
+                    at.out.tile(at.stride, at.col + r, i, v);
                 }
-                let done = m - groups.remainder().len() / blocks.max(1);
-                for (j, a) in groups.remainder().chunks_exact(blocks).enumerate() {
-                    for r in rows.clone() {
-                        write(done + j, r, dot(weight_row(r), a));
-                    }
+                for r in whole..rows.end {
+                    at.out
+                        .tile(at.stride, at.col + r, i, dots.tile::<1, 4>([weight_row(r)], a));
                 }
+                i += 4;
+            } else {
+                let a = [act_row(i)];
+                for r in rows.clone() {
+                    at.out
+                        .tile(at.stride, at.col + r, i, dots.tile::<1, 1>([weight_row(r)], a));
+                }
+                i += 1;
             }
-        };
-        if tasks > 1 {
-            candle_core::utils::barrier_pool().execute_chunked(tasks, run);
-        } else {
-            run(0..tasks);
         }
-        Ok(y)
     }
 }
 
@@ -317,7 +482,7 @@ impl CustomOp1 for OurMatMul {
             candle_core::bail!("parallax-qmatmul: x has {k} columns, the weight {}", self.k);
         }
         let m = lead.iter().product::<usize>();
-        let y = self.matmul(&all[start..end], m)?;
+        let y = matmul_side_by_side(&[self], &all[start..end], m)?;
         let mut out_dims = lead.to_vec();
         out_dims.push(self.n);
         Ok((CpuStorage::F32(y), Shape::from(out_dims)))

@@ -32,6 +32,7 @@ fn run(linear: &QLinear, x: &Tensor) -> Vec<f32> {
 
 #[test]
 fn our_kernels_match_candle_on_every_format_they_take() {
+    // n = 70: tiles of four weight rows and a remainder; m = 5: a group of four and one.
     let (n, k) = (70, 512);
     let dev = Device::Cpu;
     let w = Tensor::from_vec(values(n * k, 1), (n, k), &dev).expect("w");
@@ -49,10 +50,8 @@ fn our_kernels_match_candle_on_every_format_they_take() {
         ] {
             let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
             let want = run(&QLinear::with_kernel(q.clone(), Kernel::Candle).expect("candle"), &x);
-            let mut kernels = vec![Kernel::Scalar];
-            if Kernel::best() != Kernel::Scalar {
-                kernels.push(Kernel::best());
-            }
+            // Every SIMD kernel this CPU runs (on a VNNI machine, AVX2 and VNNI both).
+            let kernels = Kernel::available().into_iter().skip(2);
             let scalar = run(&QLinear::with_kernel(q.clone(), Kernel::Scalar).expect("scalar"), &x);
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
             let worst = scalar
@@ -137,7 +136,8 @@ fn probe_dot_throughput() {
         let t = std::time::Instant::now();
         for _ in 0..reps.max(1) {
             for r in 0..rows {
-                sum += Kernel::Avx2.dot(Format::Q4_1, &w[r * blocks * 20..(r + 1) * blocks * 20], &act);
+                let [[v]] = Kernel::best().tile(Format::Q4_1, [&w[r * blocks * 20..(r + 1) * blocks * 20]], [&act]);
+                sum += v;
             }
         }
         let s = t.elapsed().as_secs_f64();
@@ -193,4 +193,64 @@ fn run_f32(w: &Tensor, x: &Tensor) -> Vec<f32> {
         .expect("flat")
         .to_vec1()
         .expect("vec")
+}
+
+#[test]
+#[ignore = "timing probe, run by hand"]
+fn probe_lm_head() {
+    let (n, k) = (262144usize, 640usize);
+    let w = Tensor::from_vec(values(n * k, 5), (n, k), &Device::Cpu).expect("w");
+    let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).expect("q"));
+    let x = Tensor::from_vec(values(k, 6), (1, 1, k), &Device::Cpu).expect("x");
+    for kernel in Kernel::available().into_iter().skip(2) {
+        let l = QLinear::with_kernel(q.clone(), kernel).expect("l");
+        run(&l, &x);
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            run(&l, &x);
+        }
+        eprintln!(
+            "{}: {:.1} ms per call",
+            kernel.name(),
+            t.elapsed().as_secs_f64() * 100.0
+        );
+    }
+}
+
+#[test]
+fn fused_projections_equal_the_separate_ones() {
+    use super::Projections;
+    let k = 512;
+    let dev = Device::Cpu;
+    // Three formats of both activation kinds, of different heights, over one input.
+    let parts = [(GgmlDType::Q5_0, 40), (GgmlDType::Q8_0, 24), (GgmlDType::Q4K, 17)];
+    for kernel in Kernel::available().into_iter().skip(1) {
+        let linears = || {
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, &(dtype, n))| {
+                    let w = Tensor::from_vec(values(n * k, 20 + i as u64), (n, k), &dev).expect("w");
+                    let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
+                    QLinear::with_kernel(q, kernel).expect("linear")
+                })
+                .collect::<Vec<_>>()
+        };
+        let fused = Projections::new(linears());
+        assert_eq!(
+            matches!(fused, Projections::Fused(_)),
+            kernel != Kernel::Candle,
+            "{} fuses exactly when our kernels run every part",
+            kernel.name()
+        );
+        for m in [1usize, 6] {
+            let x = Tensor::from_vec(values(m * k, 30 + m as u64), (1, m, k), &dev).expect("x");
+            let got = fused.forward(&x).expect("fused");
+            for ((linear, got), &(dtype, n)) in linears().iter().zip(&got).zip(&parts) {
+                assert_eq!(got.dims(), &[1, m, n]);
+                let got = got.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
+                assert_eq!(got, run(linear, &x), "{dtype:?} {} m={m}", kernel.name());
+            }
+        }
+    }
 }

@@ -37,17 +37,20 @@ unsafe fn bytes_from_bits(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(_mm256_or_si256(spread, others), _mm256_set1_epi64x(-1))
 }
 
-/// Σ u8 × i8 over 32 lanes, as 8 f32 partial sums.
+/// `init + Σ u·q` per lane of four bytes (`u` unsigned, `q` signed): one `vpdpbusd` with
+/// VNNI; without, `maddubs` (u8 × i8 → i16 pairs) and `madd` (→ i32). The integer sums are the
+/// same either way: no pair saturates an i16 for the weights this is given (`u < 32`, or `|w|`
+/// of a Q8_0 weight against an activation of magnitude ≤ 127).
 #[inline(always)]
-unsafe fn dot_u8_i8(w: __m256i, a: __m256i) -> __m256 {
-    let pairs = _mm256_maddubs_epi16(w, a);
-    _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
-}
-
-/// Σ i8 × i8: the sign of `w` moved onto `a` so `maddubs` sees |w| unsigned.
-#[inline(always)]
-unsafe fn dot_i8_i8(w: __m256i, a: __m256i) -> __m256 {
-    dot_u8_i8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w))
+unsafe fn udot<const V: bool>(init: __m256i, u: __m256i, q: __m256i) -> __m256i {
+    if V {
+        _mm256_dpbusd_epi32(init, u, q)
+    } else {
+        _mm256_add_epi32(
+            init,
+            _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), _mm256_set1_epi16(1)),
+        )
+    }
 }
 
 /// The eight lanes added pairwise (the order `blocks::dot_scalar` and `kquants::dot_scalar_k`
@@ -59,37 +62,66 @@ pub(super) unsafe fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
-/// `row · x` for `format`; the same value as `blocks::dot_scalar` up to float summation order.
+/// The CPU features [`tile`] is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX2 + FMA + F16C.
+    Avx2,
+    /// AVX2 + FMA + F16C and AVX-512 VNNI (with VL and BW, for the 256-bit `vpdpbusd` and 32
+    /// vector registers).
+    Vnni,
+}
+
+/// `rows[w] · acts[j]` for every weight row and activation row of the tile: each weight block
+/// is unpacked once for the `R` activation rows, each activation block loaded once for the `W`
+/// weight rows. Every value equals `blocks::dot_scalar` bit for bit, whatever the tile's shape.
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA and F16C; `row` must hold `act.len()` blocks of `format`.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot(format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
-    debug_assert!(row.len() >= act.len() * format.bytes_per_block());
-    // One loop per format, so nothing is decided per block.
-    match format {
-        Format::Q4_0 => dot_rows::<0, 1>(row.as_ptr(), [act])[0],
-        Format::Q4_1 => dot_rows::<1, 1>(row.as_ptr(), [act])[0],
-        Format::Q5_0 => dot_rows::<2, 1>(row.as_ptr(), [act])[0],
-        Format::Q5_1 => dot_rows::<3, 1>(row.as_ptr(), [act])[0],
-        Format::Q8_0 => dot_rows::<4, 1>(row.as_ptr(), [act])[0],
+/// The CPU must have the features of `isa`; every `rows[w]` must hold `acts[0].len()` blocks
+/// of `format`, and every `acts[j]` have that length.
+pub unsafe fn tile<const W: usize, const R: usize>(
+    isa: Isa,
+    format: Format,
+    rows: [&[u8]; W],
+    acts: [&[ActBlock]; R],
+) -> [[f32; R]; W] {
+    debug_assert!(acts.iter().all(|a| a.len() == acts[0].len()));
+    debug_assert!(rows.iter().all(|r| r.len() >= acts[0].len() * format.bytes_per_block()));
+    let rows = rows.map(|r| r.as_ptr());
+    match isa {
+        Isa::Avx2 => tile_avx2(format, rows, acts),
+        Isa::Vnni => tile_vnni(format, rows, acts),
     }
 }
 
-/// `row · x` for four activation rows at once (prefill): each weight block is unpacked once.
-///
-/// # Safety
-/// As [`dot`]; every `acts[j]` has the same length.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot4(format: Format, row: &[u8], acts: [&[ActBlock]; 4]) -> [f32; 4] {
-    debug_assert!(acts.iter().all(|a| a.len() == acts[0].len()));
-    debug_assert!(row.len() >= acts[0].len() * format.bytes_per_block());
+unsafe fn tile_avx2<const W: usize, const R: usize>(
+    format: Format,
+    rows: [*const u8; W],
+    acts: [&[ActBlock]; R],
+) -> [[f32; R]; W] {
+    // One loop per format, so nothing is decided per block.
     match format {
-        Format::Q4_0 => dot_rows::<0, 4>(row.as_ptr(), acts),
-        Format::Q4_1 => dot_rows::<1, 4>(row.as_ptr(), acts),
-        Format::Q5_0 => dot_rows::<2, 4>(row.as_ptr(), acts),
-        Format::Q5_1 => dot_rows::<3, 4>(row.as_ptr(), acts),
-        Format::Q8_0 => dot_rows::<4, 4>(row.as_ptr(), acts),
+        Format::Q4_0 => tile_of::<0, false, W, R>(rows, acts),
+        Format::Q4_1 => tile_of::<1, false, W, R>(rows, acts),
+        Format::Q5_0 => tile_of::<2, false, W, R>(rows, acts),
+        Format::Q5_1 => tile_of::<3, false, W, R>(rows, acts),
+        Format::Q8_0 => tile_of::<4, false, W, R>(rows, acts),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_vnni<const W: usize, const R: usize>(
+    format: Format,
+    rows: [*const u8; W],
+    acts: [&[ActBlock]; R],
+) -> [[f32; R]; W] {
+    match format {
+        Format::Q4_0 => tile_of::<0, true, W, R>(rows, acts),
+        Format::Q4_1 => tile_of::<1, true, W, R>(rows, acts),
+        Format::Q5_0 => tile_of::<2, true, W, R>(rows, acts),
+        Format::Q5_1 => tile_of::<3, true, W, R>(rows, acts),
+        Format::Q8_0 => tile_of::<4, true, W, R>(rows, acts),
     }
 }
 
@@ -98,60 +130,110 @@ const PREFETCH_AHEAD: usize = 2048;
 
 const BYTES: [usize; 5] = [18, 20, 22, 24, 34];
 
-/// Formats whose weights are signed bytes (summed with the sign trick), not unsigned ones.
-const SIGNED: [bool; 5] = [true, false, true, false, true];
+/// Formats with an offset `m` (summed with the activation sums `s`).
+const HAS_MIN: [bool; 5] = [false, true, false, true, false];
 
-/// One weight block unpacked: its 32 weights as bytes, its scale `d` and its offset `m` (0
-/// for formats without one).
-#[inline(always)]
-unsafe fn unpack<const F: usize>(b: *const u8) -> (__m256i, f32, f32) {
-    let d = half(b);
+/// log2 of what is added to a signed format's weights to make them unsigned bytes (`w + 2^n`,
+/// taken back out through the activation sums); 0 for the unsigned formats. Q8_0 is made
+/// unsigned only with VNNI: `w + 128` would saturate `maddubs`' i16 pairs.
+const fn offset_shift<const F: usize, const V: bool>() -> Option<i32> {
     match F {
-        0 => (_mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8)), d, 0.0),
-        1 => (nibbles(b.add(4)), d, half(b.add(2))),
-        2 => {
-            // (nibble | bit·16) − 16 as i8: OR 0xF0 where the bit is clear.
-            let bits = (b.add(2) as *const u32).read_unaligned();
-            let clear = _mm256_andnot_si256(bytes_from_bits(bits), _mm256_set1_epi8(0xF0u8 as i8));
-            (_mm256_or_si256(nibbles(b.add(6)), clear), d, 0.0)
-        }
-        4 => (_mm256_loadu_si256(b.add(2) as *const __m256i), d, 0.0),
+        0 => Some(3),
+        2 => Some(4),
+        4 if V => Some(7),
+        _ => None,
+    }
+}
+
+/// One weight block unpacked: its weights as unsigned bytes (the offset of
+/// [`offset_shift`] added; for Q8_0 without VNNI, `|w|`), the signed weights where the sign
+/// trick needs them (Q8_0 without VNNI), its scale `d` and offset `m` (0 without one).
+#[inline(always)]
+unsafe fn unpack<const F: usize, const V: bool>(b: *const u8) -> (__m256i, __m256i, f32, f32) {
+    let d = half(b);
+    let fifth_bits = |at: usize| {
+        let bits = (b.add(at) as *const u32).read_unaligned();
+        _mm256_and_si256(bytes_from_bits(bits), _mm256_set1_epi8(0x10))
+    };
+    match F {
+        0 => (nibbles(b.add(2)), _mm256_setzero_si256(), d, 0.0),
+        1 => (nibbles(b.add(4)), _mm256_setzero_si256(), d, half(b.add(2))),
+        2 => (
+            _mm256_or_si256(nibbles(b.add(6)), fifth_bits(2)),
+            _mm256_setzero_si256(),
+            d,
+            0.0,
+        ),
+        3 => (
+            _mm256_or_si256(nibbles(b.add(8)), fifth_bits(4)),
+            _mm256_setzero_si256(),
+            d,
+            half(b.add(2)),
+        ),
         _ => {
-            let bits = (b.add(4) as *const u32).read_unaligned();
-            let set = _mm256_and_si256(bytes_from_bits(bits), _mm256_set1_epi8(0x10));
-            (_mm256_or_si256(nibbles(b.add(8)), set), d, half(b.add(2)))
+            let w = _mm256_loadu_si256(b.add(2) as *const __m256i);
+            match V {
+                true => (_mm256_xor_si256(w, _mm256_set1_epi8(0x80u8 as i8)), w, d, 0.0),
+                false => (_mm256_sign_epi8(w, w), w, d, 0.0),
+            }
         }
     }
 }
 
-/// 8 partial sums of `w·q` for one unpacked weight block and one activation block.
+/// `−2^shift · Σq` per lane of four: the `init` of [`udot`] that takes the offset back out.
 #[inline(always)]
-unsafe fn products<const F: usize>(w: __m256i, a: &ActBlock) -> __m256 {
-    let q = _mm256_loadu_si256(a.q.as_ptr() as *const __m256i);
-    if SIGNED[F] {
-        dot_i8_i8(w, q)
-    } else {
-        dot_u8_i8(w, q)
-    }
+unsafe fn minus_offset_sums<const V: bool>(q: __m256i, shift: i32) -> __m256i {
+    let sums = udot::<V>(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_sll_epi32(sums, _mm_cvtsi32_si128(shift)))
 }
 
-/// One block per step into one accumulator per activation row, as llama.cpp sums (so our
-/// rounding follows its). `R` activation rows share each weight block's unpacking; every row's
-/// sum is the same, bit for bit, whatever `R` is.
+/// One block per step into one accumulator per (weight row, activation row), as llama.cpp
+/// sums, so our rounding follows its and no tile shape changes a bit.
 #[inline(always)]
-unsafe fn dot_rows<const F: usize, const R: usize>(row: *const u8, acts: [&[ActBlock]; R]) -> [f32; R] {
+unsafe fn tile_of<const F: usize, const V: bool, const W: usize, const R: usize>(
+    rows: [*const u8; W],
+    acts: [&[ActBlock]; R],
+) -> [[f32; R]; W] {
     let bpb = BYTES[F];
-    let mut acc = [_mm256_setzero_ps(); R];
-    let mut mins = [0f32; R];
+    let shift = offset_shift::<F, V>();
+    let sign_trick = F == 4 && !V;
+    let mut acc = [[_mm256_setzero_ps(); R]; W];
+    let mut mins = [[0f32; R]; W];
     for i in 0..acts[0].len() {
-        let b = row.add(i * bpb);
-        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_AHEAD) as *const i8);
-        let (w, d, m) = unpack::<F>(b);
+        let mut q = [_mm256_setzero_si256(); R];
+        let mut init = [_mm256_setzero_si256(); R];
         for j in 0..R {
-            let a = acts[j].get_unchecked(i);
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), products::<F>(w, a), acc[j]);
-            mins[j] += m * a.s;
+            q[j] = _mm256_loadu_si256(acts[j].get_unchecked(i).q.as_ptr() as *const __m256i);
+            if let Some(shift) = shift {
+                init[j] = minus_offset_sums::<V>(q[j], shift);
+            }
+        }
+        for w in 0..W {
+            let b = rows[w].add(i * bpb);
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(PREFETCH_AHEAD) as *const i8);
+            let (u, signed, d, m) = unpack::<F, V>(b);
+            for j in 0..R {
+                let a = acts[j].get_unchecked(i);
+                let qj = if sign_trick {
+                    _mm256_sign_epi8(q[j], signed)
+                } else {
+                    q[j]
+                };
+                let p = udot::<V>(init[j], u, qj);
+                acc[w][j] = _mm256_fmadd_ps(_mm256_set1_ps(d * a.d), _mm256_cvtepi32_ps(p), acc[w][j]);
+                if HAS_MIN[F] {
+                    mins[w][j] += m * a.s;
+                }
+            }
         }
     }
-    std::array::from_fn(|j| hsum(acc[j]) + mins[j])
+    // Loops, not `array::from_fn`: a closure would not inherit the target features, and its
+    // `hsum` would be an out-of-line call.
+    let mut out = [[0f32; R]; W];
+    for w in 0..W {
+        for j in 0..R {
+            out[w][j] = hsum(acc[w][j]) + mins[w][j];
+        }
+    }
+    out
 }

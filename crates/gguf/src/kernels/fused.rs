@@ -1,0 +1,90 @@
+//! Several projections of one input (Q, K and V; gate and up) as one op where our kernels run
+//! them all: the input quantized once per activation kind, every weight row in one pass over
+//! the pool, one barrier instead of one per projection.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+
+use super::{matmul_side_by_side, OurMatMul, QLinear};
+use crate::layers::CResult;
+
+pub enum Projections {
+    /// Our kernels for every part: one op, its output split by columns.
+    Fused(Arc<FusedMatMul>),
+    /// A part candle runs: each projection on its own.
+    Separate(Vec<QLinear>),
+}
+
+impl Projections {
+    pub fn new(parts: Vec<QLinear>) -> Self {
+        let ours: Vec<Arc<OurMatMul>> = parts
+            .iter()
+            .filter_map(|p| match p {
+                QLinear::Ours(op) => Some(op.clone()),
+                QLinear::Candle(_) => None,
+            })
+            .collect();
+        let fusable = ours.len() == parts.len()
+            && ours
+                .windows(2)
+                .all(|w| w[0].columns() == w[1].columns() && w[0].kernel == w[1].kernel);
+        match fusable && !ours.is_empty() {
+            true => Projections::Fused(Arc::new(FusedMatMul { parts: ours })),
+            false => Projections::Separate(parts),
+        }
+    }
+
+    /// Each projection of `x`, in the order they were given.
+    pub fn forward(&self, x: &Tensor) -> CResult<Vec<Tensor>> {
+        match self {
+            Projections::Separate(parts) => parts.iter().map(|p| p.forward(x)).collect(),
+            Projections::Fused(op) => {
+                let y = x.contiguous()?.apply_op1_no_bwd(op.as_ref())?;
+                let last = y.rank() - 1;
+                let mut col = 0;
+                op.parts
+                    .iter()
+                    .map(|p| {
+                        let part = y.narrow(last, col, p.rows());
+                        col += p.rows();
+                        part
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+pub struct FusedMatMul {
+    parts: Vec<Arc<OurMatMul>>,
+}
+
+impl CustomOp1 for FusedMatMul {
+    fn name(&self) -> &'static str {
+        "parallax-fused-qmatmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let CpuStorage::F32(all) = storage else {
+            candle_core::bail!("parallax-fused-qmatmul takes f32 activations");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("parallax-fused-qmatmul takes contiguous activations");
+        };
+        let dims = layout.shape().dims();
+        let Some((&k, lead)) = dims.split_last() else {
+            candle_core::bail!("parallax-fused-qmatmul: a scalar has no rows");
+        };
+        let expected = self.parts[0].columns();
+        if k != expected {
+            candle_core::bail!("parallax-fused-qmatmul: x has {k} columns, the weights {expected}");
+        }
+        let m = lead.iter().product::<usize>();
+        let ops: Vec<&OurMatMul> = self.parts.iter().map(|p| p.as_ref()).collect();
+        let y = matmul_side_by_side(&ops, &all[start..end], m)?;
+        let mut out_dims = lead.to_vec();
+        out_dims.push(self.parts.iter().map(|p| p.rows()).sum());
+        Ok((CpuStorage::F32(y), Shape::from(out_dims)))
+    }
+}
