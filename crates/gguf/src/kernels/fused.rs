@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 
-use super::{matmul_side_by_side, OurMatMul, QLinear};
+use super::{side_by_side_op, OurMatMul, QLinear};
 use crate::layers::CResult;
 
 pub enum Projections {
@@ -66,25 +66,7 @@ impl CustomOp1 for FusedMatMul {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = storage else {
-            candle_core::bail!("parallax-fused-qmatmul takes f32 activations");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("parallax-fused-qmatmul takes contiguous activations");
-        };
-        let dims = layout.shape().dims();
-        let Some((&k, lead)) = dims.split_last() else {
-            candle_core::bail!("parallax-fused-qmatmul: a scalar has no rows");
-        };
-        let expected = self.parts[0].columns();
-        if k != expected {
-            candle_core::bail!("parallax-fused-qmatmul: x has {k} columns, the weights {expected}");
-        }
-        let m = lead.iter().product::<usize>();
         let ops: Vec<&OurMatMul> = self.parts.iter().map(|p| p.as_ref()).collect();
-        let y = matmul_side_by_side(&ops, &all[start..end], m)?;
-        let mut out_dims = lead.to_vec();
-        out_dims.push(self.parts.iter().map(|p| p.rows()).sum());
-        Ok((CpuStorage::F32(y), Shape::from(out_dims)))
+        side_by_side_op(self.name(), &ops, storage, layout)
     }
 }

@@ -100,6 +100,7 @@ fn quantize_row_k_portable(x: &[f32], out: &mut [SuperAct]) {
 /// A super-block's scales in the common shape of the module docs: `d`, the integer scale of
 /// each 16-element run, and the offset term's factor and per-run integer weights (its value
 /// against activations `a` is `factor · Σ offsets[i] · a.bsums[i]`).
+#[derive(Debug, Clone, Copy)]
 pub struct Head {
     pub d: f32,
     pub scales: [i16; SUPER / 16],
@@ -108,6 +109,13 @@ pub struct Head {
 }
 
 impl Head {
+    pub const ZERO: Head = Head {
+        d: 0.0,
+        scales: [0; SUPER / 16],
+        offset_factor: 0.0,
+        offsets: [0; SUPER / 16],
+    };
+
     pub fn read(format: KFormat, b: &[u8]) -> Head {
         match format {
             KFormat::Q4K | KFormat::Q5K => {

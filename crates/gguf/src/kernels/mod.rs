@@ -120,22 +120,19 @@ impl Kernel {
         rows.map(|row| acts.map(|act| dot_scalar(format, row, act)))
     }
 
-    fn dot_k(self, format: KFormat, row: &[u8], act: &[SuperAct]) -> f32 {
+    /// `rows[w] · acts[j]` for a tile of K-quant weight rows.
+    fn tile_k<const W: usize, const R: usize>(
+        self,
+        format: KFormat,
+        rows: [&[u8]; W],
+        acts: [&[SuperAct]; R],
+    ) -> [[f32; R]; W] {
         #[cfg(target_arch = "x86_64")]
-        if self.isa().is_some() {
-            // SAFETY: both ISAs include AVX2, FMA and F16C.
-            return unsafe { x86_k::dot_k(format, row, act) };
+        if let Some(isa) = self.isa() {
+            // SAFETY: as in `tile`.
+            return unsafe { x86_k::tile(isa, format, rows, acts) };
         }
-        dot_scalar_k(format, row, act)
-    }
-
-    fn dot4_k(self, format: KFormat, row: &[u8], acts: [&[SuperAct]; 4]) -> [f32; 4] {
-        #[cfg(target_arch = "x86_64")]
-        if self.isa().is_some() {
-            // SAFETY: as in `dot_k`; the activation rows all have the same length.
-            return unsafe { x86_k::dot4_k(format, row, acts) };
-        }
-        acts.map(|act| dot_scalar_k(format, row, act))
+        rows.map(|row| acts.map(|act| dot_scalar_k(format, row, act)))
     }
 }
 
@@ -143,6 +140,14 @@ impl Kernel {
 trait TileDots: Sync {
     type Act: Sync;
     fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[Self::Act]; R]) -> [[f32; R]; W];
+
+    /// `out[r] = row r of weights · act` for consecutive rows of `row_bytes` (decode).
+    fn each_row(&self, weights: &[u8], row_bytes: usize, act: &[Self::Act], out: &mut [f32]) {
+        for (y, row) in out.iter_mut().zip(weights.chunks_exact(row_bytes)) {
+            let [[v]] = self.tile::<1, 1>([row], [act]);
+            *y = v;
+        }
+    }
 }
 
 struct BlockDots(Kernel, Format);
@@ -152,6 +157,18 @@ impl TileDots for BlockDots {
     fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[ActBlock]; R]) -> [[f32; R]; W] {
         self.0.tile(self.1, rows, acts)
     }
+
+    fn each_row(&self, weights: &[u8], row_bytes: usize, act: &[ActBlock], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = self.0.isa() {
+            // SAFETY: the ISA is available (as in `Kernel::tile`); every row holds `act.len()`
+            // blocks, as `Job::new` checked.
+            return unsafe { x86::each_row(isa, self.1, weights, row_bytes, act, out) };
+        }
+        for (y, row) in out.iter_mut().zip(weights.chunks_exact(row_bytes)) {
+            *y = dot_scalar(self.1, row, act);
+        }
+    }
 }
 
 struct SuperDots(Kernel, KFormat);
@@ -159,14 +176,23 @@ struct SuperDots(Kernel, KFormat);
 impl TileDots for SuperDots {
     type Act = SuperAct;
     fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[SuperAct]; R]) -> [[f32; R]; W] {
-        let SuperDots(kernel, format) = *self;
-        rows.map(|row| match R {
-            4 => {
-                let four = kernel.dot4_k(format, row, std::array::from_fn(|j| acts[j]));
-                std::array::from_fn(|j| four[j])
-            }
-            _ => acts.map(|act| kernel.dot_k(format, row, act)),
+        // One weight row at a time: tiles of 2 and 4 K-quant rows measured no faster (the
+        // integer work per pair, not the loads, bounds these loops; PERFORMANCE step 17).
+        rows.map(|row| {
+            let [one] = self.0.tile_k::<1, R>(self.1, [row], acts);
+            one
         })
+    }
+
+    fn each_row(&self, weights: &[u8], row_bytes: usize, act: &[SuperAct], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = self.0.isa() {
+            // SAFETY: as in `BlockDots::each_row`.
+            return unsafe { x86_k::each_row(isa, self.1, weights, row_bytes, act, out) };
+        }
+        for (y, row) in out.iter_mut().zip(weights.chunks_exact(row_bytes)) {
+            *y = dot_scalar_k(self.1, row, act);
+        }
     }
 }
 
@@ -441,11 +467,13 @@ impl<'a> Job<'a> {
                 }
                 i += 4;
             } else {
-                let a = [act_row(i)];
-                for r in rows.clone() {
-                    at.out
-                        .tile(at.stride, at.col + r, i, dots.tile::<1, 1>([weight_row(r)], a));
-                }
+                // SAFETY: row `i`'s outputs for the task's rows are consecutive, inside the
+                // output, and written by this task only.
+                let out = unsafe {
+                    std::slice::from_raw_parts_mut(at.out.0.add(i * at.stride + at.col + rows.start), rows.len())
+                };
+                let weights = &self.data[rows.start * self.row_bytes..rows.end * self.row_bytes];
+                dots.each_row(weights, self.row_bytes, act_row(i), out);
                 i += 1;
             }
         }
@@ -468,25 +496,37 @@ impl CustomOp1 for OurMatMul {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CResult<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = storage else {
-            candle_core::bail!("parallax-qmatmul takes f32 activations");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("parallax-qmatmul takes contiguous activations");
-        };
-        let dims = layout.shape().dims();
-        let Some((&k, lead)) = dims.split_last() else {
-            candle_core::bail!("parallax-qmatmul: a scalar has no rows");
-        };
-        if k != self.k {
-            candle_core::bail!("parallax-qmatmul: x has {k} columns, the weight {}", self.k);
-        }
-        let m = lead.iter().product::<usize>();
-        let y = matmul_side_by_side(&[self], &all[start..end], m)?;
-        let mut out_dims = lead.to_vec();
-        out_dims.push(self.n);
-        Ok((CpuStorage::F32(y), Shape::from(out_dims)))
+        side_by_side_op(self.name(), &[self], storage, layout)
     }
+}
+
+/// A `CustomOp1`'s forward over [`matmul_side_by_side`]: `x` (`… × k`, f32, contiguous) against
+/// every matrix of `ops`; the result is `… × Σn`.
+pub(crate) fn side_by_side_op(
+    name: &str,
+    ops: &[&OurMatMul],
+    storage: &CpuStorage,
+    layout: &Layout,
+) -> CResult<(CpuStorage, Shape)> {
+    let CpuStorage::F32(all) = storage else {
+        candle_core::bail!("{name} takes f32 activations");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{name} takes contiguous activations");
+    };
+    let dims = layout.shape().dims();
+    let Some((&k, lead)) = dims.split_last() else {
+        candle_core::bail!("{name}: a scalar has no rows");
+    };
+    let expected = ops.first().map_or(0, |op| op.k);
+    if k != expected {
+        candle_core::bail!("{name}: x has {k} columns, the weight {expected}");
+    }
+    let m = lead.iter().product::<usize>();
+    let y = matmul_side_by_side(ops, &all[start..end], m)?;
+    let mut out_dims = lead.to_vec();
+    out_dims.push(ops.iter().map(|op| op.n).sum());
+    Ok((CpuStorage::F32(y), Shape::from(out_dims)))
 }
 
 #[cfg(test)]

@@ -94,6 +94,49 @@ pub unsafe fn tile<const W: usize, const R: usize>(
     }
 }
 
+/// `out[r] = row r · act` for the consecutive rows of `weights`, the loop over rows inside the
+/// compiled-for-the-ISA code (decode: one call per task, not one per row).
+///
+/// # Safety
+/// As [`tile`]; `weights` holds `out.len()` rows of `row_bytes`, each of `act.len()` blocks.
+pub unsafe fn each_row(isa: Isa, format: Format, weights: &[u8], row_bytes: usize, act: &[ActBlock], out: &mut [f32]) {
+    debug_assert!(weights.len() >= out.len() * row_bytes && row_bytes >= act.len() * format.bytes_per_block());
+    match isa {
+        Isa::Avx2 => each_row_avx2(format, weights.as_ptr(), row_bytes, act, out),
+        Isa::Vnni => each_row_vnni(format, weights.as_ptr(), row_bytes, act, out),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn each_row_avx2(format: Format, w: *const u8, row_bytes: usize, act: &[ActBlock], out: &mut [f32]) {
+    match format {
+        Format::Q4_0 => rows_of::<0, false>(w, row_bytes, act, out),
+        Format::Q4_1 => rows_of::<1, false>(w, row_bytes, act, out),
+        Format::Q5_0 => rows_of::<2, false>(w, row_bytes, act, out),
+        Format::Q5_1 => rows_of::<3, false>(w, row_bytes, act, out),
+        Format::Q8_0 => rows_of::<4, false>(w, row_bytes, act, out),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn each_row_vnni(format: Format, w: *const u8, row_bytes: usize, act: &[ActBlock], out: &mut [f32]) {
+    match format {
+        Format::Q4_0 => rows_of::<0, true>(w, row_bytes, act, out),
+        Format::Q4_1 => rows_of::<1, true>(w, row_bytes, act, out),
+        Format::Q5_0 => rows_of::<2, true>(w, row_bytes, act, out),
+        Format::Q5_1 => rows_of::<3, true>(w, row_bytes, act, out),
+        Format::Q8_0 => rows_of::<4, true>(w, row_bytes, act, out),
+    }
+}
+
+#[inline(always)]
+unsafe fn rows_of<const F: usize, const V: bool>(w: *const u8, row_bytes: usize, act: &[ActBlock], out: &mut [f32]) {
+    for (r, y) in out.iter_mut().enumerate() {
+        let [[v]] = tile_of::<F, V, 1, 1>([w.add(r * row_bytes)], [act]);
+        *y = v;
+    }
+}
+
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn tile_avx2<const W: usize, const R: usize>(
     format: Format,

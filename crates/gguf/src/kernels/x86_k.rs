@@ -1,4 +1,4 @@
-//! AVX2 + FMA + F16C dot products of one K-quant weight row against Q8_K activations. Each
+//! AVX2 + FMA + F16C dot products of K-quant weight rows against Q8_K activations, by tiles. Each
 //! 32-element run of a super-block is unpacked to 32 unsigned bytes (nibbles, plus the fifth or
 //! fifth and sixth bits), multiplied by `maddubs` (u8 × i8 → i16 pairs) and scaled per 16
 //! elements by `madd` (→ i32), the integer lanes summed over the super-block, then one FMA per
@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 
 use super::kquants::{Head, KFormat, SuperAct, SUPER};
-use super::x86::hsum;
+use super::x86::{hsum, Isa};
 
 /// Formats by index, for the const-generic loops: 0 = Q4_K, 1 = Q5_K, 2 = Q6_K.
 const BYTES: [usize; 3] = [144, 176, 210];
@@ -57,66 +57,153 @@ unsafe fn hsum_i32(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)))
 }
 
-/// `row · x` for `R` activation rows sharing each super-block's unpacking.
+/// Formats by index, as `BYTES`.
+const FORMATS: [KFormat; 3] = [KFormat::Q4K, KFormat::Q5K, KFormat::Q6K];
+
+/// `rows[w] · acts[j]` for a tile of `W` weight rows and `R` activation rows: each 32-weight run
+/// unpacked once for the `R` rows, each activation run loaded once for the `W` rows. Every
+/// value equals `kquants::dot_scalar_k` bit for bit, whatever the tile's shape.
+///
+/// # Safety
+/// The CPU must have the features of `isa`; every `rows[w]` must hold `acts[0].len()`
+/// super-blocks of `format`, and every `acts[j]` have that length.
+pub unsafe fn tile<const W: usize, const R: usize>(
+    isa: Isa,
+    format: KFormat,
+    rows: [&[u8]; W],
+    acts: [&[SuperAct]; R],
+) -> [[f32; R]; W] {
+    debug_assert!(acts.iter().all(|a| a.len() == acts[0].len()));
+    debug_assert!(rows.iter().all(|r| r.len() >= acts[0].len() * format.bytes_per_block()));
+    let rows = rows.map(|r| r.as_ptr());
+    match isa {
+        Isa::Avx2 => tile_avx2(format, rows, acts),
+        // The same instructions; AVX-512 VL gives the tile its 32 vector registers.
+        Isa::Vnni => tile_avx512(format, rows, acts),
+    }
+}
+
+/// `out[r] = row r · act` for the consecutive rows of `weights`, the loop over rows inside the
+/// compiled-for-the-ISA code (decode: one call per task, not one per row).
+///
+/// # Safety
+/// As [`tile`]; `weights` holds `out.len()` rows of `row_bytes`, each of `act.len()`
+/// super-blocks.
+pub unsafe fn each_row(isa: Isa, format: KFormat, weights: &[u8], row_bytes: usize, act: &[SuperAct], out: &mut [f32]) {
+    debug_assert!(weights.len() >= out.len() * row_bytes && row_bytes >= act.len() * format.bytes_per_block());
+    match isa {
+        Isa::Avx2 => each_row_avx2(format, weights.as_ptr(), row_bytes, act, out),
+        Isa::Vnni => each_row_avx512(format, weights.as_ptr(), row_bytes, act, out),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn each_row_avx2(format: KFormat, w: *const u8, row_bytes: usize, act: &[SuperAct], out: &mut [f32]) {
+    match format {
+        KFormat::Q4K => rows_of::<0>(w, row_bytes, act, out),
+        KFormat::Q5K => rows_of::<1>(w, row_bytes, act, out),
+        KFormat::Q6K => rows_of::<2>(w, row_bytes, act, out),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+unsafe fn each_row_avx512(format: KFormat, w: *const u8, row_bytes: usize, act: &[SuperAct], out: &mut [f32]) {
+    match format {
+        KFormat::Q4K => rows_of::<0>(w, row_bytes, act, out),
+        KFormat::Q5K => rows_of::<1>(w, row_bytes, act, out),
+        KFormat::Q6K => rows_of::<2>(w, row_bytes, act, out),
+    }
+}
+
 #[inline(always)]
-unsafe fn dot_rows<const F: usize, const R: usize>(row: *const u8, acts: [&[SuperAct]; R]) -> [f32; R] {
-    let format = [KFormat::Q4K, KFormat::Q5K, KFormat::Q6K][F];
-    let bpb = BYTES[F];
-    let mut acc = [_mm256_setzero_ps(); R];
-    let mut offsets = [0f32; R];
+unsafe fn rows_of<const F: usize>(w: *const u8, row_bytes: usize, act: &[SuperAct], out: &mut [f32]) {
+    for (r, y) in out.iter_mut().enumerate() {
+        let [[v]] = tile_of::<F, 1, 1>([w.add(r * row_bytes)], [act]);
+        *y = v;
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile_avx2<const W: usize, const R: usize>(
+    format: KFormat,
+    rows: [*const u8; W],
+    acts: [&[SuperAct]; R],
+) -> [[f32; R]; W] {
+    match format {
+        KFormat::Q4K => tile_of::<0, W, R>(rows, acts),
+        KFormat::Q5K => tile_of::<1, W, R>(rows, acts),
+        KFormat::Q6K => tile_of::<2, W, R>(rows, acts),
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl")]
+unsafe fn tile_avx512<const W: usize, const R: usize>(
+    format: KFormat,
+    rows: [*const u8; W],
+    acts: [&[SuperAct]; R],
+) -> [[f32; R]; W] {
+    match format {
+        KFormat::Q4K => tile_of::<0, W, R>(rows, acts),
+        KFormat::Q5K => tile_of::<1, W, R>(rows, acts),
+        KFormat::Q6K => tile_of::<2, W, R>(rows, acts),
+    }
+}
+
+/// One super-block per step: integer lanes per (weight row, activation row) over the block,
+/// then one FMA each; the offsets apart. Plain loops throughout: a closure would not inherit
+/// the target features.
+#[inline(always)]
+unsafe fn tile_of<const F: usize, const W: usize, const R: usize>(
+    rows: [*const u8; W],
+    acts: [&[SuperAct]; R],
+) -> [[f32; R]; W] {
+    let (format, bpb) = (FORMATS[F], BYTES[F]);
+    let mut acc = [[_mm256_setzero_ps(); R]; W];
+    let mut offsets = [[0f32; R]; W];
     for i in 0..acts[0].len() {
-        let b = row.add(i * bpb);
-        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add(2 * bpb) as *const i8);
-        let head = Head::read(format, std::slice::from_raw_parts(b, bpb));
-        let mut sums = [_mm256_setzero_si256(); R];
+        let mut b = [std::ptr::null::<u8>(); W];
+        let mut heads = [Head::ZERO; W];
+        for w in 0..W {
+            b[w] = rows[w].add(i * bpb);
+            _mm_prefetch::<_MM_HINT_T0>(b[w].wrapping_add(2 * bpb) as *const i8);
+            heads[w] = Head::read(format, std::slice::from_raw_parts(b[w], bpb));
+        }
+        let mut sums = [[_mm256_setzero_si256(); R]; W];
         for r in 0..SUPER / 32 {
-            let w = run_weights::<F>(b, r);
-            let scale = _mm256_set_m128i(
-                _mm_set1_epi16(head.scales[2 * r + 1]),
-                _mm_set1_epi16(head.scales[2 * r]),
-            );
+            let mut u = [_mm256_setzero_si256(); W];
+            let mut scale = [_mm256_setzero_si256(); W];
+            for w in 0..W {
+                u[w] = run_weights::<F>(b[w], r);
+                scale[w] = _mm256_set_m128i(
+                    _mm_set1_epi16(heads[w].scales[2 * r + 1]),
+                    _mm_set1_epi16(heads[w].scales[2 * r]),
+                );
+            }
             for j in 0..R {
                 let a = _mm256_loadu_si256(acts[j].get_unchecked(i).q.as_ptr().add(32 * r) as *const __m256i);
-                sums[j] = _mm256_add_epi32(sums[j], _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), scale));
+                for w in 0..W {
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(u[w], a), scale[w]);
+                    sums[w][j] = _mm256_add_epi32(sums[w][j], p);
+                }
             }
         }
-        let offset_weights = _mm256_loadu_si256(head.offsets.as_ptr() as *const __m256i);
-        for j in 0..R {
-            let a = acts[j].get_unchecked(i);
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(head.d * a.d), _mm256_cvtepi32_ps(sums[j]), acc[j]);
-            let bsums = _mm256_loadu_si256(a.bsums.as_ptr() as *const __m256i);
-            let offset = hsum_i32(_mm256_madd_epi16(bsums, offset_weights));
-            offsets[j] = (head.offset_factor * a.d).mul_add(offset as f32, offsets[j]);
+        for w in 0..W {
+            let head = &heads[w];
+            let offset_weights = _mm256_loadu_si256(head.offsets.as_ptr() as *const __m256i);
+            for j in 0..R {
+                let a = acts[j].get_unchecked(i);
+                acc[w][j] = _mm256_fmadd_ps(_mm256_set1_ps(head.d * a.d), _mm256_cvtepi32_ps(sums[w][j]), acc[w][j]);
+                let bsums = _mm256_loadu_si256(a.bsums.as_ptr() as *const __m256i);
+                let offset = hsum_i32(_mm256_madd_epi16(bsums, offset_weights));
+                offsets[w][j] = (head.offset_factor * a.d).mul_add(offset as f32, offsets[w][j]);
+            }
         }
     }
-    std::array::from_fn(|j| hsum(acc[j]) - offsets[j])
-}
-
-/// `row · x` for a K-quant `format`.
-///
-/// # Safety
-/// The CPU must have AVX2, FMA and F16C; `row` must hold `act.len()` super-blocks of `format`.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_k(format: KFormat, row: &[u8], act: &[SuperAct]) -> f32 {
-    debug_assert!(row.len() >= act.len() * format.bytes_per_block());
-    match format {
-        KFormat::Q4K => dot_rows::<0, 1>(row.as_ptr(), [act])[0],
-        KFormat::Q5K => dot_rows::<1, 1>(row.as_ptr(), [act])[0],
-        KFormat::Q6K => dot_rows::<2, 1>(row.as_ptr(), [act])[0],
+    let mut out = [[0f32; R]; W];
+    for w in 0..W {
+        for j in 0..R {
+            out[w][j] = hsum(acc[w][j]) - offsets[w][j];
+        }
     }
-}
-
-/// `row · x` for four activation rows at once (prefill).
-///
-/// # Safety
-/// As [`dot_k`]; every `acts[j]` has the same length.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot4_k(format: KFormat, row: &[u8], acts: [&[SuperAct]; 4]) -> [f32; 4] {
-    debug_assert!(acts.iter().all(|a| a.len() == acts[0].len()));
-    debug_assert!(row.len() >= acts[0].len() * format.bytes_per_block());
-    match format {
-        KFormat::Q4K => dot_rows::<0, 4>(row.as_ptr(), acts),
-        KFormat::Q5K => dot_rows::<1, 4>(row.as_ptr(), acts),
-        KFormat::Q6K => dot_rows::<2, 4>(row.as_ptr(), acts),
-    }
+    out
 }
