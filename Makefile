@@ -86,7 +86,7 @@ models: venv
 # The web UI (Vite + Svelte 5 + TypeScript) into ui/dist, type-checked first.
 ui: ui-deps
 	cd ui && npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings --output human >/dev/null \
-		|| (cd ui && npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings; exit 1)
+		|| (npx svelte-check --tsconfig ./tsconfig.json --fail-on-warnings; exit 1)
 	cd ui && npx vite build --logLevel warn
 
 build: build-app
