@@ -142,12 +142,7 @@ trait TileDots: Sync {
     fn tile<const W: usize, const R: usize>(&self, rows: [&[u8]; W], acts: [&[Self::Act]; R]) -> [[f32; R]; W];
 
     /// `out[r] = row r of weights · act` for consecutive rows of `row_bytes` (decode).
-    fn each_row(&self, weights: &[u8], row_bytes: usize, act: &[Self::Act], out: &mut [f32]) {
-        for (y, row) in out.iter_mut().zip(weights.chunks_exact(row_bytes)) {
-            let [[v]] = self.tile::<1, 1>([row], [act]);
-            *y = v;
-        }
-    }
+    fn each_row(&self, weights: &[u8], row_bytes: usize, act: &[Self::Act], out: &mut [f32]);
 }
 
 struct BlockDots(Kernel, Format);
@@ -349,23 +344,17 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
         true => quantized(x, k, SUPER, SuperAct::ZERO, quantize_row_k),
         false => Vec::new(),
     };
+    // Every matrix's columns and tasks, numbered one after the other.
     let mut jobs = Vec::with_capacity(ops.len());
-    let mut col = 0;
+    let mut first_task = Vec::with_capacity(ops.len());
+    let (mut col, mut tasks) = (0, 0);
     for op in ops {
         jobs.push(Job::new(op, col)?);
+        first_task.push(tasks);
         col += op.n;
+        tasks += op.n.div_ceil(ROWS_PER_TASK);
     }
     let stride = col;
-    // Tasks of every matrix, numbered one after the other.
-    let first_task: Vec<usize> = jobs
-        .iter()
-        .scan(0, |t, job| {
-            let start = *t;
-            *t += job.op.n.div_ceil(ROWS_PER_TASK);
-            Some(start)
-        })
-        .collect();
-    let tasks = jobs.iter().map(|j| j.op.n.div_ceil(ROWS_PER_TASK)).sum::<usize>();
     let mut y = vec![0f32; m * stride];
     let out = Out(y.as_mut_ptr());
     let run = |range: std::ops::Range<usize>| {
