@@ -11,6 +11,7 @@ pub mod error;
 pub mod figures;
 pub mod generate;
 pub mod gguf_meta;
+pub mod heap;
 pub mod live;
 pub mod pretokenize;
 pub mod prompt_cache;

@@ -299,8 +299,10 @@ impl Attention {
         }
     }
 
-    /// `x` is `(1, seq, hidden)` at positions `pos..pos+seq`.
-    pub fn forward(&mut self, x: &Tensor, pos: usize) -> CResult<Tensor> {
+    /// `x` is `(1, seq, hidden)` at positions `pos..pos+seq`; every position's keys and values
+    /// are cached. Returns `(1, seq, hidden)`, or with `only_last` the last position's row
+    /// `(1, 1, hidden)` (the other queries are not computed).
+    pub fn forward(&mut self, x: &Tensor, pos: usize, only_last: bool) -> CResult<Tensor> {
         let c = &self.cfg;
         let (b, seq, _) = x.dims3()?;
         let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, c.head_dim))?.transpose(1, 2)?.contiguous();
@@ -316,6 +318,10 @@ impl Attention {
         let q = c.rope.apply(&q, &cos, &sin)?;
         let k = c.rope.apply(&k, &cos, &sin)?;
         let (k, v) = self.cache.append(&k, &v)?;
+        let (q, seq, pos) = match only_last {
+            true => (q.narrow(2, seq - 1, 1)?, 1, pos + seq - 1),
+            false => (q, seq, pos),
+        };
         let attend = Attend {
             n_head: c.n_head,
             n_kv_head: c.n_kv_head,

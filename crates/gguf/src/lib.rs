@@ -103,6 +103,7 @@ pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedM
     // The metadata (mostly the vocabulary: 25 MB for 262k tokens) is not needed past here.
     drop(header);
     let model = Model::load(&w, &desc, kv.dtype()).map_err(engine_err(path))?;
+    parallax_core::heap::return_free_pages();
     let engine = GgufEngine { model, info, device };
     Ok(LoadedModel::new(
         Box::new(engine),

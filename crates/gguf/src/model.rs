@@ -96,12 +96,21 @@ impl Model {
         if let Some(s) = self.embd_scale {
             x = (x * s)?;
         }
-        for b in &mut self.blocks {
-            let a = b.attn.forward(&b.attn_norm.forward(&x)?, pos)?;
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, b) in self.blocks.iter_mut().enumerate() {
+            // Only the last position's logits are asked for, so the last block's outputs matter
+            // there alone (llama.cpp's `inp_out_ids`): its attention still caches every
+            // position's keys and values, but its queries, output projection, residual and MLP
+            // run on one row.
+            let only_last = i == last && x.dim(1)? > 1;
+            let a = b.attn.forward(&b.attn_norm.forward(&x)?, pos, only_last)?;
             let a = match &b.post_attn_norm {
                 Some(n) => n.forward(&a)?,
                 None => a,
             };
+            if only_last {
+                x = x.narrow(1, x.dim(1)? - 1, 1)?;
+            }
             let h = (a + &x)?;
             let m = b.mlp.forward(&b.ffn_norm.forward(&h)?)?;
             let m = match &b.post_ffn_norm {

@@ -97,6 +97,7 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     // One token through the model: materialises the weights and catches a mismatch now.
     engine.forward(&[0])?;
     engine.reset()?;
+    parallax_core::heap::return_free_pages();
     Ok(LoadedModel::new(
         Box::new(engine),
         Arc::new(tokenizer),

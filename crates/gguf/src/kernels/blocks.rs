@@ -43,13 +43,15 @@ impl Format {
 }
 
 /// 32 activations quantized to i8 with scale `d`, and `s = d·Σq` for formats with an offset.
-/// `d` and `s` hold f16-rounded values, as llama.cpp's Q8_0/Q8_1 blocks store them.
+/// `d` and `s` hold f16-rounded values, as llama.cpp's Q8_0/Q8_1 blocks store them; `sum` is
+/// `Σq` exactly (the prefill panels take a signed format's offset back out with it).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(8))]
 pub struct ActBlock {
     pub d: f32,
     pub s: f32,
     pub q: [i8; BLOCK],
+    pub sum: i32,
 }
 
 impl ActBlock {
@@ -57,6 +59,7 @@ impl ActBlock {
         d: 0.0,
         s: 0.0,
         q: [0; BLOCK],
+        sum: 0,
     };
 }
 
@@ -94,6 +97,7 @@ fn quantize_row_portable(x: &[f32], out: &mut [ActBlock]) {
         }
         b.d = f16::from_f32(d).to_f32();
         b.s = f16::from_f32(d * sum as f32).to_f32();
+        b.sum = sum;
     }
 }
 
@@ -157,4 +161,20 @@ pub fn dot_scalar(format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
     let half: [f32; 4] = std::array::from_fn(|i| lanes[i + 4] + lanes[i]);
     let (even, odd) = (half[0] + half[2], half[1] + half[3]);
     (even + odd) + mins
+}
+
+/// `row · x` in the order of the prefill panels (`x86_panel`): each block's integer sum exact,
+/// one fused multiply-add per block, the offsets `m·s` summed apart and added at the end.
+pub fn dot_scalar_panel(format: Format, row: &[u8], act: &[ActBlock]) -> f32 {
+    let mut acc = 0f32;
+    let mut mins = 0f32;
+    for (block, a) in row.chunks_exact(format.bytes_per_block()).zip(act) {
+        let (w, d, m) = unpack(format, block);
+        let sum: i32 = w.iter().zip(&a.q).map(|(&w, &q)| w * q as i32).sum();
+        acc = (d * a.d).mul_add(sum as f32, acc);
+        if format.has_min() {
+            mins += m * a.s;
+        }
+    }
+    acc + mins
 }

@@ -222,3 +222,19 @@ pub fn dot_scalar_k(format: KFormat, row: &[u8], act: &[SuperAct]) -> f32 {
     let (even, odd) = (half[0] + half[2], half[1] + half[3]);
     (even + odd) - offsets
 }
+
+/// `row · x` in the order of the prefill panels (`x86_panel`): each super-block's integer sum
+/// `Σ s·q·a` exact, one fused multiply-add per super-block, the offsets apart.
+pub fn dot_scalar_k_panel(format: KFormat, row: &[u8], act: &[SuperAct]) -> f32 {
+    let mut acc = 0f32;
+    let mut offsets = 0f32;
+    for (block, a) in row.chunks_exact(format.bytes_per_block()).zip(act) {
+        let (head, q) = (Head::read(format, block), weights_k(format, block));
+        let sum: i32 = (0..SUPER)
+            .map(|e| head.scales[e / 16] as i32 * q[e] as i32 * a.q[e] as i32)
+            .sum();
+        acc = (head.d * a.d).mul_add(sum as f32, acc);
+        offsets = (head.offset_factor * a.d).mul_add(head.offset(a) as f32, offsets);
+    }
+    acc - offsets
+}

@@ -17,15 +17,17 @@ mod kquants;
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_k;
+#[cfg(target_arch = "x86_64")]
+mod x86_panel;
 
 use std::sync::{Arc, OnceLock};
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 
-pub use blocks::{dot_scalar, quantize_row, ActBlock, Format, BLOCK};
+pub use blocks::{dot_scalar, dot_scalar_panel, quantize_row, ActBlock, Format, BLOCK};
 pub use fused::Projections;
-pub use kquants::{dot_scalar_k, quantize_row_k, KFormat, SuperAct, SUPER};
+pub use kquants::{dot_scalar_k, dot_scalar_k_panel, quantize_row_k, KFormat, SuperAct, SUPER};
 
 use crate::layers::CResult;
 use crate::mapped::WeightBytes;
@@ -143,6 +145,26 @@ trait TileDots: Sync {
 
     /// `out[r] = row r of weights · act` for consecutive rows of `row_bytes` (decode).
     fn each_row(&self, weights: &[u8], row_bytes: usize, act: &[Self::Act], out: &mut [f32]);
+
+    /// Every product of the rows of `weights` with the `m` rows of `act` by unpacked panels
+    /// (prefill), written to `dest`; false where the kernel has no panels (then nothing is
+    /// written).
+    ///
+    /// # Safety
+    /// `dest` has room for `m` output rows of these weight rows, written by this task only.
+    unsafe fn panels(&self, weights: &[u8], row_bytes: usize, act: &[Self::Act], m: usize, dest: Dest) -> bool;
+}
+
+/// The least activation rows a matmul takes the panel path for: below it, unpacking the
+/// weights once per task costs more than it saves.
+pub const PANEL_MIN_ROWS: usize = 16;
+
+/// Where a task's panel outputs go: output row `i`'s value for the task's weight row `r` is at
+/// `ptr + i · stride + r`.
+#[derive(Clone, Copy)]
+pub struct Dest {
+    pub ptr: *mut f32,
+    pub stride: usize,
 }
 
 struct BlockDots(Kernel, Format);
@@ -163,6 +185,17 @@ impl TileDots for BlockDots {
         for (y, row) in out.iter_mut().zip(weights.chunks_exact(row_bytes)) {
             *y = dot_scalar(self.1, row, act);
         }
+    }
+
+    unsafe fn panels(&self, weights: &[u8], row_bytes: usize, act: &[ActBlock], m: usize, dest: Dest) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self.0 == Kernel::Vnni {
+            // SAFETY: the CPU has VNNI (the kernel is available); the rows hold the blocks of
+            // `act` (`Job::new` checked); `dest` as the caller promises.
+            x86_panel::blocks(self.1, weights, row_bytes, act, m, dest);
+            return true;
+        }
+        false
     }
 }
 
@@ -188,6 +221,16 @@ impl TileDots for SuperDots {
         for (y, row) in out.iter_mut().zip(weights.chunks_exact(row_bytes)) {
             *y = dot_scalar_k(self.1, row, act);
         }
+    }
+
+    unsafe fn panels(&self, weights: &[u8], row_bytes: usize, act: &[SuperAct], m: usize, dest: Dest) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if self.0 == Kernel::Vnni {
+            // SAFETY: as in `BlockDots::panels`.
+            x86_panel::supers(self.1, weights, row_bytes, act, m, dest);
+            return true;
+        }
+        false
     }
 }
 
@@ -419,6 +462,18 @@ impl<'a> Job<'a> {
     }
 
     fn task<D: TileDots>(&self, dots: &D, act: &[D::Act], m: usize, rows: std::ops::Range<usize>, at: Place) {
+        if m >= PANEL_MIN_ROWS {
+            let weights = &self.data[rows.start * self.row_bytes..rows.end * self.row_bytes];
+            let dest = Dest {
+                // SAFETY: the task's first column lies inside the output's first row.
+                ptr: unsafe { at.out.0.add(at.col + rows.start) },
+                stride: at.stride,
+            };
+            // SAFETY: the task's columns of every output row are written by this task only.
+            if unsafe { dots.panels(weights, self.row_bytes, act, m, dest) } {
+                return;
+            }
+        }
         match self.op.kernel.tile_rows() {
             4 => self.task_by::<D, 4>(dots, act, m, rows, at),
             2 => self.task_by::<D, 2>(dots, act, m, rows, at),

@@ -243,13 +243,69 @@ fn fused_projections_equal_the_separate_ones() {
             "{} fuses exactly when our kernels run every part",
             kernel.name()
         );
-        for m in [1usize, 6] {
+        for m in [1usize, 6, 21] {
             let x = Tensor::from_vec(values(m * k, 30 + m as u64), (1, m, k), &dev).expect("x");
             let got = fused.forward(&x).expect("fused");
             for ((linear, got), &(dtype, n)) in linears().iter().zip(&got).zip(&parts) {
                 assert_eq!(got.dims(), &[1, m, n]);
                 let got = got.flatten_all().expect("flat").to_vec1::<f32>().expect("vec");
                 assert_eq!(got, run(linear, &x), "{dtype:?} {} m={m}", kernel.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn prefill_panels_equal_their_scalar_order_on_every_format() {
+    use super::blocks::{quantize_row, ActBlock, BLOCK};
+    use super::kquants::{quantize_row_k, SuperAct, SUPER};
+    use super::{dot_scalar_k_panel, dot_scalar_panel, WeightFormat, PANEL_MIN_ROWS};
+    if !Kernel::available().contains(&Kernel::Vnni) {
+        eprintln!("no AVX-512 VNNI on this CPU: the panels are not compiled in use here");
+        return;
+    }
+    // n = 36: a task of two whole groups of eight, then a task of two and a half groups;
+    // m = 19: four tiles of four activation rows and three single rows.
+    let (n, k, m) = (36, 512, PANEL_MIN_ROWS + 3);
+    let dev = Device::Cpu;
+    let w = Tensor::from_vec(values(n * k, 41), (n, k), &dev).expect("w");
+    let xs = values(m * k, 42);
+    let x = Tensor::from_vec(xs.clone(), (1, m, k), &dev).expect("x");
+    for dtype in [
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+    ] {
+        let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
+        let bytes = q.data().expect("bytes");
+        let format = WeightFormat::of(dtype).expect("ours");
+        let row_bytes = k / format.block_len() * format.bytes_per_block();
+        let got = run(&QLinear::with_kernel(q.clone(), Kernel::Vnni).expect("vnni"), &x);
+        for (i, x) in xs.chunks_exact(k).enumerate() {
+            for r in 0..n {
+                let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
+                let want = match format {
+                    WeightFormat::Blocks(f) => {
+                        let mut act = vec![ActBlock::ZERO; k / BLOCK];
+                        quantize_row(x, &mut act);
+                        dot_scalar_panel(f, row, &act)
+                    }
+                    WeightFormat::Super(f) => {
+                        let mut act = vec![SuperAct::ZERO; k / SUPER];
+                        quantize_row_k(x, &mut act);
+                        dot_scalar_k_panel(f, row, &act)
+                    }
+                };
+                assert_eq!(
+                    got[i * n + r].to_bits(),
+                    want.to_bits(),
+                    "{dtype:?} row {r} of activation row {i}"
+                );
             }
         }
     }

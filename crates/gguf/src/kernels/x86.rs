@@ -179,7 +179,7 @@ const HAS_MIN: [bool; 5] = [false, true, false, true, false];
 /// log2 of what is added to a signed format's weights to make them unsigned bytes (`w + 2^n`,
 /// taken back out through the activation sums); 0 for the unsigned formats. Q8_0 is made
 /// unsigned only with VNNI: `w + 128` would saturate `maddubs`' i16 pairs.
-const fn offset_shift<const F: usize, const V: bool>() -> Option<i32> {
+pub(super) const fn offset_shift<const F: usize, const V: bool>() -> Option<i32> {
     match F {
         0 => Some(3),
         2 => Some(4),
@@ -192,7 +192,7 @@ const fn offset_shift<const F: usize, const V: bool>() -> Option<i32> {
 /// [`offset_shift`] added; for Q8_0 without VNNI, `|w|`), the signed weights where the sign
 /// trick needs them (Q8_0 without VNNI), its scale `d` and offset `m` (0 without one).
 #[inline(always)]
-unsafe fn unpack<const F: usize, const V: bool>(b: *const u8) -> (__m256i, __m256i, f32, f32) {
+pub(super) unsafe fn unpack<const F: usize, const V: bool>(b: *const u8) -> (__m256i, __m256i, f32, f32) {
     let d = half(b);
     let fifth_bits = |at: usize| {
         let bits = (b.add(at) as *const u32).read_unaligned();

@@ -15,7 +15,7 @@ const BYTES: [usize; 3] = [144, 176, 210];
 
 /// The 32 unsigned weights of run `r` (elements `32r .. 32r + 32`) of the super-block at `b`.
 #[inline(always)]
-unsafe fn run_weights<const F: usize>(b: *const u8, r: usize) -> __m256i {
+pub(super) unsafe fn run_weights<const F: usize>(b: *const u8, r: usize) -> __m256i {
     match F {
         0 | 1 => {
             let qs = if F == 0 { b.add(16) } else { b.add(48) };
