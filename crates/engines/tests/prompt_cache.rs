@@ -155,3 +155,41 @@ fn mlx_reuse_is_exact_past_the_sliding_window() {
     let _one = serial();
     past_the_sliding_window("mlx");
 }
+
+/// The GGUF engine's sliding-window layers drop keys no query sees any more once a prompt runs
+/// past the window plus a batch. A prompt that diverges after the dropped keys still reuses its
+/// prefix; one that diverges before them cannot, and runs cold instead. Both replies equal a cold
+/// run's.
+#[test]
+fn gguf_reuse_after_the_window_dropped_keys_is_exact_or_cold() {
+    let _one = serial();
+    let mut model = load("gguf", GEMMA3);
+    let text: String = (1..=120)
+        .map(|i| format!("Line {i}: the quick brown fox jumps over the lazy dog. "))
+        .collect();
+    let long = model.tokenizer.encode(&text, true).expect("encode");
+    assert!(long.len() > 1200, "the prompt must pass window + batch: {}", long.len());
+    let first = Prompt::Tokens(long[..1200].to_vec());
+    let r1 = run(&mut model, &first, true);
+    let held = held_after(&model, &first, &r1);
+
+    let mut late = long[..1150].to_vec();
+    late.extend(&long[5..25]);
+    let late = Prompt::Tokens(late);
+    let r2 = warm_equals_cold(&mut model, &held, &late, "diverged after the dropped keys");
+    assert_eq!(r2.usage.cached_tokens, 1150);
+
+    // Back to the long prompt's state, then a prompt that diverges at 300: position 300's
+    // window reaches keys the local layers no longer hold, so nothing is reused.
+    run(&mut model, &first, true);
+    let mut early = long[..300].to_vec();
+    early.extend(&long[5..25]);
+    let early = Prompt::Tokens(early);
+    let warm = run(&mut model, &early, true);
+    assert_eq!(
+        warm.usage.cached_tokens, 0,
+        "a prefix behind the dropped keys is not reused"
+    );
+    let cold = run(&mut model, &early, false);
+    assert_eq!(warm.token_ids, cold.token_ids);
+}

@@ -20,7 +20,11 @@ pub struct Attend {
     pub softcap: Option<f32>,
     /// A query sees only the keys less than this many positions back.
     pub window: Option<usize>,
+    /// Position of the first query.
     pub pos: usize,
+    /// Position of the cache view's first key (a sliding-window layer drops what no query can
+    /// see any more).
+    pub first: usize,
 }
 
 impl Attend {
@@ -30,10 +34,11 @@ impl Attend {
         q.contiguous()?.apply_op3_no_bwd(k, v, self)
     }
 
-    /// Keys query position `p` sees: `lo..=p`.
+    /// Keys query position `p` sees, as indices into the cache view (key `j` is position
+    /// `first + j`).
     fn visible(&self, p: usize) -> std::ops::Range<usize> {
-        let lo = self.window.map_or(0, |w| (p + 1).saturating_sub(w));
-        lo..p + 1
+        let lo = self.window.map_or(0, |w| (p + 1).saturating_sub(w)).max(self.first);
+        lo - self.first..p + 1 - self.first
     }
 }
 
@@ -295,11 +300,14 @@ impl Attend {
         let d = self.head_dim;
         let k = View::<E>::new(ks, kl, self.n_kv_head, d)?;
         let v = View::<E>::new(vs, vl, self.n_kv_head, d)?;
-        if v.len != k.len || self.pos + seq > k.len {
+        let window_start = self.window.map_or(0, |w| (self.pos + 1).saturating_sub(w));
+        if v.len != k.len || self.pos + seq > self.first + k.len || self.first > window_start {
             candle_core::bail!(
-                "attention: {} keys, {} values for positions up to {}",
+                "attention: {} keys, {} values from position {} for queries {}..{}",
                 k.len,
                 v.len,
+                self.first,
+                self.pos,
                 self.pos + seq
             );
         }
@@ -325,7 +333,7 @@ impl Attend {
             }
         };
         let items = self.n_head * seq;
-        let work = items * k.len.min(self.pos + seq);
+        let work = items * k.len.min(self.pos + seq - self.first);
         if work >= 4096 {
             candle_core::utils::barrier_pool().execute_chunked(items, run);
         } else {
@@ -469,8 +477,14 @@ mod tests {
         let dev = Device::Cpu;
         let (n_head, n_kv_head, cap) = (4, 2, 64);
         // 28: narrower than one register block of the f16 weighted sum; 72: one block and a tail.
-        let cases = [(0, 9, None, None), (30, 1, None, None), (20, 7, Some(5), Some(3.0))];
-        for (d, (pos, seq, window, softcap)) in [28, 72].into_iter().flat_map(|d| cases.map(|c| (d, c))) {
+        // (pos, seq, window, softcap, first): the last case's view starts at the window.
+        let cases = [
+            (0, 9, None, None, 0),
+            (30, 1, None, None, 0),
+            (20, 7, Some(5), Some(3.0), 0),
+            (20, 7, Some(5), None, 16),
+        ];
+        for (d, (pos, seq, window, softcap, first)) in [28, 72].into_iter().flat_map(|d| cases.map(|c| (d, c))) {
             let a = Attend {
                 n_head,
                 n_kv_head,
@@ -479,6 +493,7 @@ mod tests {
                 softcap,
                 window,
                 pos,
+                first,
             };
             let q = values(n_head * seq * d, 1 + pos as u64);
             let qt = Tensor::from_vec(q.clone(), (1, n_head, seq, d), &dev).unwrap();
@@ -499,9 +514,10 @@ mod tests {
                         .unwrap()
                 };
                 let (kt, vt) = (cache(&k), cache(&v));
-                // The cache holds `cap` rows; attention sees a narrowed view of the first pos + seq.
-                let len = pos + seq;
-                let (kv, vv) = (kt.narrow(2, 0, len).unwrap(), vt.narrow(2, 0, len).unwrap());
+                // The cache holds `cap` rows; attention sees a narrowed view of positions
+                // first..pos + seq.
+                let len = pos + seq - first;
+                let (kv, vv) = (kt.narrow(2, first, len).unwrap(), vt.narrow(2, first, len).unwrap());
                 let got: Vec<f32> = a
                     .forward(&qt, &kv, &vv)
                     .unwrap()
@@ -523,6 +539,7 @@ mod tests {
             softcap: None,
             window: None,
             pos: 10,
+            first: 0,
         };
         let q = Tensor::zeros((1, n_head, 2, d), DType::F32, &dev).unwrap();
         let short = Tensor::zeros((1, n_kv_head, 11, d), DType::F32, &dev).unwrap();
@@ -535,6 +552,11 @@ mod tests {
         assert!(
             a.forward(&q, &long, &long_f16).is_err(),
             "K and V of different types are an error"
+        );
+        let dropped = Attend { first: 1, ..a };
+        assert!(
+            dropped.forward(&q, &short, &short).is_err(),
+            "a view without keys a query sees is an error"
         );
     }
 }

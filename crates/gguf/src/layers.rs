@@ -13,45 +13,72 @@ use crate::weights::Weights;
 
 pub type CResult<T> = candle_core::Result<T>;
 
-/// KV cache of one layer, `(1, n_kv_heads, positions, head_dim)`, grown as it fills so a short
+/// KV cache of one layer, `(1, n_kv_heads, rows, head_dim)`, grown as it fills so a short
 /// chat does not pay for the whole context up front: by a quarter at a time (in steps of
 /// `KV_STEP` positions), not by doubling, which left up to half of a long context's cache
 /// allocated and unused (SmolLM2 at 4,224 positions held 8,192: 94 MB of f16 for nothing).
 /// Held as f16 by default, as llama.cpp does (`KvCacheType`).
+///
+/// A sliding-window layer drops the keys no query can see any more when it would otherwise
+/// grow, so it holds at most the window plus one batch (llama.cpp's SWA cache is sized the
+/// same way): Gemma 3's 15 local layers keep ~1k positions, not the whole context. Its rows
+/// then start at position `first`.
 pub struct KvCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
-    len: usize,
+    /// Position of the first row held.
+    first: usize,
+    /// Rows held: positions `first..first + rows`.
+    rows: usize,
     max_len: usize,
     dtype: DType,
+    window: Option<usize>,
 }
 
 const KV_STEP: usize = 256;
 
 impl KvCache {
-    pub fn new(max_len: usize, dtype: DType) -> Self {
+    pub fn new(max_len: usize, dtype: DType, window: Option<usize>) -> Self {
         KvCache {
             k: None,
             v: None,
-            len: 0,
+            first: 0,
+            rows: 0,
             max_len,
             dtype,
+            window,
         }
     }
 
+    /// Positions seen since the last reset.
     pub fn len(&self) -> usize {
-        self.len
+        self.first + self.rows
+    }
+
+    /// Position of the first row held.
+    pub fn first(&self) -> usize {
+        self.first
     }
 
     pub fn reset(&mut self) {
         self.k = None;
         self.v = None;
-        self.len = 0;
+        self.first = 0;
+        self.rows = 0;
     }
 
-    /// Keeps positions `0..len`; the rest is overwritten by the next append.
+    /// Whether positions `0..len` can be kept exactly: the next query (at `len`) must find
+    /// every key its window reaches.
+    pub fn can_keep(&self, len: usize) -> bool {
+        len >= self.len() || self.first <= self.window.map_or(0, |w| (len + 1).saturating_sub(w))
+    }
+
+    /// Keeps positions `0..len` (the caller checked [`Self::can_keep`]); the rest is
+    /// overwritten by the next append.
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        if len < self.len() && self.can_keep(len) {
+            self.rows = len - self.first;
+        }
     }
 
     /// Bytes allocated for keys and values.
@@ -63,30 +90,54 @@ impl KvCache {
             .sum()
     }
 
-    /// Appends `(1, h, n, d)` keys and values; returns views of everything cached so far.
+    /// Appends `(1, h, n, d)` keys and values; returns views of every row held (positions
+    /// `first()..len()`).
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> CResult<(Tensor, Tensor)> {
         let n = k.dim(2)?;
-        let needed = self.len + n;
-        if needed > self.max_len {
-            candle_core::bail!("KV cache full: {needed} positions > context {}", self.max_len);
+        if self.len() + n > self.max_len {
+            candle_core::bail!("KV cache full: {} positions > context {}", self.len() + n, self.max_len);
         }
         let capacity = self.k.as_ref().map(|t| t.dim(2)).transpose()?.unwrap_or(0);
+        if let Some(w) = self.window {
+            if self.rows + n > capacity {
+                // The first new query looks back to position len + 1 − w; nothing before it.
+                self.drop_before((self.len() + 1).saturating_sub(w))?;
+            }
+        }
+        let needed = self.rows + n;
         if needed > capacity {
             let new_cap = (capacity + capacity / 4)
                 .max(needed)
                 .next_multiple_of(KV_STEP)
                 .min(self.max_len);
-            self.k = Some(grow(self.k.take(), k, self.dtype, new_cap, self.len)?);
-            self.v = Some(grow(self.v.take(), v, self.dtype, new_cap, self.len)?);
+            self.k = Some(grow(self.k.take(), k, self.dtype, new_cap, self.rows)?);
+            self.v = Some(grow(self.v.take(), v, self.dtype, new_cap, self.rows)?);
         }
         let (kc, vc) = match (&self.k, &self.v) {
             (Some(kc), Some(vc)) => (kc, vc),
             _ => candle_core::bail!("KV cache not allocated"),
         };
-        kc.slice_set(&k.to_dtype(self.dtype)?.contiguous()?, 2, self.len)?;
-        vc.slice_set(&v.to_dtype(self.dtype)?.contiguous()?, 2, self.len)?;
-        self.len = needed;
-        Ok((kc.narrow(2, 0, self.len)?, vc.narrow(2, 0, self.len)?))
+        kc.slice_set(&k.to_dtype(self.dtype)?.contiguous()?, 2, self.rows)?;
+        vc.slice_set(&v.to_dtype(self.dtype)?.contiguous()?, 2, self.rows)?;
+        self.rows = needed;
+        Ok((kc.narrow(2, 0, self.rows)?, vc.narrow(2, 0, self.rows)?))
+    }
+
+    /// Forgets the rows before position `pos`, moving the rest to the front.
+    fn drop_before(&mut self, pos: usize) -> CResult<()> {
+        let drop = pos.saturating_sub(self.first).min(self.rows);
+        if drop == 0 {
+            return Ok(());
+        }
+        let keep = self.rows - drop;
+        for t in [&self.k, &self.v].into_iter().flatten() {
+            if keep > 0 {
+                t.slice_set(&t.narrow(2, drop, keep)?.force_contiguous()?, 2, 0)?;
+            }
+        }
+        self.first += drop;
+        self.rows = keep;
+        Ok(())
     }
 }
 
@@ -330,6 +381,7 @@ impl Attention {
             softcap: c.softcap.map(|cap| cap as f32),
             window: c.sliding_window,
             pos,
+            first: self.cache.first(),
         };
         let y = attend.forward(&q, &k, &v)?;
         let y = y
@@ -398,4 +450,52 @@ pub fn last_logits(logits: &Tensor) -> CResult<Vec<f32>> {
 pub fn last_position(x: &Tensor) -> CResult<Tensor> {
     let seq = x.dim(1)?;
     x.narrow(1, seq - 1, 1)?.squeeze(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(1, 1, n, 1)` keys whose values are their positions.
+    fn positions(from: usize, n: usize) -> Tensor {
+        let v: Vec<f32> = (from..from + n).map(|p| p as f32).collect();
+        Tensor::from_vec(v, (1, 1, n, 1), &Device::Cpu).expect("tensor")
+    }
+
+    fn held(view: &Tensor) -> Vec<f32> {
+        view.flatten_all().expect("flat").to_vec1().expect("vec")
+    }
+
+    #[test]
+    fn a_sliding_window_cache_drops_only_keys_no_query_sees() {
+        let mut c = KvCache::new(4096, DType::F32, Some(4));
+        let (k, _) = c.append(&positions(0, 200), &positions(0, 200)).expect("append");
+        assert_eq!(held(&k), (0..200).map(|p| p as f32).collect::<Vec<_>>());
+        // Past the first allocation: the keys before position 200 + 1 − 4 go.
+        let (k, v) = c.append(&positions(200, 200), &positions(200, 200)).expect("append");
+        assert_eq!((c.first(), c.len()), (197, 400));
+        let want: Vec<f32> = (197..400).map(|p| p as f32).collect();
+        assert_eq!((held(&k), held(&v)), (want.clone(), want));
+        assert!(c.can_keep(398) && c.can_keep(200) && c.can_keep(400) && c.can_keep(1000));
+        assert!(
+            !c.can_keep(199),
+            "position 199's window reaches back to 196, which was dropped"
+        );
+        c.truncate(300);
+        assert_eq!(c.len(), 300);
+        let (k, _) = c.append(&positions(300, 1), &positions(300, 1)).expect("append");
+        assert_eq!(held(&k).last(), Some(&300.0));
+        assert_eq!(held(&k).len(), 104);
+        c.reset();
+        assert_eq!((c.first(), c.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_global_cache_keeps_every_position() {
+        let mut c = KvCache::new(4096, DType::F32, None);
+        c.append(&positions(0, 200), &positions(0, 200)).expect("append");
+        let (k, _) = c.append(&positions(200, 200), &positions(200, 200)).expect("append");
+        assert_eq!((c.first(), held(&k).len()), (0, 400));
+        assert!(c.can_keep(0) && c.can_keep(1));
+    }
 }

@@ -31,6 +31,9 @@ use crate::weights::Weights;
 
 pub const BACKEND: &str = "gguf";
 
+/// Positions one forward pass takes at most (llama.cpp's default `n_ubatch`).
+pub const UBATCH: usize = 512;
+
 /// A GGUF model loaded with candle. Driven by one thread at a time (see `Engine`).
 pub struct GgufEngine {
     model: Model,
@@ -122,14 +125,22 @@ impl Engine for GgufEngine {
         &self.info
     }
 
+    /// A long prompt goes through in batches of [`UBATCH`] positions (as llama.cpp's
+    /// `n_ubatch`), so the activations and a sliding-window layer's cache stay bounded.
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let pos = self.kv_len();
-        let mut run = || -> CResult<Vec<f32>> {
-            let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-            let logits = self.model.forward(&ids, pos)?;
+        let mut run = |batch: &[u32]| -> CResult<Vec<f32>> {
+            let ids = Tensor::new(batch, &self.device)?.unsqueeze(0)?;
+            let logits = self.model.forward(&ids, self.kv_len())?;
             layers::last_logits(&logits)
         };
-        run().map_err(|e| Error::Engine(e.to_string()))
+        let mut logits = Vec::new();
+        for batch in tokens.chunks(UBATCH.max(1)) {
+            logits = run(batch).map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        if tokens.is_empty() {
+            logits = run(tokens).map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        Ok(logits)
     }
 
     fn reset(&mut self) -> Result<()> {
@@ -139,8 +150,15 @@ impl Engine for GgufEngine {
         Ok(())
     }
 
-    /// Every layer keeps every position (sliding windows are a mask), so any prefix is exact.
+    /// Exact for any prefix whose next query still finds every key of its window: a
+    /// sliding-window layer that dropped older keys refuses a prefix further back (the caller
+    /// then starts from an empty cache).
     fn truncate(&mut self, len: usize) -> Result<()> {
+        if !self.model.caches().all(|c| c.can_keep(len)) {
+            return Err(Error::Engine(format!(
+                "the KV cache cannot go back to position {len}: a sliding-window layer no longer holds the keys it needs"
+            )));
+        }
         for layer in self.model.attention_layers() {
             layer.cache.truncate(len);
         }

@@ -70,7 +70,13 @@ impl Model {
             };
             blocks.push(Block {
                 attn_norm: w.rms_norm(&format!("{p}.attn_norm.weight"), eps)?,
-                attn: Attention::load(w, &p, cfg, parts, KvCache::new(d.context_length, kv))?,
+                attn: Attention::load(
+                    w,
+                    &p,
+                    cfg,
+                    parts,
+                    KvCache::new(d.context_length, kv, layer.sliding_window),
+                )?,
                 post_attn_norm: sandwich(w, "post_attention_norm")?,
                 ffn_norm: w.rms_norm(&format!("{p}.ffn_norm.weight"), eps)?,
                 mlp: Mlp::load(w, &p, spec.activation, spec.fused_gate_up.then_some(d.intermediate))?,

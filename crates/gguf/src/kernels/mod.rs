@@ -189,10 +189,10 @@ impl TileDots for BlockDots {
 
     unsafe fn panels(&self, weights: &[u8], row_bytes: usize, act: &[ActBlock], m: usize, dest: Dest) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if self.0 == Kernel::Vnni {
-            // SAFETY: the CPU has VNNI (the kernel is available); the rows hold the blocks of
+        if let Some(isa) = self.0.isa() {
+            // SAFETY: the ISA is available (as in `Kernel::tile`); the rows hold the blocks of
             // `act` (`Job::new` checked); `dest` as the caller promises.
-            x86_panel::blocks(self.1, weights, row_bytes, act, m, dest);
+            x86_panel::blocks(isa, self.1, weights, row_bytes, act, m, dest);
             return true;
         }
         false
@@ -225,9 +225,9 @@ impl TileDots for SuperDots {
 
     unsafe fn panels(&self, weights: &[u8], row_bytes: usize, act: &[SuperAct], m: usize, dest: Dest) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if self.0 == Kernel::Vnni {
+        if let Some(isa) = self.0.isa() {
             // SAFETY: as in `BlockDots::panels`.
-            x86_panel::supers(self.1, weights, row_bytes, act, m, dest);
+            x86_panel::supers(isa, self.1, weights, row_bytes, act, m, dest);
             return true;
         }
         false

@@ -9,6 +9,18 @@ use candle_core::{Device, Module, Tensor};
 
 use super::{Kernel, QLinear};
 
+/// Every format our kernels take.
+const OUR_FORMATS: [GgmlDType; 8] = [
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q8_0,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
+];
+
 /// Deterministic values in [-1, 1) (an LCG; the test needs no statistics).
 pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
@@ -38,16 +50,7 @@ fn our_kernels_match_candle_on_every_format_they_take() {
     let w = Tensor::from_vec(values(n * k, 1), (n, k), &dev).expect("w");
     for m in [1usize, 5, 8] {
         let x = Tensor::from_vec(values(m * k, 2 + m as u64), (1, m, k), &dev).expect("x");
-        for dtype in [
-            GgmlDType::Q4_0,
-            GgmlDType::Q4_1,
-            GgmlDType::Q5_0,
-            GgmlDType::Q5_1,
-            GgmlDType::Q8_0,
-            GgmlDType::Q4K,
-            GgmlDType::Q5K,
-            GgmlDType::Q6K,
-        ] {
+        for dtype in OUR_FORMATS {
             let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
             let want = run(&QLinear::with_kernel(q.clone(), Kernel::Candle).expect("candle"), &x);
             // Every SIMD kernel this CPU runs (on a VNNI machine, AVX2 and VNNI both).
@@ -260,8 +263,10 @@ fn prefill_panels_equal_their_scalar_order_on_every_format() {
     use super::blocks::{quantize_row, ActBlock, BLOCK};
     use super::kquants::{quantize_row_k, SuperAct, SUPER};
     use super::{dot_scalar_k_panel, dot_scalar_panel, WeightFormat, PANEL_MIN_ROWS};
-    if !Kernel::available().contains(&Kernel::Vnni) {
-        eprintln!("no AVX-512 VNNI on this CPU: the panels are not compiled in use here");
+    // The panels of every SIMD kernel this CPU runs (AVX2, and VNNI where present).
+    let kernels: Vec<Kernel> = Kernel::available().into_iter().skip(2).collect();
+    if kernels.is_empty() {
+        eprintln!("no AVX2 on this CPU: the scalar path has no panels");
         return;
     }
     // n = 36: a task of two whole groups of eight, then a task of two and a half groups;
@@ -271,41 +276,35 @@ fn prefill_panels_equal_their_scalar_order_on_every_format() {
     let w = Tensor::from_vec(values(n * k, 41), (n, k), &dev).expect("w");
     let xs = values(m * k, 42);
     let x = Tensor::from_vec(xs.clone(), (1, m, k), &dev).expect("x");
-    for dtype in [
-        GgmlDType::Q4_0,
-        GgmlDType::Q4_1,
-        GgmlDType::Q5_0,
-        GgmlDType::Q5_1,
-        GgmlDType::Q8_0,
-        GgmlDType::Q4K,
-        GgmlDType::Q5K,
-        GgmlDType::Q6K,
-    ] {
+    for dtype in OUR_FORMATS {
         let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
         let bytes = q.data().expect("bytes");
         let format = WeightFormat::of(dtype).expect("ours");
         let row_bytes = k / format.block_len() * format.bytes_per_block();
-        let got = run(&QLinear::with_kernel(q.clone(), Kernel::Vnni).expect("vnni"), &x);
-        for (i, x) in xs.chunks_exact(k).enumerate() {
-            for r in 0..n {
-                let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
-                let want = match format {
-                    WeightFormat::Blocks(f) => {
-                        let mut act = vec![ActBlock::ZERO; k / BLOCK];
-                        quantize_row(x, &mut act);
-                        dot_scalar_panel(f, row, &act)
-                    }
-                    WeightFormat::Super(f) => {
-                        let mut act = vec![SuperAct::ZERO; k / SUPER];
-                        quantize_row_k(x, &mut act);
-                        dot_scalar_k_panel(f, row, &act)
-                    }
-                };
-                assert_eq!(
-                    got[i * n + r].to_bits(),
-                    want.to_bits(),
-                    "{dtype:?} row {r} of activation row {i}"
-                );
+        for kernel in &kernels {
+            let got = run(&QLinear::with_kernel(q.clone(), *kernel).expect("ours"), &x);
+            for (i, x) in xs.chunks_exact(k).enumerate() {
+                for r in 0..n {
+                    let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
+                    let want = match format {
+                        WeightFormat::Blocks(f) => {
+                            let mut act = vec![ActBlock::ZERO; k / BLOCK];
+                            quantize_row(x, &mut act);
+                            dot_scalar_panel(f, row, &act)
+                        }
+                        WeightFormat::Super(f) => {
+                            let mut act = vec![SuperAct::ZERO; k / SUPER];
+                            quantize_row_k(x, &mut act);
+                            dot_scalar_k_panel(f, row, &act)
+                        }
+                    };
+                    assert_eq!(
+                        got[i * n + r].to_bits(),
+                        want.to_bits(),
+                        "{dtype:?} {} row {r} of activation row {i}",
+                        kernel.name()
+                    );
+                }
             }
         }
     }

@@ -42,7 +42,7 @@ unsafe fn bytes_from_bits(bits: u32) -> __m256i {
 /// same either way: no pair saturates an i16 for the weights this is given (`u < 32`, or `|w|`
 /// of a Q8_0 weight against an activation of magnitude ≤ 127).
 #[inline(always)]
-unsafe fn udot<const V: bool>(init: __m256i, u: __m256i, q: __m256i) -> __m256i {
+pub(super) unsafe fn udot<const V: bool>(init: __m256i, u: __m256i, q: __m256i) -> __m256i {
     if V {
         _mm256_dpbusd_epi32(init, u, q)
     } else {

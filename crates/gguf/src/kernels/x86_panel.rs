@@ -1,4 +1,5 @@
-//! Prefill's quantized matmul on AVX-512 VNNI, for batches of many activation rows. A task's
+//! Prefill's quantized matmul for batches of many activation rows (AVX-512 VNNI, or AVX2 with
+//! `maddubs` + `madd` in place of each `vpdpbusd`). A task's
 //! weight rows are unpacked once into panels of eight rows interleaved four bytes at a time, so
 //! one `vpdpbusd` against four broadcast activation bytes advances eight rows' sums, and a
 //! block's scale reaches eight rows in one multiply (the pair-at-a-time tiles spend a convert, a
@@ -12,7 +13,8 @@ use std::arch::x86_64::*;
 
 use super::blocks::{ActBlock, Format};
 use super::kquants::{Head, KFormat, SuperAct, SUPER};
-use super::{x86, x86_k, Dest};
+use super::x86::{self, Isa};
+use super::{x86_k, Dest};
 
 /// Weight rows in a panel: the lanes of a 256-bit vector of i32 sums.
 const LANES: usize = 8;
@@ -20,25 +22,40 @@ const LANES: usize = 8;
 const CHUNKS: usize = 8;
 /// Runs of 32 weights in a K-quant super-block.
 const RUNS: usize = SUPER / 32;
-/// Activation rows computed together against a panel.
-const ACT_ROWS: usize = 4;
+/// Activation rows computed together against a panel: as many as the registers hold sums
+/// for (32 vector registers with AVX-512, 16 with AVX2).
+const ACT_ROWS_VNNI: usize = 4;
+const ACT_ROWS_AVX2: usize = 2;
 
 /// `out[i][r] = weight row r · activation row i` for the task's `rows` weight rows (`weights`,
 /// `row_bytes` each) and the `m` activation rows of `act`.
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI; every row holds
-/// `act.len() / m` blocks of `format`; `dest` has room for `m` rows of the task's columns,
-/// written by this task only.
-pub unsafe fn blocks(format: Format, weights: &[u8], row_bytes: usize, act: &[ActBlock], m: usize, dest: Dest) {
+/// The CPU must have the features of `isa`; every row holds `act.len() / m` blocks of
+/// `format`; `dest` has room for `m` rows of the task's columns, written by this task only.
+pub unsafe fn blocks(
+    isa: Isa,
+    format: Format,
+    weights: &[u8],
+    row_bytes: usize,
+    act: &[ActBlock],
+    m: usize,
+    dest: Dest,
+) {
     let rows = weights.len() / row_bytes;
     debug_assert!(m > 0 && act.len().is_multiple_of(m) && row_bytes >= act.len() / m * format.bytes_per_block());
-    match format {
-        Format::Q4_0 => blocks_vnni::<0>(weights.as_ptr(), row_bytes, rows, act, m, dest),
-        Format::Q4_1 => blocks_vnni::<1>(weights.as_ptr(), row_bytes, rows, act, m, dest),
-        Format::Q5_0 => blocks_vnni::<2>(weights.as_ptr(), row_bytes, rows, act, m, dest),
-        Format::Q5_1 => blocks_vnni::<3>(weights.as_ptr(), row_bytes, rows, act, m, dest),
-        Format::Q8_0 => blocks_vnni::<4>(weights.as_ptr(), row_bytes, rows, act, m, dest),
+    let w = weights.as_ptr();
+    match (isa, format) {
+        (Isa::Vnni, Format::Q4_0) => blocks_vnni::<0>(w, row_bytes, rows, act, m, dest),
+        (Isa::Vnni, Format::Q4_1) => blocks_vnni::<1>(w, row_bytes, rows, act, m, dest),
+        (Isa::Vnni, Format::Q5_0) => blocks_vnni::<2>(w, row_bytes, rows, act, m, dest),
+        (Isa::Vnni, Format::Q5_1) => blocks_vnni::<3>(w, row_bytes, rows, act, m, dest),
+        (Isa::Vnni, Format::Q8_0) => blocks_vnni::<4>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, Format::Q4_0) => blocks_avx2::<0>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, Format::Q4_1) => blocks_avx2::<1>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, Format::Q5_0) => blocks_avx2::<2>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, Format::Q5_1) => blocks_avx2::<3>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, Format::Q8_0) => blocks_avx2::<4>(w, row_bytes, rows, act, m, dest),
     }
 }
 
@@ -46,13 +63,25 @@ pub unsafe fn blocks(format: Format, weights: &[u8], row_bytes: usize, act: &[Ac
 ///
 /// # Safety
 /// As [`blocks`], with super-blocks of `format`.
-pub unsafe fn supers(format: KFormat, weights: &[u8], row_bytes: usize, act: &[SuperAct], m: usize, dest: Dest) {
+pub unsafe fn supers(
+    isa: Isa,
+    format: KFormat,
+    weights: &[u8],
+    row_bytes: usize,
+    act: &[SuperAct],
+    m: usize,
+    dest: Dest,
+) {
     let rows = weights.len() / row_bytes;
     debug_assert!(m > 0 && act.len().is_multiple_of(m) && row_bytes >= act.len() / m * format.bytes_per_block());
-    match format {
-        KFormat::Q4K => supers_vnni::<0>(weights.as_ptr(), row_bytes, rows, act, m, dest),
-        KFormat::Q5K => supers_vnni::<1>(weights.as_ptr(), row_bytes, rows, act, m, dest),
-        KFormat::Q6K => supers_vnni::<2>(weights.as_ptr(), row_bytes, rows, act, m, dest),
+    let w = weights.as_ptr();
+    match (isa, format) {
+        (Isa::Vnni, KFormat::Q4K) => supers_vnni::<0>(w, row_bytes, rows, act, m, dest),
+        (Isa::Vnni, KFormat::Q5K) => supers_vnni::<1>(w, row_bytes, rows, act, m, dest),
+        (Isa::Vnni, KFormat::Q6K) => supers_vnni::<2>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, KFormat::Q4K) => supers_avx2::<0>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, KFormat::Q5K) => supers_avx2::<1>(w, row_bytes, rows, act, m, dest),
+        (Isa::Avx2, KFormat::Q6K) => supers_avx2::<2>(w, row_bytes, rows, act, m, dest),
     }
 }
 
@@ -81,25 +110,36 @@ trait Panel {
     unsafe fn tile<const R: usize>(&self, acts: [&[Self::Act]; R], g: usize) -> [__m256; R];
 }
 
-/// The activation rows in groups of [`ACT_ROWS`], then one at a time, against every group of
-/// eight weight rows (no closures: they would not inherit the caller's target features).
+/// The activation rows in groups of `R`, then one at a time, against every group of eight
+/// weight rows (no closures: they would not inherit the caller's target features).
 #[inline(always)]
-unsafe fn each_tile<P: Panel>(p: &P, act: &[P::Act], m: usize, rows: usize, dest: Dest) {
+unsafe fn each_tile<P: Panel, const R: usize>(p: &P, act: &[P::Act], m: usize, rows: usize, dest: Dest) {
     let n = p.blocks();
     let groups = rows.div_ceil(LANES);
     let mut i = 0;
     while i < m {
-        let whole = i + ACT_ROWS <= m;
+        let whole = i + R <= m;
         for g in 0..groups {
             let valid = (rows - g * LANES).min(LANES);
             if whole {
-                let acts: [&[P::Act]; ACT_ROWS] = std::array::from_fn(|j| &act[(i + j) * n..(i + j + 1) * n]);
+                let acts: [&[P::Act]; R] = std::array::from_fn(|j| &act[(i + j) * n..(i + j + 1) * n]);
                 store(p.tile(acts, g), dest, i, g * LANES, valid);
             } else {
                 store(p.tile([&act[i * n..(i + 1) * n]], g), dest, i, g * LANES, valid);
             }
         }
-        i += if whole { ACT_ROWS } else { 1 };
+        i += if whole { R } else { 1 };
+    }
+}
+
+/// `acc + Σ w·q` per lane of four bytes, `w` the panel's bytes (signed for Q8_0 without VNNI,
+/// else unsigned) and `q` the activations: one `vpdpbusd` with VNNI; with AVX2 `maddubs` +
+/// `madd`, which no pair saturates for these weights (Q8_0's signs moved onto `q`).
+#[inline(always)]
+unsafe fn dot_add<const F: usize, const V: bool>(acc: __m256i, w: __m256i, q: __m256i) -> __m256i {
+    match signed_q8::<F, V>() {
+        true => x86::udot::<false>(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w)),
+        false => x86::udot::<V>(acc, w, q),
     }
 }
 
@@ -111,7 +151,7 @@ unsafe fn four_bytes(q: *const i8, at: usize) -> i32 {
 
 /// A task's 32-weight-format rows, unpacked: per (group, block, chunk) eight rows' four
 /// unsigned weight bytes; per (group, block) the rows' `d` and `m`.
-struct BlockPanel<const F: usize> {
+struct BlockPanel<const F: usize, const V: bool> {
     blocks: usize,
     q: Vec<u32>,
     d: Vec<f32>,
@@ -127,12 +167,30 @@ unsafe fn blocks_vnni<const F: usize>(
     m: usize,
     dest: Dest,
 ) {
-    let panel = block_panel::<F>(w, row_bytes, rows, act.len() / m);
-    each_tile(&panel, act, m, rows, dest);
+    let panel = block_panel::<F, true>(w, row_bytes, rows, act.len() / m);
+    each_tile::<_, ACT_ROWS_VNNI>(&panel, act, m, rows, dest);
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn blocks_avx2<const F: usize>(
+    w: *const u8,
+    row_bytes: usize,
+    rows: usize,
+    act: &[ActBlock],
+    m: usize,
+    dest: Dest,
+) {
+    let panel = block_panel::<F, false>(w, row_bytes, rows, act.len() / m);
+    each_tile::<_, ACT_ROWS_AVX2>(&panel, act, m, rows, dest);
 }
 
 #[inline(always)]
-unsafe fn block_panel<const F: usize>(w: *const u8, row_bytes: usize, rows: usize, blocks: usize) -> BlockPanel<F> {
+unsafe fn block_panel<const F: usize, const V: bool>(
+    w: *const u8,
+    row_bytes: usize,
+    rows: usize,
+    blocks: usize,
+) -> BlockPanel<F, V> {
     let bpb = FORMATS[F].bytes_per_block();
     let groups = rows.div_ceil(LANES);
     let mut p = BlockPanel {
@@ -145,8 +203,9 @@ unsafe fn block_panel<const F: usize>(w: *const u8, row_bytes: usize, rows: usiz
     for r in 0..rows {
         let (g, lane) = (r / LANES, r % LANES);
         for b in 0..blocks {
-            let (u, _, d, m) = x86::unpack::<F, true>(w.add(r * row_bytes + b * bpb));
-            _mm256_storeu_si256(bytes.as_mut_ptr() as *mut __m256i, u);
+            let (u, signed, d, m) = x86::unpack::<F, V>(w.add(r * row_bytes + b * bpb));
+            let kept = if signed_q8::<F, V>() { signed } else { u };
+            _mm256_storeu_si256(bytes.as_mut_ptr() as *mut __m256i, kept);
             let at = g * blocks + b;
             for (c, &chunk) in bytes.iter().enumerate() {
                 p.q[(at * CHUNKS + c) * LANES + lane] = chunk;
@@ -158,10 +217,15 @@ unsafe fn block_panel<const F: usize>(w: *const u8, row_bytes: usize, rows: usiz
     p
 }
 
+/// Q8_0 without VNNI keeps its signed bytes (`w + 128` would saturate `maddubs`).
+const fn signed_q8<const F: usize, const V: bool>() -> bool {
+    F == 4 && !V
+}
+
 /// Formats by index, as `x86`'s loops number them.
 const FORMATS: [Format; 5] = [Format::Q4_0, Format::Q4_1, Format::Q5_0, Format::Q5_1, Format::Q8_0];
 
-impl<const F: usize> Panel for BlockPanel<F> {
+impl<const F: usize, const V: bool> Panel for BlockPanel<F, V> {
     type Act = ActBlock;
     fn blocks(&self) -> usize {
         self.blocks
@@ -171,17 +235,17 @@ impl<const F: usize> Panel for BlockPanel<F> {
     /// for the eight rows. Plain loops: a closure would not inherit the target features.
     #[inline(always)]
     unsafe fn tile<const R: usize>(&self, acts: [&[ActBlock]; R], g: usize) -> [__m256; R] {
-        block_tile::<F, R>(self, acts, g)
+        block_tile::<F, V, R>(self, acts, g)
     }
 }
 
 #[inline(always)]
-unsafe fn block_tile<const F: usize, const R: usize>(
-    p: &BlockPanel<F>,
+unsafe fn block_tile<const F: usize, const V: bool, const R: usize>(
+    p: &BlockPanel<F, V>,
     acts: [&[ActBlock]; R],
     g: usize,
 ) -> [__m256; R] {
-    let shift = x86::offset_shift::<F, true>();
+    let shift = x86::offset_shift::<F, V>();
     let has_min = FORMATS[F].has_min();
     let mut acc = [_mm256_setzero_ps(); R];
     let mut mins = [_mm256_setzero_ps(); R];
@@ -199,7 +263,7 @@ unsafe fn block_tile<const F: usize, const R: usize>(
             let w = _mm256_loadu_si256(wq.add(c));
             for j in 0..R {
                 let a = four_bytes(acts[j].get_unchecked(b).q.as_ptr(), 4 * c);
-                sums[j] = _mm256_dpbusd_epi32(sums[j], w, _mm256_set1_epi32(a));
+                sums[j] = dot_add::<F, V>(sums[j], w, _mm256_set1_epi32(a));
             }
         }
         let d = _mm256_loadu_ps(p.d.as_ptr().add(at * LANES));
@@ -223,7 +287,7 @@ unsafe fn block_tile<const F: usize, const R: usize>(
 /// unsigned weight bytes; per (group, super-block, 16-weight run) the rows' integer scales;
 /// per (group, super-block, pair of runs) their offset weights as two i16 (for `vpdpwssd`);
 /// per (group, super-block) the rows' `d` and offset factors.
-struct SuperPanel {
+struct SuperPanel<const V: bool> {
     supers: usize,
     q: Vec<u32>,
     scales: Vec<i32>,
@@ -244,12 +308,30 @@ unsafe fn supers_vnni<const F: usize>(
     m: usize,
     dest: Dest,
 ) {
-    let panel = super_panel::<F>(w, row_bytes, rows, act.len() / m);
-    each_tile(&panel, act, m, rows, dest);
+    let panel = super_panel::<F, true>(w, row_bytes, rows, act.len() / m);
+    each_tile::<_, ACT_ROWS_VNNI>(&panel, act, m, rows, dest);
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn supers_avx2<const F: usize>(
+    w: *const u8,
+    row_bytes: usize,
+    rows: usize,
+    act: &[SuperAct],
+    m: usize,
+    dest: Dest,
+) {
+    let panel = super_panel::<F, false>(w, row_bytes, rows, act.len() / m);
+    each_tile::<_, ACT_ROWS_AVX2>(&panel, act, m, rows, dest);
 }
 
 #[inline(always)]
-unsafe fn super_panel<const F: usize>(w: *const u8, row_bytes: usize, rows: usize, supers: usize) -> SuperPanel {
+unsafe fn super_panel<const F: usize, const V: bool>(
+    w: *const u8,
+    row_bytes: usize,
+    rows: usize,
+    supers: usize,
+) -> SuperPanel<V> {
     let format = K_FORMATS[F];
     let bpb = format.bytes_per_block();
     let groups = rows.div_ceil(LANES);
@@ -288,7 +370,7 @@ unsafe fn super_panel<const F: usize>(w: *const u8, row_bytes: usize, rows: usiz
     p
 }
 
-impl Panel for SuperPanel {
+impl<const V: bool> Panel for SuperPanel<V> {
     type Act = SuperAct;
     fn blocks(&self) -> usize {
         self.supers
@@ -298,12 +380,16 @@ impl Panel for SuperPanel {
     /// scales; the offsets by `vpdpwssd` against the activations' run sums.
     #[inline(always)]
     unsafe fn tile<const R: usize>(&self, acts: [&[SuperAct]; R], g: usize) -> [__m256; R] {
-        super_tile::<R>(self, acts, g)
+        super_tile::<V, R>(self, acts, g)
     }
 }
 
 #[inline(always)]
-unsafe fn super_tile<const R: usize>(p: &SuperPanel, acts: [&[SuperAct]; R], g: usize) -> [__m256; R] {
+unsafe fn super_tile<const V: bool, const R: usize>(
+    p: &SuperPanel<V>,
+    acts: [&[SuperAct]; R],
+    g: usize,
+) -> [__m256; R] {
     let mut acc = [_mm256_setzero_ps(); R];
     let mut offs = [_mm256_setzero_ps(); R];
     for s in 0..p.supers {
@@ -312,21 +398,20 @@ unsafe fn super_tile<const R: usize>(p: &SuperPanel, acts: [&[SuperAct]; R], g: 
         for run in 0..RUNS {
             let wq = p.q.as_ptr().add((at * RUNS + run) * CHUNKS * LANES) as *const __m256i;
             let scales = p.scales.as_ptr().add((at * 16 + 2 * run) * LANES) as *const __m256i;
-            let (s0, s1) = (_mm256_loadu_si256(scales), _mm256_loadu_si256(scales.add(1)));
-            let mut halves = [[_mm256_setzero_si256(); R]; 2];
-            for c in 0..CHUNKS {
-                let w = _mm256_loadu_si256(wq.add(c));
-                for j in 0..R {
-                    let a = four_bytes(acts[j].get_unchecked(s).q.as_ptr(), 32 * run + 4 * c);
-                    halves[c / 4][j] = _mm256_dpbusd_epi32(halves[c / 4][j], w, _mm256_set1_epi32(a));
+            // The run's two 16-weight halves one after the other: few registers live.
+            for half in 0..2 {
+                let mut part = [_mm256_setzero_si256(); R];
+                for c in 4 * half..4 * half + 4 {
+                    let w = _mm256_loadu_si256(wq.add(c));
+                    for j in 0..R {
+                        let a = four_bytes(acts[j].get_unchecked(s).q.as_ptr(), 32 * run + 4 * c);
+                        part[j] = x86::udot::<V>(part[j], w, _mm256_set1_epi32(a));
+                    }
                 }
-            }
-            for j in 0..R {
-                let scaled = _mm256_add_epi32(
-                    _mm256_mullo_epi32(halves[0][j], s0),
-                    _mm256_mullo_epi32(halves[1][j], s1),
-                );
-                sums[j] = _mm256_add_epi32(sums[j], scaled);
+                let scale = _mm256_loadu_si256(scales.add(half));
+                for j in 0..R {
+                    sums[j] = _mm256_add_epi32(sums[j], _mm256_mullo_epi32(part[j], scale));
+                }
             }
         }
         let ow = p.offsets.as_ptr().add(at * 8 * LANES) as *const __m256i;
@@ -337,7 +422,11 @@ unsafe fn super_tile<const R: usize>(p: &SuperPanel, acts: [&[SuperAct]; R], g: 
             let mut off = _mm256_setzero_si256();
             for pair in 0..8 {
                 let bsums = (a.bsums.as_ptr().add(2 * pair) as *const i32).read_unaligned();
-                off = _mm256_dpwssd_epi32(off, _mm256_loadu_si256(ow.add(pair)), _mm256_set1_epi32(bsums));
+                let (o, b) = (_mm256_loadu_si256(ow.add(pair)), _mm256_set1_epi32(bsums));
+                off = match V {
+                    true => _mm256_dpwssd_epi32(off, o, b),
+                    false => _mm256_add_epi32(off, _mm256_madd_epi16(o, b)),
+                };
             }
             let ad = _mm256_set1_ps(a.d);
             acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, ad), _mm256_cvtepi32_ps(sums[j]), acc[j]);
