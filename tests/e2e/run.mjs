@@ -68,7 +68,15 @@ const tests = {
     await shot(s, 'chat_reply');
     // A longer reply, to read the live decode rate off the status bar (printed for the
     // record, not judged: the machines are shared).
-    const long = await chatWatchingStatusBar(s, 'Count from 1 to 100, separated by commas.');
+    // The app samples at its default temperature with a fresh seed, so a reply can end after a
+    // few tokens (or copy the chat's previous reply) before the status bar shows a live rate:
+    // up to three tries, each in a new chat.
+    let long;
+    for (let attempt = 0; attempt < 3 && !long?.live; attempt++) {
+      await s.click('[data-testid=new-chat]');
+      await s.until('an empty chat', `return document.querySelectorAll('[data-testid=message]').length === 0`, 30000);
+      long = await chatWatchingStatusBar(s, 'Count from 1 to 100, separated by commas.');
+    }
     assert.equal(long.status, 'complete');
     assert.match(long.live ?? '', /@gguf: [\d.]+ tok\/s/, 'the status bar showed the live rate');
     console.log(`app decode: status bar "${long.live}"; message stats "${long.stats}"`);

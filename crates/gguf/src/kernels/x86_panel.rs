@@ -158,31 +158,40 @@ struct BlockPanel<const F: usize, const V: bool> {
     m: Vec<f32>,
 }
 
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn blocks_vnni<const F: usize>(
-    w: *const u8,
-    row_bytes: usize,
-    rows: usize,
-    act: &[ActBlock],
-    m: usize,
-    dest: Dest,
-) {
-    let panel = block_panel::<F, true>(w, row_bytes, rows, act.len() / m);
-    each_tile::<_, ACT_ROWS_VNNI>(&panel, act, m, rows, dest);
+/// One entry per ISA for a panel kind (`#[target_feature]` must sit on each function): the
+/// weight rows unpacked by `$build`, then every tile of `each_tile`.
+macro_rules! panel_entries {
+    ($vnni:ident, $avx2:ident, $act:ty, $build:ident) => {
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        unsafe fn $vnni<const F: usize>(
+            w: *const u8,
+            row_bytes: usize,
+            rows: usize,
+            act: &[$act],
+            m: usize,
+            dest: Dest,
+        ) {
+            let panel = $build::<F, true>(w, row_bytes, rows, act.len() / m);
+            each_tile::<_, ACT_ROWS_VNNI>(&panel, act, m, rows, dest);
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $avx2<const F: usize>(
+            w: *const u8,
+            row_bytes: usize,
+            rows: usize,
+            act: &[$act],
+            m: usize,
+            dest: Dest,
+        ) {
+            let panel = $build::<F, false>(w, row_bytes, rows, act.len() / m);
+            each_tile::<_, ACT_ROWS_AVX2>(&panel, act, m, rows, dest);
+        }
+    };
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn blocks_avx2<const F: usize>(
-    w: *const u8,
-    row_bytes: usize,
-    rows: usize,
-    act: &[ActBlock],
-    m: usize,
-    dest: Dest,
-) {
-    let panel = block_panel::<F, false>(w, row_bytes, rows, act.len() / m);
-    each_tile::<_, ACT_ROWS_AVX2>(&panel, act, m, rows, dest);
-}
+panel_entries!(blocks_vnni, blocks_avx2, ActBlock, block_panel);
+panel_entries!(supers_vnni, supers_avx2, SuperAct, super_panel);
 
 #[inline(always)]
 unsafe fn block_panel<const F: usize, const V: bool>(
@@ -298,32 +307,6 @@ struct SuperPanel<const V: bool> {
 
 /// K-quant formats by index, as `x86_k`'s loops number them.
 const K_FORMATS: [KFormat; 3] = [KFormat::Q4K, KFormat::Q5K, KFormat::Q6K];
-
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn supers_vnni<const F: usize>(
-    w: *const u8,
-    row_bytes: usize,
-    rows: usize,
-    act: &[SuperAct],
-    m: usize,
-    dest: Dest,
-) {
-    let panel = super_panel::<F, true>(w, row_bytes, rows, act.len() / m);
-    each_tile::<_, ACT_ROWS_VNNI>(&panel, act, m, rows, dest);
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn supers_avx2<const F: usize>(
-    w: *const u8,
-    row_bytes: usize,
-    rows: usize,
-    act: &[SuperAct],
-    m: usize,
-    dest: Dest,
-) {
-    let panel = super_panel::<F, false>(w, row_bytes, rows, act.len() / m);
-    each_tile::<_, ACT_ROWS_AVX2>(&panel, act, m, rows, dest);
-}
 
 #[inline(always)]
 unsafe fn super_panel<const F: usize, const V: bool>(
