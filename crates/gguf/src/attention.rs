@@ -37,9 +37,14 @@ impl Attend {
     /// Keys query position `p` sees, as indices into the cache view (key `j` is position
     /// `first + j`).
     fn visible(&self, p: usize) -> std::ops::Range<usize> {
-        let lo = self.window.map_or(0, |w| (p + 1).saturating_sub(w)).max(self.first);
+        let lo = window_start(self.window, p).max(self.first);
         lo - self.first..p + 1 - self.first
     }
+}
+
+/// The first position a query at `p` sees: `p + 1 − window`, or 0 without a window.
+pub(crate) fn window_start(window: Option<usize>, p: usize) -> usize {
+    window.map_or(0, |w| (p + 1).saturating_sub(w))
 }
 
 /// An element type the KV cache may hold, with the two operations attention does on its rows.
@@ -300,8 +305,7 @@ impl Attend {
         let d = self.head_dim;
         let k = View::<E>::new(ks, kl, self.n_kv_head, d)?;
         let v = View::<E>::new(vs, vl, self.n_kv_head, d)?;
-        let window_start = self.window.map_or(0, |w| (self.pos + 1).saturating_sub(w));
-        if v.len != k.len || self.pos + seq > self.first + k.len || self.first > window_start {
+        if v.len != k.len || self.pos + seq > self.first + k.len || self.first > window_start(self.window, self.pos) {
             candle_core::bail!(
                 "attention: {} keys, {} values from position {} for queries {}..{}",
                 k.len,

@@ -2,7 +2,7 @@
 //! partial, with frequency divisors), grouped-query attention with optional biases, fused QKV,
 //! Q/K norms, soft-capping and a sliding window, and the gated MLP (optionally fused).
 
-use crate::attention::Attend;
+use crate::attention::{window_start, Attend};
 use crate::kernels::{Projections, QLinear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
@@ -70,7 +70,7 @@ impl KvCache {
     /// Whether positions `0..len` can be kept exactly: the next query (at `len`) must find
     /// every key its window reaches.
     pub fn can_keep(&self, len: usize) -> bool {
-        len >= self.len() || self.first <= self.window.map_or(0, |w| (len + 1).saturating_sub(w))
+        len >= self.len() || self.first <= window_start(self.window, len)
     }
 
     /// Keeps positions `0..len` (the caller checked [`Self::can_keep`]); the rest is
@@ -98,11 +98,9 @@ impl KvCache {
             candle_core::bail!("KV cache full: {} positions > context {}", self.len() + n, self.max_len);
         }
         let capacity = self.k.as_ref().map(|t| t.dim(2)).transpose()?.unwrap_or(0);
-        if let Some(w) = self.window {
-            if self.rows + n > capacity {
-                // The first new query looks back to position len + 1 − w; nothing before it.
-                self.drop_before((self.len() + 1).saturating_sub(w))?;
-            }
+        if self.window.is_some() && self.rows + n > capacity {
+            // No new query looks back past the first one's window.
+            self.drop_before(window_start(self.window, self.len()))?;
         }
         let needed = self.rows + n;
         if needed > capacity {

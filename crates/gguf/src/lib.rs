@@ -133,14 +133,16 @@ impl Engine for GgufEngine {
             let logits = self.model.forward(&ids, self.kv_len())?;
             layers::last_logits(&logits)
         };
-        let mut logits = Vec::new();
-        for batch in tokens.chunks(UBATCH.max(1)) {
-            logits = run(batch).map_err(|e| Error::Engine(e.to_string()))?;
+        // At least one pass (an empty input gets the model's own error).
+        let mut start = 0;
+        loop {
+            let end = (start + UBATCH).min(tokens.len());
+            let logits = run(&tokens[start..end]).map_err(|e| Error::Engine(e.to_string()))?;
+            if end == tokens.len() {
+                return Ok(logits);
+            }
+            start = end;
         }
-        if tokens.is_empty() {
-            logits = run(tokens).map_err(|e| Error::Engine(e.to_string()))?;
-        }
-        Ok(logits)
     }
 
     fn reset(&mut self) -> Result<()> {
