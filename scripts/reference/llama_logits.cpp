@@ -4,6 +4,9 @@
 // model's BOS), the top-K last-position logits, the full vector's mean and max, and N greedy
 // tokens, each with the margin between its top two logits. f32 KV cache, flash attention off,
 // so the reference computes attention in f32 like our engines.
+// For a mixture-of-experts model each prompt also gets "routing": per layer, the experts
+// llama.cpp chose for each prompt token (the graph's `ffn_moe_topk-N` tensors, read through the
+// eval callback; the last layer runs on the last token only, as llama.cpp's `inp_out_ids` does).
 #include "llama.h"
 
 #include <algorithm>
@@ -11,8 +14,31 @@
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
+#include <cstring>
+#include <map>
 #include <string>
 #include <vector>
+
+// Routing captured while a prompt is decoded: layer -> expert ids, token-major.
+struct Routing {
+    bool on = false;
+    std::map<int, std::vector<int>> layers;
+};
+
+static const char *TOPK = "ffn_moe_topk-";
+
+static bool capture_routing(struct ggml_tensor *t, bool ask, void *user) {
+    bool ours = strncmp(t->name, TOPK, strlen(TOPK)) == 0;
+    if (ask) return ours;
+    auto *r = static_cast<Routing *>(user);
+    if (ours && r->on) {
+        std::vector<int> &ids = r->layers[atoi(t->name + strlen(TOPK))];
+        for (int64_t j = 0; j < t->ne[1]; j++)
+            for (int64_t i = 0; i < t->ne[0]; i++)
+                ids.push_back(*(const int32_t *)((const char *)t->data + i * t->nb[0] + j * t->nb[1]));
+    }
+    return true;
+}
 
 static void print_logits(const float *logits, int n_vocab, int topk) {
     std::vector<int> idx(n_vocab);
@@ -54,6 +80,9 @@ int main(int argc, char **argv) {
         cp.type_k = GGML_TYPE_F32;
         cp.type_v = GGML_TYPE_F32;
         cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+        Routing routing;
+        cp.cb_eval = capture_routing;
+        cp.cb_eval_user_data = &routing;
         llama_context *ctx = llama_init_from_model(model, cp);
         std::string text = argv[p];
         std::vector<llama_token> ids(text.size() + 8);
@@ -68,8 +97,19 @@ int main(int argc, char **argv) {
         printf("\", \"ids\": [");
         for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
         printf("], ");
+        routing.on = true;
         if (llama_decode(ctx, llama_batch_get_one(ids.data(), n))) { fprintf(stderr, "decode failed\n"); return 1; }
+        routing.on = false;
         print_logits(llama_get_logits_ith(ctx, -1), n_vocab, topk);
+        if (!routing.layers.empty()) {
+            printf(", \"routing\": [");
+            for (auto &[layer, ids] : routing.layers) {
+                printf("%s[", layer ? ", " : "");
+                for (size_t i = 0; i < ids.size(); i++) printf("%s%d", i ? ", " : "", ids[i]);
+                printf("]");
+            }
+            printf("]");
+        }
         printf(", \"greedy\": [");
         for (int g = 0; g < n_greedy; g++) {
             float margin;

@@ -19,6 +19,9 @@ import sys
 
 import mlx.core as mx
 import mlx_lm
+import numpy as np
+from mlx_lm.models import switch_layers
+from mlx_lm.models.switch_layers import SwitchGLU
 from mlx_lm.models.cache import make_prompt_cache
 from mlx_lm.utils import load_model
 
@@ -26,8 +29,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TINY = ROOT / "models" / "tiny"
 OUT = ROOT / "tests" / "fixtures" / "tiny"
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return", "Once upon a time, 3 little pigs"]
+# Mixture-of-experts models also get a long prompt: enough (token, expert) pairs that mlx-lm
+# sorts them by expert, and that experts see many rows at once.
+MOE_PROMPTS = PROMPTS + [" ".join(["The quick brown fox jumps over the lazy dog, then naps in the sun."] * 8)]
 N_GREEDY, TOP_K = 16, 64
-FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "qwen2-yarn", "phi3-longrope"]
+FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "qwen2-yarn", "phi3-longrope", "mixtral",
+            "qwen3moe"]
 
 
 def sha256(path):
@@ -40,12 +47,47 @@ def summary(logits):
     return {"mean": float(mx.mean(logits).item()), "top": [[i, values[i]] for i in order]}
 
 
+ROUTED = []
+
+
+def record_routing():
+    """mlx-lm's SwitchGLU, wrapped to record the experts each call was given (per layer, in
+    call order: one call per MoE layer per forward pass)."""
+    original = SwitchGLU.__call__
+
+    def call(self, x, indices):
+        ROUTED.append(np.array(indices.reshape(-1, indices.shape[-1])).tolist())
+        return original(self, x, indices)
+
+    SwitchGLU.__call__ = call
+
+
+def drop_unset_global_scale():
+    """mlx-lm 0.32.2's QuantizedSwitchLinear passes `global_scale=None` to `mx.gather_qmm`, which
+    mlx 0.32.2 does not accept (a TypeError on every quantized MoE model): the same call without
+    the keyword when it is unset (it is only set for nvfp4)."""
+    original = mx.gather_qmm
+
+    def gather_qmm(*args, global_scale=None, **kwargs):
+        if global_scale is not None:
+            kwargs["global_scale"] = global_scale
+        return original(*args, **kwargs)
+
+    switch_layers.mx = type("mx_shim", (), {"__getattr__": lambda _, n: getattr(mx, n)})()
+    switch_layers.mx.gather_qmm = gather_qmm
+
+
 def mlx_reference(model_dir, ids):
     model, _ = load_model(model_dir)
     model.set_dtype(mx.float32)
     cache = make_prompt_cache(model)
+    ROUTED.clear()
     logits = model(mx.array([ids]), cache=cache)[0, -1]
+    mx.eval(logits)
+    routing = [[e for token in layer for e in token] for layer in ROUTED]
     out = summary(logits)
+    if routing:
+        out["routing"] = routing
     greedy = []
     for _ in range(N_GREEDY):
         top2 = mx.sort(logits)[-2:].tolist()
@@ -56,14 +98,24 @@ def mlx_reference(model_dir, ids):
     return out
 
 
+MOE = ["mixtral", "qwen3moe"]
+
+
+def llama_reference(llama_logits, gguf, prompts):
+    run = subprocess.run([llama_logits, str(gguf), str(N_GREEDY), str(TOP_K), *prompts], check=True,
+                         capture_output=True, text=True)
+    return json.loads(run.stdout)
+
+
 def main(llama_logits, only):
     mx.set_default_device(mx.cpu)
+    record_routing()
+    drop_unset_global_scale()
     OUT.mkdir(parents=True, exist_ok=True)
     for fam in only or FAMILIES:
         gguf = TINY / f"{fam}.gguf"
-        run = subprocess.run([llama_logits, str(gguf), str(N_GREEDY), str(TOP_K), *PROMPTS], check=True,
-                             capture_output=True, text=True)
-        llama = json.loads(run.stdout)
+        prompts = MOE_PROMPTS if fam in MOE else PROMPTS
+        llama = llama_reference(llama_logits, gguf, prompts)
         mlx = [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / fam, c["ids"])) for c in llama]
         mlx_q4 = [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / f"{fam}-mlx-q4", c["ids"]))
                   for c in llama]
@@ -78,6 +130,12 @@ def main(llama_logits, only):
             "mlx_lm_q4": {"reference": f"mlx-lm {mlx_lm.__version__} on its own 4-bit g32 quantization of the HF "
                                        "directory, cpu", "cases": mlx_q4},
         }
+        if fam in MOE:
+            q4 = TINY / f"{fam}-q4_0.gguf"
+            fixture["llama_cpp_q4_0"] = {"gguf_sha256": sha256(q4),
+                                         "reference": "llama.cpp on the same weights in Q4_0 (router, norms and "
+                                                      "embeddings f32), as above",
+                                         "cases": llama_reference(llama_logits, q4, prompts)}
         (OUT / f"{fam}.json").write_text(json.dumps(fixture, indent=1) + "\n")
         for a, b in zip(llama, mlx):
             la, lb = dict(a["top"]), dict(b["top"])

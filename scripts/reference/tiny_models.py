@@ -47,6 +47,17 @@ FAMILIES = {
                        rms_norm_eps=1e-6, tie=True, qkv_bias=True,
                        rope_scaling=dict(type="yarn", rope_type="yarn", factor=4.0,
                                          original_max_position_embeddings=64)),
+    # Mixture of experts. Router weights at scale 1 spread the router logits (std ~8), so the
+    # chosen experts are clear-cut and float-order differences cannot flip them.
+    "mixtral": dict(vocab="llama-spm", model_type="mixtral", arch="llama", seed=9, rope_theta=1000000.0, tie=False,
+                    moe=dict(experts=8, used=2, ff=128, norm=True, block="block_sparse_moe",
+                             parts=("w1", "w3", "w2"), count_key="num_local_experts",
+                             ff_key="intermediate_size")),
+    "qwen3moe": dict(vocab="qwen2", model_type="qwen3_moe", arch="qwen3moe", seed=10, rope_theta=1000000.0,
+                     rms_norm_eps=1e-6, head_dim=32, tie=True, qk_norm=True,
+                     moe=dict(experts=16, used=4, ff=32, norm=True, block="mlp",
+                              parts=("gate_proj", "up_proj", "down_proj"), count_key="num_experts",
+                              ff_key="moe_intermediate_size")),
     "phi3-longrope": dict(vocab="phi-3", model_type="phi3", arch="phi3", seed=8, num_key_value_heads=4,
                           partial_rotary_factor=0.75, tie=False, fused=True, original_max_position_embeddings=64,
                           rope_scaling=dict(type="longrope", long_factor=[1.0, 1.5, 2.5, 4.0, 8.0, 16.0],
@@ -74,6 +85,16 @@ def hf_tensors(c, rng, vocab):
             t[p + "self_attn.q_proj.weight"] = f(nh * hd, h, s=s_in)
             t[p + "self_attn.k_proj.weight"] = f(nkv * hd, h, s=s_in)
             t[p + "self_attn.v_proj.weight"] = f(nkv * hd, h, s=s_in)
+        if c.get("moe"):
+            m = c["moe"]
+            b = p + m["block"] + "."
+            t[b + "gate.weight"] = f(m["experts"], h, s=1.0)
+            for e in range(m["experts"]):
+                gate, up, down = (f"{b}experts.{e}.{n}.weight" for n in m["parts"])
+                t[gate] = f(m["ff"], h, s=s_in)
+                t[up] = f(m["ff"], h, s=s_in)
+                t[down] = f(h, m["ff"], s=1 / math.sqrt(m["ff"]))
+        elif not c.get("fused"):
             t[p + "mlp.gate_proj.weight"] = f(ff, h, s=s_in)
             t[p + "mlp.up_proj.weight"] = f(ff, h, s=s_in)
         if c.get("qkv_bias"):
@@ -84,7 +105,8 @@ def hf_tensors(c, rng, vocab):
             t[p + "self_attn.q_norm.weight"] = 1.0 + f(hd, s=0.1)
             t[p + "self_attn.k_norm.weight"] = 1.0 + f(hd, s=0.1)
         t[p + "self_attn.o_proj.weight"] = f(h, nh * hd, s=s_o)
-        t[p + "mlp.down_proj.weight"] = f(h, ff, s=1 / math.sqrt(ff))
+        if not c.get("moe"):
+            t[p + "mlp.down_proj.weight"] = f(h, ff, s=1 / math.sqrt(ff))
         t[p + "input_layernorm.weight"] = norm(h)
         t[p + "post_attention_layernorm.weight"] = norm(h)
         if c.get("sandwich"):
@@ -103,6 +125,12 @@ def hf_config(name, c, vocab, bos, eos):
                eos_token_id=eos, torch_dtype="float32")
     if c["model_type"] == "gemma2":
         cfg["hidden_activation"] = "gelu_pytorch_tanh"
+    if c.get("moe"):
+        m = c["moe"]
+        cfg.update({m["count_key"]: m["experts"], m["ff_key"]: m["ff"], "num_experts_per_tok": m["used"],
+                    "norm_topk_prob": m["norm"]})
+        if c["model_type"] == "qwen3_moe":
+            cfg.update(decoder_sparse_step=1, mlp_only_layers=[])
     return cfg
 
 
@@ -117,12 +145,19 @@ LAYER_NAMES = {
 }
 
 
-def gguf_name(hf, sandwich):
+def gguf_name(hf, sandwich, moe=None):
     top = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
     module, suffix = hf.rsplit(".", 1)
     if module in top:
         return f"{top[module]}.{suffix}"
     _, _, layer, part = module.split(".", 3)
+    if moe and part == moe["block"] + ".gate":
+        return f"blk.{layer}.ffn_gate_inp.{suffix}"
+    if moe and part.startswith(moe["block"] + ".experts."):
+        # The older per-expert layout: blk.N.ffn_gate.E
+        _, e, name = part[len(moe["block"]) + 1:].split(".")
+        g = ("ffn_gate", "ffn_up", "ffn_down")[moe["parts"].index(name)]
+        return f"blk.{layer}.{g}.{e}.{suffix}"
     if part == "post_attention_layernorm":
         g = "post_attention_norm" if sandwich else "ffn_norm"
     else:
@@ -187,7 +222,32 @@ def copy_tokenizer(reader, writer):
             writer.add_key_value(name, field.contents(), vtype)
 
 
-def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0):
+def stack_experts(c, tensors):
+    """convert_hf_to_gguf.py stacks each layer's experts: blk.N.ffn_{gate,up,down}_exps, expert
+    first in numpy order (last in ggml's)."""
+    m = c["moe"]
+    out = {k: v for k, v in tensors.items() if ".experts." not in k}
+    for i in range(c["num_hidden_layers"]):
+        b = f"model.layers.{i}.{m['block']}."
+        for name, g in zip(m["parts"], ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")):
+            out[f"blk.{i}.{g}.weight"] = np.stack([tensors[f"{b}experts.{e}.{name}.weight"]
+                                                    for e in range(m["experts"])])
+    return out
+
+
+# Left in f32 when a tiny model is quantized (as llama.cpp's quantize keeps the router f32).
+KEEP_F32 = ("norm", "ffn_gate_inp", "token_embd", "output.weight", "rope_")
+
+
+def add_tensor(w, name, t, qtype):
+    t = np.ascontiguousarray(t, dtype=np.float32)
+    if qtype is None or t.ndim < 2 or any(k in name for k in KEEP_F32):
+        w.add_tensor(name, t)
+    else:
+        w.add_tensor(name, gguf.quants.quantize(t, qtype), raw_dtype=qtype)
+
+
+def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=False, qtype=None):
     arch, h, nh, nkv = c["arch"], c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
     hd = c.get("head_dim", h // nh)
     w = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
@@ -210,17 +270,28 @@ def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0):
         w.add_attn_logit_softcapping(c["attn_logit_softcapping"])
         w.add_final_logit_softcapping(c["final_logit_softcapping"])
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    moe = c.get("moe")
+    if moe:
+        w.add_expert_count(moe["experts"])
+        w.add_expert_used_count(moe["used"])
+        if arch != "llama":
+            w.add_expert_feed_forward_length(moe["ff"])
+        if not per_expert:
+            tensors = stack_experts(c, tensors)
     copy_tokenizer(reader, w)
     write_rope_scaling(w, c, hd)
     for name in sorted(tensors):
         t = tensors[name]
+        if name.startswith("blk."):
+            add_tensor(w, name, t, qtype)
+            continue
         if arch == "llama" and ".q_proj." in name:
             t = permute(t, nh)
         elif arch == "llama" and ".k_proj." in name:
             t = permute(t, nkv)
         if c.get("sandwich") and name.endswith("norm.weight"):
             t = t + 1.0
-        w.add_tensor(gguf_name(name, c.get("sandwich", False)), np.ascontiguousarray(t, dtype=np.float32))
+        add_tensor(w, gguf_name(name, c.get("sandwich", False), moe), t, qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -271,6 +342,13 @@ def main():
         gguf_path = out / f"{name}.gguf"
         write_gguf(gguf_path, c, tensors, reader, vocab)
         mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
+        if name == "mixtral":
+            # The same model with one tensor per expert (blk.N.ffn_gate.E), the layout
+            # llama.cpp's converter wrote before it stacked experts.
+            write_gguf(out / "mixtral-per-expert.gguf", c, tensors, reader, vocab, per_expert=True)
+        if c.get("moe"):
+            # Its matrices and experts in Q4_0, so quantized expert matmuls meet llama.cpp too.
+            write_gguf(out / f"{name}-q4_0.gguf", c, tensors, reader, vocab, qtype=gguf.GGMLQuantizationType.Q4_0)
         if name == "qwen2":
             # The same model split in three, as llama.cpp's gguf-split writes it
             # (split/qwen2-split-0000k-of-00003.gguf), for the split-model loading test.

@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod fingerprint;
 pub mod memory;
 pub mod parent;
+pub mod per_token;
 pub mod plots;
 pub mod prompts;
 pub mod record;

@@ -294,6 +294,29 @@ pub fn write_plots(dir: &Path, r: &Results) -> Result<Vec<PathBuf>, String> {
             lines("Memory per iteration (leak suite)", "iteration", "RSS (MB)", &series)
         ));
     }
+    for e in r.engines.iter().filter(|e| !e.routing.is_empty()) {
+        let mut all = parallax_core::RoutingCounts::default();
+        for rec in &e.routing {
+            all.add(&rec.counts);
+        }
+        let series: Vec<Series> = all
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(layer, c)| Series {
+                name: format!("layer {layer}"),
+                points: c.iter().enumerate().map(|(i, &n)| (i as f64, n as f64)).collect(),
+                line: true,
+                marks: vec![],
+            })
+            .collect();
+        let stem = format!("routing_{}", e.engine);
+        files.extend(render!(
+            dir,
+            stem,
+            lines("Tokens per expert, by layer", "expert", "tokens", &series)
+        ));
+    }
     let ctx = |f: fn(&crate::record::ContextRecord) -> f64| -> Vec<Series> {
         r.engines
             .iter()

@@ -158,6 +158,9 @@ pub enum WorkerEvent {
         skipped_jobs: usize,
         restarted_leak: bool,
     },
+    /// A mixture-of-experts model's routing on one category's prompts (recorded after the
+    /// timed runs, in generations of their own: recording costs time).
+    Routing(RoutingRecord),
     /// Jobs done of the total this worker has.
     Progress {
         done: usize,
@@ -166,4 +169,12 @@ pub enum WorkerEvent {
     Finished {
         memory: ProcessMemory,
     },
+}
+
+/// Tokens per expert per layer over one category's prompts and their generations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingRecord {
+    pub category: String,
+    pub generations: usize,
+    pub counts: parallax_core::RoutingCounts,
 }

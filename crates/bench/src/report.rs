@@ -220,6 +220,50 @@ fn reloads(md: &mut String, r: &Results) {
     }
 }
 
+/// Resident memory after load and at the end, split into file-backed and anonymous pages.
+fn memory_split(md: &mut String, r: &Results) {
+    let rows: Vec<String> = r
+        .engines
+        .iter()
+        .filter_map(|e| {
+            let cell = |m: Option<crate::memory::ProcessMemory>| match m {
+                Some(m) => match (m.rss_file_bytes, m.rss_anon_bytes) {
+                    (Some(f), Some(a)) => format!(
+                        "{:.1} MB = {:.1} file-backed + {:.1} anonymous",
+                        m.rss_bytes as f64 / MB,
+                        f as f64 / MB,
+                        a as f64 / MB
+                    ),
+                    _ => format!("{:.1} MB (no split on this OS)", m.rss_bytes as f64 / MB),
+                },
+                None => "—".into(),
+            };
+            e.memory_after_load.map(|_| {
+                format!(
+                    "| {} | {} | {} |",
+                    e.engine,
+                    cell(e.memory_after_load),
+                    cell(e.memory_at_end)
+                )
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Resident memory\n");
+    let _ = writeln!(
+        md,
+        "File-backed pages are weights mapped from the file, which the OS can drop and read again; \
+         anonymous pages are the process's own (copied weights, KV cache, scratch). An engine that \
+         maps its weights shows them as file-backed, one that copies them as anonymous.\n"
+    );
+    let _ = writeln!(md, "| Engine | RSS after load | RSS at the end |\n|---|---|---|");
+    for row in rows {
+        let _ = writeln!(md, "{row}");
+    }
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut md = String::new();
     let f = &r.fingerprint;
@@ -266,6 +310,7 @@ pub fn markdown(r: &Results) -> String {
             "**Same weights:** every engine ran this one file as it is (`--same-weights`), so the differences below are the runtimes'.\n"
         );
     }
+    crate::per_token::synthetic_note(&mut md, r);
     if let Some(n) = r.settings.reload_every {
         let _ = writeln!(
             md,
@@ -310,6 +355,8 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(md, "| {} | {format} | {bytes} | {notes} |", e.engine);
     }
     reloads(&mut md, r);
+    memory_split(&mut md, r);
+    crate::per_token::roofline(&mut md, r);
     let names: Vec<&str> = r.summaries.iter().map(|s| s.engine.as_str()).collect();
     let pair = match (
         r.summaries.iter().find(|s| s.engine == "gguf"),
@@ -408,6 +455,7 @@ pub fn markdown(r: &Results) -> String {
             }
         }
     }
+    crate::per_token::routing(&mut md, r);
     let _ = writeln!(md, "\n## Definitions\n");
     md.push_str(
         "- **TTFT**: from the request to the first generated token (includes tokenising and the whole prefill).\n\

@@ -40,6 +40,9 @@ pub struct EngineRaw {
     /// Each time the run was resumed (`--resume`): the jobs an earlier worker had done.
     #[serde(default)]
     pub resumed_after_jobs: Vec<usize>,
+    /// A mixture-of-experts model's routing, per prompt category.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routing: Vec<crate::record::RoutingRecord>,
 }
 
 impl EngineRaw {
@@ -69,6 +72,7 @@ impl EngineRaw {
             WorkerEvent::Context(c) => self.context.push(c),
             WorkerEvent::Refused { reason, .. } => self.refused.push(reason),
             WorkerEvent::Progress { .. } => {}
+            WorkerEvent::Routing(r) => self.routing.push(r),
             WorkerEvent::Reloaded(r) => self.reloads.push(r),
             WorkerEvent::Resumed {
                 skipped_jobs,
@@ -229,4 +233,13 @@ pub struct Results {
     pub mode: String,
     pub engines: Vec<EngineRaw>,
     pub summaries: Vec<EngineSummary>,
+    /// A `--synthetic` run: the shape the random-weight model was written with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<String>,
+    /// Weight bytes per decoded token and in all (GGUF models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_per_token: Option<parallax_core::figures::WeightsPerToken>,
+    /// Memory read bandwidth measured after the workers finished (bytes/s), for the roofline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_bandwidth: Option<f64>,
 }

@@ -27,6 +27,9 @@ pub struct RunSpec {
     pub settings: Settings,
     pub concurrent: bool,
     pub started_at_unix: u64,
+    /// `--synthetic`: the shape the model was written with, described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<String>,
 }
 
 impl RunSpec {
@@ -225,7 +228,14 @@ pub fn finish(
     mode: &str,
     raw: Vec<EngineRaw>,
 ) -> Result<Results, String> {
+    let weights_per_token = parallax_core::GgufHeader::read(Path::new(&model.path))
+        .ok()
+        .and_then(|h| parallax_core::ModelDesc::from_gguf(&h).ok().map(|d| (h, d)))
+        .map(|(h, d)| parallax_core::figures::WeightsPerToken::of_gguf(&h, &d));
     let results = Results {
+        synthetic: spec.synthetic.clone(),
+        read_bandwidth: weights_per_token.map(|_| parallax_core::figures::read_bandwidth()),
+        weights_per_token,
         schema: SCHEMA.into(),
         started_at_unix: spec.started_at_unix,
         fingerprint: Fingerprint::current(gpu),

@@ -216,9 +216,61 @@ pub fn run(
         loaded.generations_since_load += 1;
         emit(&WorkerEvent::Progress { done: i + 1, total });
     }
+    if settings
+        .suites
+        .iter()
+        .any(|s| matches!(s, Suite::Quick | Suite::Standard))
+    {
+        routing_pass(&loaded, settings, &prompts, emit)?;
+    }
     emit(&WorkerEvent::Finished {
         memory: process_memory(),
     });
+    Ok(())
+}
+
+/// Tokens generated per prompt in the routing pass.
+const ROUTING_TOKENS: usize = 32;
+
+/// For a mixture-of-experts model: the prompts of each category the suite ran, once more, with
+/// routing recorded (apart from the timed runs, since recording costs time), one record per
+/// category.
+fn routing_pass(
+    loaded: &Loaded,
+    settings: &Settings,
+    prompts: &PromptSet,
+    emit: &mut dyn FnMut(&WorkerEvent),
+) -> parallax_core::Result<()> {
+    if loaded.handle.routing_blocking(true)?.is_none() {
+        return Ok(());
+    }
+    let quick_only = !settings.suites.contains(&Suite::Standard);
+    for (category, cat) in prompts.categories.iter().enumerate() {
+        // The categories and prompts the timed suite ran.
+        if quick_only && !QUICK_CATEGORIES.contains(&cat.id.as_str()) {
+            continue;
+        }
+        let n_prompts = if quick_only { 1 } else { cat.prompts.len() };
+        let mut counts = parallax_core::RoutingCounts::default();
+        for prompt in 0..n_prompts {
+            let req = request(
+                Prompt::Chat(cat.messages(prompt, &|m| loaded.count_tokens(m))),
+                ROUTING_TOKENS.min(cat.max_tokens),
+                settings.temperature,
+                1000 * category as u64 + prompt as u64,
+            );
+            generate(&loaded.handle, req, false)?;
+            if let Some(log) = loaded.handle.routing_blocking(true)? {
+                counts.add(&log.counts());
+            }
+        }
+        emit(&WorkerEvent::Routing(crate::record::RoutingRecord {
+            category: cat.id.clone(),
+            generations: n_prompts,
+            counts,
+        }));
+    }
+    loaded.handle.routing_blocking(false)?;
     Ok(())
 }
 

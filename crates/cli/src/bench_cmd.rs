@@ -30,8 +30,13 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "gguf,mlx")]
     engines: Vec<String>,
     /// Catalog id or path (a GGUF file; for MLX also a model directory).
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "synthetic"], conflicts_with = "synthetic")]
     model: Option<String>,
+    /// Write a random-weight model of a real model's shape, scaled to this machine, and run
+    /// the suite on it (both engines, the same file): qwen3-moe-small, mixtral-small or
+    /// dense-small, with overrides such as `qwen3-moe-small,layers=4,experts=32,used=4,quant=Q8_0`.
+    #[arg(long, value_name = "SHAPE", conflicts_with = "endpoint")]
+    synthetic: Option<String>,
     /// Folder for results.json, results.csv, report.md and the raw worker logs.
     #[arg(long)]
     out: PathBuf,
@@ -183,11 +188,18 @@ fn run_spec(a: &Args) -> Result<RunSpec> {
     if a.reload_every == Some(0) {
         bail!("--reload-every must be at least 1");
     }
-    let model = a.model.clone().unwrap_or_default();
+    let (model, synthetic) = match &a.synthetic {
+        Some(spec) => {
+            let (path, shape) = write_synthetic(spec, &a.out)?;
+            (path.display().to_string(), Some(shape.describe()))
+        }
+        None => (a.model.clone().unwrap_or_default(), None),
+    };
     if a.same_weights {
         session::check_same_weights(&model).map_err(|e| anyhow!("--same-weights: {e}"))?;
     }
     Ok(RunSpec {
+        synthetic: synthetic.clone(),
         engines: a.engines.clone(),
         model,
         settings: Settings {
@@ -197,12 +209,50 @@ fn run_spec(a: &Args) -> Result<RunSpec> {
             contexts: a.contexts.clone(),
             temperature: a.temperature,
             reload_every: a.reload_every,
-            same_weights: a.same_weights,
+            // A synthetic model is one Q4_0/Q4_1/Q8_0 file both engines run as it is.
+            same_weights: a.same_weights || synthetic.is_some(),
             ..Settings::default()
         },
         concurrent: a.concurrent,
         started_at_unix: session::now_unix(),
     })
+}
+
+/// The tokenizer a synthetic model carries: SmolLM2's, from the catalog.
+const SYNTHETIC_TOKENIZER: &str = "smollm2-135m-instruct-q4_1";
+
+/// Writes the synthetic model into `out` (refusing a shape that would not fit in memory before
+/// anything is written); returns its path and shape.
+fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parallax_core::synthetic::Shape)> {
+    let shape = parallax_core::synthetic::Shape::parse(spec)?;
+    let tokenizer = catalog::resolve(SYNTHETIC_TOKENIZER)
+        .with_context(|| format!("--synthetic takes its tokenizer from `{SYNTHETIC_TOKENIZER}` (run `make models`)"))?
+        .path;
+    let bytes = shape.file_bytes();
+    // One engine at a time holds the weights (MLX copies them; the GGUF engine maps them),
+    // plus the page cache's copy of the file while it is read.
+    let needed = 2 * bytes + (512 << 20);
+    let mut sys = sysinfo::System::new().map_err(|e| anyhow!("reading the machine's memory: {e}"))?;
+    sys.refresh_memory();
+    let available = sys.available_memory();
+    if needed > available {
+        bail!(
+            "--synthetic {spec}: the model would be {:.1} GB and needs about {:.1} GB of memory, but {:.1} GB is available; use fewer layers or experts",
+            bytes as f64 / 1e9,
+            needed as f64 / 1e9,
+            available as f64 / 1e9
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(format!("synthetic-{}.gguf", shape.name));
+    eprintln!(
+        "writing {} ({:.0} MB, random weights): {}",
+        path.display(),
+        bytes as f64 / 1e6,
+        shape.describe()
+    );
+    let shape = parallax_gguf::synthetic::write(&shape, &tokenizer, &path)?;
+    Ok((path, shape))
 }
 
 pub fn run(a: Args) -> Result<()> {

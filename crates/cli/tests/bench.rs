@@ -329,3 +329,81 @@ fn same_weights_refuses_a_k_quant_and_resume_needs_a_started_run() {
     let line = fails_cleanly(&["bench", "--out", out, "--resume"]);
     assert!(line.contains("run.json"), "{line}");
 }
+
+#[test]
+fn a_synthetic_moe_shape_is_written_and_benchmarked_with_its_routing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("utf-8");
+    // A small Qwen3-MoE-like shape, so the test stays quick.
+    let shape = "qwen3-moe-small,layers=2,hidden=256,heads=4,kv_heads=2,head_dim=64,ff=128,experts=16,used=4";
+    let run = parallax_within(
+        &["bench", "--synthetic", shape, "--suite", "quick", "--out", out],
+        std::time::Duration::from_secs(1200),
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let r = results_in(dir.path());
+    assert!(r.settings.same_weights, "both engines run the one synthetic file");
+    assert!(r.synthetic.as_deref().is_some_and(|s| s.contains("16 experts, 4 used")));
+    let w = r.weights_per_token.expect("weights per token");
+    // A token reads 4 of the 16 experts: 12/16 of the expert bytes (2 layers × gate, up, down
+    // of 16 experts × 128 × 256 weights in Q4_0, 18 bytes per 32) stay unread.
+    let expert_bytes = 2 * 3 * 16 * 128 * 256 / 32 * 18;
+    assert_eq!(w.total_bytes - w.active_bytes, expert_bytes * 12 / 16, "{w:?}");
+    assert!(r.read_bandwidth.is_some_and(|b| b > 1e8));
+    for e in &r.engines {
+        assert!(e.incomplete.is_none(), "{:?}", e.incomplete);
+        let categories: Vec<&str> = e.routing.iter().map(|r| r.category.as_str()).collect();
+        assert_eq!(categories, ["simple", "math"], "{}", e.engine);
+        for rec in &e.routing {
+            let c = &rec.counts;
+            assert_eq!((c.experts, c.experts_used, c.counts.len()), (16, 4, 2));
+            // Every token chose `used` experts in every layer.
+            for layer in &c.counts {
+                assert_eq!(layer.iter().sum::<u64>(), c.tokens * 4, "{}", e.engine);
+            }
+        }
+        let mem = e.memory_after_load.expect("memory");
+        assert!(mem.rss_file_bytes.is_some() && mem.rss_anon_bytes.is_some());
+    }
+    let report = std::fs::read_to_string(dir.path().join("report.md")).expect("report");
+    for section in [
+        "Synthetic model: the weights are random",
+        "## Weights per token and the memory roofline",
+        "## Expert routing",
+        "## Resident memory",
+    ] {
+        assert!(report.contains(section), "report lacks {section}");
+    }
+    assert_plot(dir.path(), "routing_gguf");
+}
+
+#[test]
+fn a_synthetic_shape_that_does_not_fit_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let run = parallax_within(
+        &[
+            "bench",
+            "--synthetic",
+            "dense-small,layers=4000",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("is available; use fewer layers or experts"), "{err}");
+    assert!(!out.join("synthetic-dense-small.gguf").exists());
+    let run = parallax_within(
+        &[
+            "bench",
+            "--synthetic",
+            "mixtral-small,used=9",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("9 experts used of 8"));
+}

@@ -56,6 +56,15 @@ pub trait Engine: Send {
     fn truncate(&mut self, len: usize) -> Result<()>;
     fn kv_len(&self) -> usize;
     fn memory(&self) -> MemoryReport;
+    /// Starts (`true`) or stops recording which experts each token goes to; returns whether
+    /// the model has experts to record.
+    fn record_routing(&mut self, _on: bool) -> bool {
+        false
+    }
+    /// The routing recorded since recording started or was last taken (empty afterwards).
+    fn take_routing(&mut self) -> Option<crate::routing::RoutingLog> {
+        None
+    }
 }
 
 /// An engine together with the tokenizer and chat template of its model.

@@ -15,10 +15,12 @@ pub mod heap;
 pub mod live;
 pub mod pretokenize;
 pub mod prompt_cache;
+pub mod routing;
 pub mod runtime;
 pub mod sampling;
 pub mod stop;
 pub mod strftime;
+pub mod synthetic;
 pub mod tokenizer;
 
 pub use arch::{Family, ModelDesc};
@@ -32,6 +34,7 @@ pub use generate::{
 pub use gguf_meta::{GgufHeader, GgufPart, SplitName, TensorEntry};
 pub use live::{LiveGeneration, LiveStatus};
 pub use prompt_cache::PromptCache;
+pub use routing::{RoutingCounts, RoutingLog};
 pub use runtime::{EngineHandle, GenerationStream};
 pub use sampling::SamplingParams;
 pub use tokenizer::Tokenizer;

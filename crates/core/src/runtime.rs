@@ -12,6 +12,7 @@ use crate::engine::{LoadedModel, MemoryReport, ModelInfo};
 use crate::error::{Error, Result};
 use crate::generate::{generate, Event, Flow, GenerateRequest, GenerationResult};
 use crate::live::{Live, LiveGeneration, LiveStatus};
+use crate::routing::RoutingLog;
 use crate::tokenizer::Tokenizer;
 
 /// Events buffered per request before the worker waits for the consumer.
@@ -20,6 +21,7 @@ const EVENT_BUFFER: usize = 64;
 enum Command {
     Generate(GenerateRequest, mpsc::Sender<Result<Event>>),
     Memory(oneshot::Sender<MemoryReport>),
+    Routing(bool, oneshot::Sender<Option<RoutingLog>>),
 }
 
 /// A handle to one engine worker. Cheap to share by reference; `Send + Sync`.
@@ -98,6 +100,14 @@ impl EngineHandle {
         rx.blocking_recv().map_err(|_| Error::WorkerGone)
     }
 
+    /// Starts (`true`) or stops recording which experts each token goes to, and returns what
+    /// was recorded until now: `None` when the model has no experts.
+    pub fn routing_blocking(&self, record: bool) -> Result<Option<RoutingLog>> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Routing(record, tx))?;
+        rx.blocking_recv().map_err(|_| Error::WorkerGone)
+    }
+
     fn send(&self, cmd: Command) -> Result<()> {
         self.tx
             .as_ref()
@@ -121,6 +131,11 @@ fn worker(mut model: LoadedModel, rx: std_mpsc::Receiver<Command>, live: Live) {
         match cmd {
             Command::Memory(reply) => {
                 let _ = reply.send(model.engine.memory());
+            }
+            Command::Routing(record, reply) => {
+                let taken = model.engine.take_routing();
+                let has_experts = model.engine.record_routing(record);
+                let _ = reply.send(has_experts.then(|| taken.unwrap_or_default()));
             }
             Command::Generate(req, events) => {
                 live.update(|s| {

@@ -182,6 +182,7 @@ impl App {
             },
             concurrent: req.concurrent,
             started_at_unix: session::now_unix(),
+            synthetic: None,
         };
         let out_dir = self
             .data_dir

@@ -72,6 +72,11 @@ pub struct ColumnLive {
     /// The whole app's resident memory (both engines live in it).
     #[ts(type = "number")]
     pub process_rss_bytes: u64,
+    /// Of it, file-backed pages (mapped weights) and anonymous ones (copies, KV); Linux only.
+    #[ts(type = "number | null")]
+    pub process_rss_file_bytes: Option<u64>,
+    #[ts(type = "number | null")]
+    pub process_rss_anon_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -389,13 +394,16 @@ impl App {
             Some(f) => parallax_core::figures::decode_tps(tokens, f, now),
             None => 0.0,
         };
+        let memory = parallax_monitor::process_memory();
         ColumnLive {
             elapsed_ms: now,
             tokens,
             ttft_ms: first,
             tokens_per_second,
             engine_memory_bytes: engine_memory(&status.memory),
-            process_rss_bytes: parallax_monitor::process_memory().rss_bytes,
+            process_rss_bytes: memory.rss_bytes,
+            process_rss_file_bytes: memory.rss_file_bytes,
+            process_rss_anon_bytes: memory.rss_anon_bytes,
         }
     }
 

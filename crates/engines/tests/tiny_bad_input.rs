@@ -85,3 +85,38 @@ fn an_unknown_architecture_is_named_with_the_supported_ones() {
         );
     }
 }
+
+/// The byte offset of a u32 metadata value named `key`.
+fn u32_value(b: &[u8], key: &str) -> usize {
+    find(b, key.as_bytes()) + key.len() + 4
+}
+
+#[test]
+fn more_experts_used_than_there_are_is_named() {
+    let f = patched("mixtral", |b| {
+        let at = u32_value(b, "llama.expert_used_count");
+        b[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+    });
+    for e in errors(f.path()) {
+        assert!(
+            e.contains("`llama.expert_used_count` (9) is greater than `llama.expert_count` (8)"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn an_expert_tensor_holding_another_expert_count_is_named() {
+    // expert_count 16 → 4: the router and every stacked tensor then hold more experts than
+    // the header says.
+    let f = patched("qwen3moe", |b| {
+        let at = u32_value(b, "qwen3moe.expert_count");
+        b[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
+    });
+    for e in errors(f.path()) {
+        assert!(
+            e.contains("tensor `blk.0.ffn_gate_inp.weight` holds 16 experts, but `expert_count` says 4"),
+            "{e}"
+        );
+    }
+}

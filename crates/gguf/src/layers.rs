@@ -404,6 +404,15 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// One expert of a mixture: its gate, up and down projections.
+    pub fn from_parts(gate: QLinear, up: QLinear, down: QLinear, act: Activation) -> Self {
+        Mlp {
+            gate_up: GateUp::Separate(Projections::new(vec![gate, up])),
+            down,
+            act,
+        }
+    }
+
     pub fn load(w: &Weights, prefix: &str, act: Activation, fused: Option<usize>) -> CResult<Self> {
         let gate_up = match fused {
             Some(inner) => GateUp::Fused {

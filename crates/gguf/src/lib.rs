@@ -6,6 +6,7 @@
 #[allow(unsafe_code)]
 pub mod attention;
 mod cpu;
+mod experts;
 #[allow(unsafe_code)]
 mod gated;
 #[allow(unsafe_code)]
@@ -14,6 +15,7 @@ mod layers;
 #[allow(unsafe_code)]
 mod mapped;
 mod model;
+pub mod synthetic;
 mod weights;
 
 use std::path::Path;
@@ -180,6 +182,14 @@ impl Engine for GgufEngine {
             kv_tokens: self.kv_len(),
             ..Default::default()
         }
+    }
+
+    fn record_routing(&mut self, on: bool) -> bool {
+        self.model.record_routing(on)
+    }
+
+    fn take_routing(&mut self) -> Option<parallax_core::RoutingLog> {
+        self.model.routing.as_mut().map(parallax_core::RoutingLog::take)
     }
 }
 

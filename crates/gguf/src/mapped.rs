@@ -49,6 +49,14 @@ impl MappedBytes {
         &self.map[self.start..self.start + self.len]
     }
 
+    /// `len` bytes from `offset` within these bytes.
+    pub fn sub(&self, offset: usize, len: usize) -> CResult<Self> {
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            candle_core::bail!("bytes {offset}+{len} lie outside a {}-byte tensor", self.len);
+        }
+        MappedBytes::new(self.map.clone(), self.start + offset, len)
+    }
+
     /// Drops the pages that lie wholly inside this tensor from the process (they are read
     /// again from the file if touched): used once a tensor has been copied out.
     pub fn release(&self) {

@@ -6,7 +6,10 @@
 use crate::kernels::QLinear;
 use candle_core::{DType, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
-use parallax_core::arch::{EmbedScale, ModelDesc};
+use parallax_core::arch::{EmbedScale, ModelDesc, MoeDesc};
+use parallax_core::RoutingLog;
+
+use crate::experts::Moe;
 
 use crate::layers::{
     last_position, Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle,
@@ -18,8 +21,14 @@ struct Block {
     attn: Attention,
     post_attn_norm: Option<RmsNorm>,
     ffn_norm: RmsNorm,
-    mlp: Mlp,
+    ffn: Ffn,
     post_ffn_norm: Option<RmsNorm>,
+}
+
+/// A block's feed-forward: one gated MLP, or a mixture of experts.
+enum Ffn {
+    Dense(Mlp),
+    Experts(Moe),
 }
 
 pub struct Model {
@@ -29,6 +38,9 @@ pub struct Model {
     norm: RmsNorm,
     output: QLinear,
     final_softcap: Option<f64>,
+    moe: Option<MoeDesc>,
+    /// Where the experts each token went to are recorded, while recording is on.
+    pub routing: Option<RoutingLog>,
 }
 
 impl Model {
@@ -79,7 +91,15 @@ impl Model {
                 )?,
                 post_attn_norm: sandwich(w, "post_attention_norm")?,
                 ffn_norm: w.rms_norm(&format!("{p}.ffn_norm.weight"), eps)?,
-                mlp: Mlp::load(w, &p, spec.activation, spec.fused_gate_up.then_some(d.intermediate))?,
+                ffn: match &d.moe {
+                    Some(m) => Ffn::Experts(Moe::load(w, &p, m, spec.activation)?),
+                    None => Ffn::Dense(Mlp::load(
+                        w,
+                        &p,
+                        spec.activation,
+                        spec.fused_gate_up.then_some(d.intermediate),
+                    )?),
+                },
                 post_ffn_norm: sandwich(w, "post_ffw_norm")?,
             });
         }
@@ -93,7 +113,18 @@ impl Model {
             norm: w.rms_norm("output_norm.weight", eps)?,
             output,
             final_softcap: d.final_softcap.map(f64::from),
+            moe: d.moe.clone(),
+            routing: None,
         })
+    }
+
+    /// Starts or stops recording routing; `false` for a model without experts.
+    pub fn record_routing(&mut self, on: bool) -> bool {
+        let Some(m) = &self.moe else {
+            return false;
+        };
+        self.routing = on.then(|| RoutingLog::new(self.blocks.len(), m.experts, m.experts_used));
+        true
     }
 
     /// `ids` is `(1, seq)` at positions `pos..pos+seq`; returns the last position's logits.
@@ -108,7 +139,8 @@ impl Model {
             // there alone (llama.cpp's `inp_out_ids`): its attention still caches every
             // position's keys and values, but its queries, output projection, residual and MLP
             // run on one row.
-            let only_last = i == last && x.dim(1)? > 1;
+            // (Not while routing is recorded: every position's experts are wanted then.)
+            let only_last = i == last && x.dim(1)? > 1 && self.routing.is_none();
             let a = b.attn.forward(&b.attn_norm.forward(&x)?, pos, only_last)?;
             let a = match &b.post_attn_norm {
                 Some(n) => n.forward(&a)?,
@@ -118,7 +150,17 @@ impl Model {
                 x = x.narrow(1, x.dim(1)? - 1, 1)?;
             }
             let h = (a + &x)?;
-            let m = b.mlp.forward(&b.ffn_norm.forward(&h)?)?;
+            let normed = b.ffn_norm.forward(&h)?;
+            let m = match &b.ffn {
+                Ffn::Dense(mlp) => mlp.forward(&normed)?,
+                Ffn::Experts(moe) => {
+                    let (m, chosen) = moe.forward(&normed)?;
+                    if let Some(log) = &mut self.routing {
+                        log.record(i, &chosen);
+                    }
+                    m
+                }
+            };
             let m = match &b.post_ffn_norm {
                 Some(n) => n.forward(&m)?,
                 None => m,

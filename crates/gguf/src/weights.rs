@@ -98,7 +98,10 @@ impl Weights {
 
     /// The tensor copied out of the mapping (for candle's kernels), its pages released.
     pub fn qtensor(&self, name: &str) -> CResult<QTensor> {
-        let t = self.locate(name)?;
+        self.copied(self.locate(name)?)
+    }
+
+    fn copied(&self, t: Located) -> CResult<QTensor> {
         let mapped = t.bytes.as_slice();
         // A file with an odd `general.alignment`: copy to an (allocator-aligned) buffer first.
         let copy;
@@ -117,13 +120,41 @@ impl Weights {
     /// A weight `(n, k)`: read in place by our kernel when it takes the format, else copied to
     /// candle's.
     pub fn matmul(&self, name: &str) -> CResult<QLinear> {
-        let t = self.locate(name)?;
+        self.linear(self.locate(name)?)
+    }
+
+    fn linear(&self, t: Located) -> CResult<QLinear> {
         if let (&[n, k], true) = (t.dims.as_slice(), self.device.is_cpu()) {
             if let Some(op) = OurMatMul::new(WeightBytes::Mapped(t.bytes.clone()), t.dtype, n, k, Kernel::selected()) {
                 return Ok(QLinear::Ours(Arc::new(op)));
             }
         }
-        QLinear::from_arc(Arc::new(self.qtensor(name)?))
+        QLinear::from_arc(Arc::new(self.copied(t)?))
+    }
+
+    /// One weight `(n, k)` per expert from a stacked `(experts, n, k)` tensor: each expert's
+    /// rows are a contiguous run of the tensor's bytes, read in place like any other weight.
+    pub fn expert_matmuls(&self, name: &str) -> CResult<Vec<QLinear>> {
+        let t = self.locate(name)?;
+        let &[experts, n, k] = t.dims.as_slice() else {
+            candle_core::bail!(
+                "tensor `{name}` has shape {:?}, expected (experts, rows, columns)",
+                t.dims
+            );
+        };
+        let per_expert = t.bytes.as_slice().len() / experts.max(1);
+        if per_expert * experts != t.bytes.as_slice().len() {
+            candle_core::bail!("tensor `{name}`: its bytes do not split into {experts} experts");
+        }
+        (0..experts)
+            .map(|e| {
+                self.linear(Located {
+                    bytes: t.bytes.sub(e * per_expert, per_expert)?,
+                    dtype: t.dtype,
+                    dims: vec![n, k],
+                })
+            })
+            .collect()
     }
 
     /// `{module}.bias`, dequantized.

@@ -61,7 +61,8 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
         })?;
         tensors.extend(arrays);
     }
-    let tensors = text_model_names(tensors);
+    let mut tensors = text_model_names(tensors);
+    crate::experts::stack_experts(&mut tensors, &desc, invalid)?;
     let weight_format = match quant_in_config(&text) {
         Some(q) => format!("MLX {}-bit g{}", q.bits, q.group_size),
         None => "MLX (unquantized)".to_owned(),
@@ -173,7 +174,8 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
             vec![warning],
         )
     };
-    let tensors = to_hf_names(raw, &desc, header)?;
+    let mut tensors = to_hf_names(raw, &desc, header)?;
+    crate::experts::stack_experts(&mut tensors, &desc, |r| header.invalid(r))?;
     Ok(Checkpoint {
         desc,
         weight_bytes: total_bytes(&tensors),

@@ -77,6 +77,12 @@ pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Result<
     if let Some(c) = d.final_softcap {
         v["final_logit_softcapping"] = number(c);
     }
+    if let (Some(m), Some(names)) = (&d.moe, spec.moe) {
+        v[names.count_key] = json!(m.experts);
+        v[names.ff_key] = json!(m.expert_ff);
+        v["num_experts_per_tok"] = json!(m.experts_used);
+        v["norm_topk_prob"] = json!(m.norm_topk);
+    }
     if d.family == Family::Gemma3 {
         v["rope_local_base_freq"] = json!(d.rope_local_base);
         v["sliding_window_pattern"] = json!(6);

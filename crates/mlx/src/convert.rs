@@ -119,6 +119,8 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
 fn in_dim(module: &str, c: &ModelDesc) -> usize {
     if module.ends_with("o_proj") {
         c.layers[0].n_head * c.head_dim
+    } else if module.ends_with("switch_mlp.down_proj") {
+        c.moe.as_ref().map_or(c.intermediate, |m| m.expert_ff)
     } else if module.ends_with("down_proj") {
         c.intermediate
     } else {
@@ -147,9 +149,11 @@ fn requantize(
             t.remove(&format!("{m}.biases")).ok_or_else(|| missing(&m))?,
         );
         let n = in_dim(&m, c) as i32;
+        // The last axis is the packed row (experts stack a leading axis).
+        let last = |a: &Array| a.shape().last().copied().unwrap_or(1);
         let have = QuantSpec {
-            bits: w.shape()[1] * 32 / n,
-            group_size: n / s.shape()[1],
+            bits: last(&w) * 32 / n,
+            group_size: n / last(&s),
         };
         let want = QuantSpec {
             bits: opts.bits.unwrap_or(have.bits),

@@ -8,6 +8,7 @@ mod checkpoint;
 pub mod config;
 pub mod convert;
 mod device;
+mod experts;
 mod model;
 mod nn;
 mod requant;
@@ -158,5 +159,13 @@ impl Engine for MlxEngine {
             allocator_peak_bytes: allocator.map(|m| m.1),
             allocator_cache_bytes: allocator.map(|m| m.2),
         }
+    }
+
+    fn record_routing(&mut self, on: bool) -> bool {
+        self.model.record_routing(on)
+    }
+
+    fn take_routing(&mut self) -> Option<parallax_core::RoutingLog> {
+        self.model.routing.as_mut().map(parallax_core::RoutingLog::take)
     }
 }

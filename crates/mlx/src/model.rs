@@ -5,8 +5,9 @@
 
 use mlx_rs::Array;
 use parallax_core::arch::{Activation, EmbedScale, Family, ModelDesc, NormStyle};
-use parallax_core::Result;
+use parallax_core::{Result, RoutingLog};
 
+use crate::experts::Moe;
 use crate::nn::{
     gelu_approx, load_attention, output_logits, rms_norm, silu, Attention, AttentionConfig, AttentionParts, Linear,
     MResult, Mlp, Rope,
@@ -18,8 +19,14 @@ struct Block {
     attn: Attention,
     post_attn_norm: Option<Array>,
     ffn_norm: Array,
-    mlp: Mlp,
+    ffn: Ffn,
     post_ffn_norm: Option<Array>,
+}
+
+/// A block's feed-forward: one gated MLP, or a mixture of experts.
+enum Ffn {
+    Dense(Mlp),
+    Experts(Moe),
 }
 
 pub struct Model {
@@ -30,6 +37,9 @@ pub struct Model {
     lm_head: Option<Linear>,
     eps: f32,
     final_softcap: Option<f32>,
+    /// Where the experts each token went to are recorded, while recording is on.
+    pub routing: Option<RoutingLog>,
+    experts: Option<(usize, usize)>,
 }
 
 /// Round-to-nearest-even to bfloat16, kept as f32.
@@ -127,7 +137,16 @@ impl Model {
                 attn,
                 post_attn_norm,
                 ffn_norm: norm(t, &format!("{p}.{pre_ffn}.weight"), h)?,
-                mlp: Mlp::load(t, &format!("{p}.mlp"), (h, d.intermediate), spec.fused_gate_up, act)?,
+                ffn: match (&d.moe, spec.moe) {
+                    (Some(m), Some(names)) => Ffn::Experts(Moe::load(t, &format!("{p}.{}", names.block), h, m, act)?),
+                    _ => Ffn::Dense(Mlp::load(
+                        t,
+                        &format!("{p}.mlp"),
+                        (h, d.intermediate),
+                        spec.fused_gate_up,
+                        act,
+                    )?),
+                },
                 post_ffn_norm,
             });
         }
@@ -150,7 +169,18 @@ impl Model {
             lm_head,
             eps: d.norm_eps,
             final_softcap: d.final_softcap,
+            routing: None,
+            experts: d.moe.as_ref().map(|m| (m.experts, m.experts_used)),
         })
+    }
+
+    /// Starts or stops recording routing; `false` for a model without experts.
+    pub fn record_routing(&mut self, on: bool) -> bool {
+        let Some((experts, used)) = self.experts else {
+            return false;
+        };
+        self.routing = on.then(|| RoutingLog::new(self.blocks.len(), experts, used));
+        true
     }
 
     /// `ids` (`[n]`, i32) at positions `kv_len..kv_len+n`; the last position's logits `[1, vocab]`.
@@ -159,14 +189,31 @@ impl Model {
         if let Some(s) = self.embed_scale {
             x = x.multiply(Array::from_f32(s))?;
         }
-        for b in &mut self.blocks {
+        for (i, b) in self.blocks.iter_mut().enumerate() {
             let r = b.attn.forward(&rms_norm(&x, &b.input_norm, self.eps)?)?;
             let r = match &b.post_attn_norm {
                 Some(n) => rms_norm(&r, n, self.eps)?,
                 None => r,
             };
             x = x.add(r)?;
-            let r = b.mlp.forward(&rms_norm(&x, &b.ffn_norm, self.eps)?)?;
+            let normed = rms_norm(&x, &b.ffn_norm, self.eps)?;
+            let r = match &b.ffn {
+                Ffn::Dense(mlp) => mlp.forward(&normed)?,
+                Ffn::Experts(moe) => {
+                    let (r, chosen) = moe.forward(&normed)?;
+                    if let Some(log) = &mut self.routing {
+                        // Read back to the host: recording costs a sync per layer.
+                        // (A cast copies the partition's strided view into a contiguous array.)
+                        let chosen = chosen.as_dtype(mlx_rs::Dtype::Int32)?;
+                        chosen.eval()?;
+                        let ids = chosen
+                            .try_as_slice::<i32>()
+                            .map_err(|e| mlx_rs::error::Exception::custom(e.to_string()))?;
+                        log.record(i, &ids.iter().map(|&e| e as u32).collect::<Vec<_>>());
+                    }
+                    r
+                }
+            };
             let r = match &b.post_ffn_norm {
                 Some(n) => rms_norm(&r, n, self.eps)?,
                 None => r,

@@ -37,6 +37,9 @@ impl Linear {
             }
             Some(scales) => {
                 let biases = t.take(&format!("{module}.biases"))?;
+                if w.ndim() != 2 {
+                    return Err(t.invalid(format!("`{module}.weight` has {} axes, expected 2", w.ndim())));
+                }
                 let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
                 t.expect_shape(module, &biases, &shape_usize(&scales))?;
                 Ok(Linear::Quantized {

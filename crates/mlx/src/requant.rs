@@ -52,7 +52,8 @@ pub fn read(header: &GgufHeader) -> Result<(HashMap<String, Array>, usize, BTree
         drop(values);
         let name = t.name.strip_suffix(".weight").unwrap_or(&t.name).to_owned();
         let type_name = t.ggml_type.name;
-        if is_float(type_name) || dims.len() != 2 || dims[1] % GROUP_SIZE != 0 {
+        // Matrices, and stacked experts (a leading expert axis), are requantized by rows.
+        if is_float(type_name) || !(2..=3).contains(&dims.len()) || dims[dims.len() - 1] % GROUP_SIZE != 0 {
             out.insert(t.name.clone(), dense);
             continue;
         }

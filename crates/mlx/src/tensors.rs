@@ -79,7 +79,13 @@ impl Tensors {
                 "quantized `{module}`: weight {ws:?}, scales {ss:?} do not fit [{out_dim}, {in_dim}] ({why})"
             ))
         };
-        if ws.len() != 2 || ss.len() != 2 || ws[0] != out_dim || ss[0] != out_dim || ws[1] == 0 || ss[1] == 0 {
+        // Experts stack a leading axis; the last two are (rows, packed columns).
+        let lead = ws.len().saturating_sub(2);
+        if ws.len() < 2 || ws.len() != ss.len() || ws[..lead] != ss[..lead] {
+            return Err(bad("rank"));
+        }
+        let (ws, ss) = (&ws[lead..], &ss[lead..]);
+        if ws[0] != out_dim || ss[0] != out_dim || ws[1] == 0 || ss[1] == 0 {
             return Err(bad("rows"));
         }
         if w.dtype() != mlx_rs::Dtype::Uint32 {

@@ -201,11 +201,16 @@ impl Sampler {
             at_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            process: ProcessStats {
-                pid: self.pid.as_u32(),
-                rss_bytes: rss,
-                peak_rss_bytes: self.peak_rss,
-                cpu_percent: cpu,
+            process: {
+                let (rss_file_bytes, rss_anon_bytes) = rss_split(self.pid.as_u32());
+                ProcessStats {
+                    pid: self.pid.as_u32(),
+                    rss_bytes: rss,
+                    peak_rss_bytes: self.peak_rss,
+                    rss_file_bytes,
+                    rss_anon_bytes,
+                    cpu_percent: cpu,
+                }
             },
             system: SystemStats {
                 total_bytes: self.sys.total_memory(),
@@ -223,11 +228,17 @@ impl Sampler {
     }
 }
 
-/// A process's resident set now and its high-water mark.
+/// A process's resident set now and its high-water mark, and (Linux) the resident set split
+/// into file-backed pages (`RssFile`: mapped weights the OS can drop and read again) and
+/// anonymous ones (`RssAnon`: copies, KV cache, scratch).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessMemory {
     pub rss_bytes: u64,
     pub peak_rss_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_file_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_anon_bytes: Option<u64>,
 }
 
 /// Reads this process's memory now (a one-off read, for callers outside the sampler: the
@@ -241,23 +252,45 @@ pub fn process_memory() -> ProcessMemory {
             sys.process(pid).map(|p| p.memory())
         })
         .unwrap_or(0);
+    let pid = std::process::id();
+    let (rss_file_bytes, rss_anon_bytes) = rss_split(pid);
     ProcessMemory {
         rss_bytes: rss,
-        peak_rss_bytes: high_water_mark(std::process::id()).unwrap_or(rss).max(rss),
+        peak_rss_bytes: high_water_mark(pid).unwrap_or(rss).max(rss),
+        rss_file_bytes,
+        rss_anon_bytes,
     }
 }
 
-/// VmHWM of `pid`: its peak resident set, including peaks between samples (Linux; `None`
-/// elsewhere).
-pub fn high_water_mark(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+/// A `kB` line of `/proc/{pid}/status`, in bytes (Linux; `None` elsewhere).
+fn status_bytes(status: &str, key: &str) -> Option<u64> {
     let kb: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+fn proc_status(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
+}
+
+/// VmHWM of `pid`: its peak resident set, including peaks between samples (Linux; `None`
+/// elsewhere).
+pub fn high_water_mark(pid: u32) -> Option<u64> {
+    status_bytes(&proc_status(pid)?, "VmHWM")
+}
+
+/// `pid`'s resident set split into file-backed (`RssFile` + `RssShmem`) and anonymous
+/// (`RssAnon`) pages (Linux; `None` elsewhere).
+pub fn rss_split(pid: u32) -> (Option<u64>, Option<u64>) {
+    let Some(status) = proc_status(pid) else {
+        return (None, None);
+    };
+    let file = status_bytes(&status, "RssFile").map(|f| f + status_bytes(&status, "RssShmem").unwrap_or(0));
+    (file, status_bytes(&status, "RssAnon"))
 }

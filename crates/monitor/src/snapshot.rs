@@ -9,6 +9,11 @@ pub struct ProcessStats {
     pub rss_bytes: u64,
     /// High-water mark (VmHWM on Linux; elsewhere the largest RSS sampled).
     pub peak_rss_bytes: u64,
+    /// File-backed resident pages (`RssFile` + `RssShmem`: mapped weights the OS can drop and
+    /// read again); Linux only.
+    pub rss_file_bytes: Option<u64>,
+    /// Anonymous resident pages (`RssAnon`: copied weights, KV cache, scratch); Linux only.
+    pub rss_anon_bytes: Option<u64>,
     /// Of one core: 200% is two cores busy.
     pub cpu_percent: f32,
 }

@@ -114,6 +114,15 @@ export type ProcessStats = { pid: number, rss_bytes: number,
  */
 peak_rss_bytes: number, 
 /**
+ * File-backed resident pages (`RssFile` + `RssShmem`: mapped weights the OS can drop and
+ * read again); Linux only.
+ */
+rss_file_bytes: number | null, 
+/**
+ * Anonymous resident pages (`RssAnon`: copied weights, KV cache, scratch); Linux only.
+ */
+rss_anon_bytes: number | null, 
+/**
  * Of one core: 200% is two cores busy.
  */
 cpu_percent: number, };
@@ -204,7 +213,11 @@ engine_memory_bytes: number,
 /**
  * The whole app's resident memory (both engines live in it).
  */
-process_rss_bytes: number, };
+process_rss_bytes: number, 
+/**
+ * Of it, file-backed pages (mapped weights) and anonymous ones (copies, KV); Linux only.
+ */
+process_rss_file_bytes: number | null, process_rss_anon_bytes: number | null, };
 
 export type ColumnResult = { choice: Choice, text: string, stats: MessageStats | null, 
 /**

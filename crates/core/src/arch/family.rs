@@ -13,6 +13,8 @@ pub enum Family {
     Phi3,
     Gemma2,
     Gemma3,
+    Mixtral,
+    Qwen3Moe,
 }
 
 /// How a normalisation weight is applied.
@@ -52,6 +54,22 @@ pub enum EmbedScale {
     SqrtHidden,
 }
 
+/// Where a mixture-of-experts family keeps its experts, in HF names. Routing is softmax over
+/// every expert, then the top `experts_used` (Mixtral, Qwen3-MoE: llama.cpp's
+/// `LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoeNames {
+    /// The block's module: it holds the router `gate` and the stacked `switch_mlp.*_proj`
+    /// (mlx-lm's layout).
+    pub block: &'static str,
+    /// One expert's gate, up and down projections as HF checkpoints store them, under
+    /// `{block}.experts.{e}.`.
+    pub expert_parts: [&'static str; 3],
+    /// `config.json` keys: the expert count and one expert's inner size.
+    pub count_key: &'static str,
+    pub ff_key: &'static str,
+}
+
 /// One family's block options and converter quirks.
 #[derive(Debug, Clone, Copy)]
 pub struct FamilySpec {
@@ -83,6 +101,8 @@ pub struct FamilySpec {
     pub default_eps: f32,
     /// Default RoPE base where neither file states one.
     pub default_rope_base: f32,
+    /// The feed-forward is a mixture of experts (every layer).
+    pub moe: Option<MoeNames>,
 }
 
 const LLAMA_LIKE: FamilySpec = FamilySpec {
@@ -102,6 +122,7 @@ const LLAMA_LIKE: FamilySpec = FamilySpec {
     gguf_qk_permuted: true,
     default_eps: 1e-5,
     default_rope_base: 10_000.0,
+    moe: None,
 };
 
 const GEMMA_LIKE: FamilySpec = FamilySpec {
@@ -172,6 +193,36 @@ pub const FAMILIES: &[FamilySpec] = &[
         default_rope_base: 1_000_000.0,
         ..GEMMA_LIKE
     },
+    // Mixtral GGUFs say `llama`; their experts tell them apart (`Family::from_gguf_arch`).
+    FamilySpec {
+        family: Family::Mixtral,
+        hf_types: &["mixtral"],
+        hf_class: "MixtralForCausalLM",
+        default_rope_base: 1_000_000.0,
+        moe: Some(MoeNames {
+            block: "block_sparse_moe",
+            expert_parts: ["w1", "w3", "w2"],
+            count_key: "num_local_experts",
+            ff_key: "intermediate_size",
+        }),
+        ..LLAMA_LIKE
+    },
+    FamilySpec {
+        family: Family::Qwen3Moe,
+        gguf_arch: "qwen3moe",
+        hf_types: &["qwen3_moe"],
+        hf_class: "Qwen3MoeForCausalLM",
+        qk_norm: true,
+        gguf_qk_permuted: false,
+        default_eps: 1e-6,
+        moe: Some(MoeNames {
+            block: "mlp",
+            expert_parts: ["gate_proj", "up_proj", "down_proj"],
+            count_key: "num_experts",
+            ff_key: "moe_intermediate_size",
+        }),
+        ..LLAMA_LIKE
+    },
 ];
 
 impl Family {
@@ -192,12 +243,18 @@ impl Family {
             Family::Phi3 => "phi3",
             Family::Gemma2 => "gemma2",
             Family::Gemma3 => "gemma3",
+            Family::Mixtral => "mixtral",
+            Family::Qwen3Moe => "qwen3moe",
         }
     }
 
-    /// The family of a GGUF `general.architecture` (Mistral files say `llama`).
-    pub fn from_gguf_arch(arch: &str) -> Option<Family> {
-        FAMILIES.iter().find(|f| f.gguf_arch == arch).map(|f| f.family)
+    /// The family of a GGUF `general.architecture` (Mistral files say `llama`); a file with
+    /// experts (`{arch}.expert_count` > 0) is the architecture's mixture-of-experts family
+    /// where it has one (Mixtral files say `llama` too).
+    pub fn from_gguf_arch(arch: &str, has_experts: bool) -> Option<Family> {
+        let mut of_arch = FAMILIES.iter().filter(|f| f.gguf_arch == arch);
+        let first = of_arch.clone().next()?;
+        Some(of_arch.find(|f| f.moe.is_some() == has_experts).unwrap_or(first).family)
     }
 
     pub fn from_hf_type(model_type: &str) -> Option<Family> {
@@ -210,8 +267,12 @@ impl Family {
 
 /// "llama, qwen2, …": the GGUF architectures we run, for error messages.
 pub fn supported_gguf_archs() -> String {
-    let mut names: Vec<&str> = FAMILIES.iter().map(|f| f.gguf_arch).collect();
-    names.dedup();
+    let mut names: Vec<&str> = Vec::new();
+    for f in FAMILIES {
+        if !names.contains(&f.gguf_arch) {
+            names.push(f.gguf_arch);
+        }
+    }
     names.join(", ")
 }
 

@@ -1,6 +1,6 @@
 //! The description from a GGUF header (llama.cpp's `load_hparams`, for the families we run).
 
-use super::{Family, LayerDesc, ModelDesc, RopeScaling};
+use super::{Family, LayerDesc, ModelDesc, MoeDesc, RopeScaling};
 use crate::error::{Error, Result};
 use crate::gguf_meta::{GgufHeader, MetaValue};
 
@@ -13,7 +13,9 @@ impl ModelDesc {
             .architecture()
             .ok_or_else(|| header.invalid("no general.architecture"))?
             .to_owned();
-        let family = Family::from_gguf_arch(&arch).ok_or_else(|| Error::UnsupportedArchitecture(arch.clone()))?;
+        let experts = header.get_u64(&format!("{arch}.expert_count")).unwrap_or(0) as usize;
+        let family =
+            Family::from_gguf_arch(&arch, experts > 0).ok_or_else(|| Error::UnsupportedArchitecture(arch.clone()))?;
         let spec = family.spec();
         let key = |k: &str| format!("{arch}.{k}");
         let int = |k: &str| header.get_u64(&key(k)).map(|v| v as usize);
@@ -51,10 +53,26 @@ impl ModelDesc {
             .or_else(|| tensor_dim(header, "token_embd.weight", 1))
             .ok_or_else(|| header.invalid("no vocabulary size (tokenizer.ggml.tokens)"))?;
         let has = |name: &str| header.tensors.iter().any(|t| t.name == name);
+        let intermediate = need("feed_forward_length")?;
+        let moe = match (spec.moe, experts) {
+            (None, 0) => None,
+            (None, n) => {
+                return Err(header.invalid(format!(
+                    "`{}` is {n}, but llama.cpp runs `{arch}` without experts",
+                    key("expert_count")
+                )))
+            }
+            (Some(_), _) => Some(MoeDesc {
+                experts,
+                experts_used: need("expert_used_count")?,
+                expert_ff: int("expert_feed_forward_length").unwrap_or(intermediate),
+                norm_topk: true,
+            }),
+        };
         let desc = ModelDesc {
             family,
             hidden,
-            intermediate: need("feed_forward_length")?,
+            intermediate,
             vocab,
             context_length: need("context_length")?,
             head_dim,
@@ -75,8 +93,18 @@ impl ModelDesc {
                 .then(|| gemma_query_scalar(family, n_layers, hidden, n_head[0]).unwrap_or(head_dim as f32)),
             bos_token_id: header.get_u64("tokenizer.ggml.bos_token_id").map(|v| v as u32),
             eos_token_id: header.get_u64("tokenizer.ggml.eos_token_id").map(|v| v as u32),
+            moe,
         };
-        desc.validate().map_err(|r| header.invalid(r))?;
+        desc.validate().map_err(|r| match &desc.moe {
+            Some(m) if m.experts_used > m.experts => header.invalid(format!(
+                "`{}` ({}) is greater than `{}` ({})",
+                key("expert_used_count"),
+                m.experts_used,
+                key("expert_count"),
+                m.experts
+            )),
+            _ => header.invalid(r),
+        })?;
         Ok(desc)
     }
 }

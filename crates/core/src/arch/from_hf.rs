@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{longrope_magnitude, Family, LayerDesc, ModelDesc, RopeScaling};
+use super::{longrope_magnitude, Family, LayerDesc, ModelDesc, MoeDesc, RopeScaling};
 use crate::error::{Error, Result};
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
@@ -66,6 +66,26 @@ impl ModelDesc {
             _ => (head_dim as f32).powf(-0.5),
         };
         let partial = float("partial_rotary_factor").unwrap_or(1.0);
+        let moe = match spec.moe {
+            None => None,
+            Some(names) => {
+                // Qwen3-MoE can mix dense layers in; released models do not, and llama.cpp
+                // assumes they do not.
+                let dense_layers = v["mlp_only_layers"].as_array().is_some_and(|a| !a.is_empty());
+                if int("decoder_sparse_step").unwrap_or(1) != 1 || dense_layers {
+                    return Err(invalid(
+                        path,
+                        "dense layers among the expert layers (decoder_sparse_step, mlp_only_layers) are not supported",
+                    ));
+                }
+                Some(MoeDesc {
+                    experts: need(names.count_key)?,
+                    experts_used: need("num_experts_per_tok")?,
+                    expert_ff: need(names.ff_key)?,
+                    norm_topk: family == Family::Mixtral || v["norm_topk_prob"].as_bool().unwrap_or(false),
+                })
+            }
+        };
         let desc = ModelDesc {
             family,
             hidden,
@@ -89,6 +109,7 @@ impl ModelDesc {
             query_pre_attn_scalar: spec.sandwich_norms.then_some(query_pre_attn_scalar).flatten(),
             bos_token_id: token_id(&v["bos_token_id"]).or(token_id(&root["bos_token_id"])),
             eos_token_id: token_id(&v["eos_token_id"]).or(token_id(&root["eos_token_id"])),
+            moe,
         };
         desc.validate().map_err(|r| invalid(path, r))?;
         Ok(desc)

@@ -11,8 +11,8 @@ mod rope;
 mod shapes;
 
 pub use family::{
-    supported_gguf_archs, supported_hf_types, Activation, EmbedScale, Family, FamilySpec, NormStyle, SlidingLayers,
-    FAMILIES,
+    supported_gguf_archs, supported_hf_types, Activation, EmbedScale, Family, FamilySpec, MoeNames, NormStyle,
+    SlidingLayers, FAMILIES,
 };
 pub use names::{gguf_to_hf_module, hf_to_gguf_module};
 pub use rope::{longrope_magnitude, yarn_magnitude, RopeFreqs, RopeScaling};
@@ -44,6 +44,19 @@ impl LayerDesc {
     }
 }
 
+/// A mixture-of-experts feed-forward: a router picks `experts_used` of `experts` gated MLPs
+/// per token (softmax over all experts, the top ones kept) and mixes their outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoeDesc {
+    pub experts: usize,
+    pub experts_used: usize,
+    /// One expert's inner size.
+    pub expert_ff: usize,
+    /// The kept experts' weights are renormalised to sum to 1 (llama.cpp always does this for
+    /// these families; Qwen3-MoE's config says `norm_topk_prob`).
+    pub norm_topk: bool,
+}
+
 /// A decoder-only transformer as both engines build it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelDesc {
@@ -71,6 +84,8 @@ pub struct ModelDesc {
     pub query_pre_attn_scalar: Option<f32>,
     pub bos_token_id: Option<u32>,
     pub eos_token_id: Option<u32>,
+    /// Every layer's feed-forward is a mixture of experts.
+    pub moe: Option<MoeDesc>,
 }
 
 impl ModelDesc {
@@ -80,6 +95,30 @@ impl ModelDesc {
 
     pub fn n_layers(&self) -> usize {
         self.layers.len()
+    }
+
+    /// Parameters in the feed-forward that one token reads, and that the model holds: equal
+    /// for a dense model; for a mixture of experts, `experts_used` against `experts` gated MLPs
+    /// (plus the router).
+    pub fn ffn_params(&self) -> (u64, u64) {
+        let h = self.hidden as u64;
+        let per_layer = |n: u64, ff: u64| 3 * h * ff * n;
+        let (active, total) = match &self.moe {
+            None => {
+                let p = per_layer(1, self.intermediate as u64);
+                (p, p)
+            }
+            Some(m) => {
+                let router = h * m.experts as u64;
+                let ff = m.expert_ff as u64;
+                (
+                    per_layer(m.experts_used as u64, ff) + router,
+                    per_layer(m.experts as u64, ff) + router,
+                )
+            }
+        };
+        let n = self.n_layers() as u64;
+        (active * n, total * n)
     }
 
     /// How `layer` rotates, serving the model's whole context; `Err` says why the stored
@@ -130,6 +169,20 @@ impl ModelDesc {
                 "{} rotary dims do not fit head dim {}",
                 self.rope_dims, self.head_dim
             ));
+        }
+        if let Some(m) = &self.moe {
+            if m.experts == 0 || m.expert_ff == 0 {
+                return Err(format!(
+                    "mixture of experts with {} experts of inner size {}",
+                    m.experts, m.expert_ff
+                ));
+            }
+            if m.experts_used == 0 || m.experts_used > m.experts {
+                return Err(format!(
+                    "{} experts used per token, but the model has {} experts",
+                    m.experts_used, m.experts
+                ));
+            }
         }
         for (i, l) in self.layers.iter().enumerate() {
             if l.n_head == 0 || l.n_kv_head == 0 || !l.n_head.is_multiple_of(l.n_kv_head) {

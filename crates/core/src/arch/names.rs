@@ -50,6 +50,44 @@ fn applies(when: When, spec: &FamilySpec) -> bool {
     }
 }
 
+/// The router and the stacked experts (mlx-lm's `switch_mlp` layout), within the family's
+/// expert block.
+const MOE_NAMES: &[(&str, &str)] = &[
+    ("ffn_gate_inp", "gate"),
+    ("ffn_gate_exps", "switch_mlp.gate_proj"),
+    ("ffn_up_exps", "switch_mlp.up_proj"),
+    ("ffn_down_exps", "switch_mlp.down_proj"),
+];
+
+/// The GGUF names of one expert's gate, up and down projections in the per-expert layout
+/// (`ffn_gate.{e}`), in the order of `MoeNames::expert_parts`.
+const PER_EXPERT: [&str; 3] = ["ffn_gate", "ffn_up", "ffn_down"];
+
+/// A layer's MoE tensor, GGUF part → HF part.
+fn moe_to_hf(part: &str, spec: &FamilySpec) -> Option<String> {
+    let moe = spec.moe?;
+    if let Some((_, hf)) = MOE_NAMES.iter().find(|(g, _)| *g == part) {
+        return Some(format!("{}.{hf}", moe.block));
+    }
+    let (name, expert) = part.split_once('.')?;
+    let expert: usize = expert.parse().ok()?;
+    let i = PER_EXPERT.iter().position(|g| *g == name)?;
+    Some(format!("{}.experts.{expert}.{}", moe.block, moe.expert_parts[i]))
+}
+
+/// A layer's MoE tensor, HF part → GGUF part.
+fn moe_to_gguf(part: &str, spec: &FamilySpec) -> Option<String> {
+    let moe = spec.moe?;
+    let inner = part.strip_prefix(moe.block)?.strip_prefix('.')?;
+    if let Some((g, _)) = MOE_NAMES.iter().find(|(_, h)| *h == inner) {
+        return Some((*g).to_owned());
+    }
+    let (expert, name) = inner.strip_prefix("experts.")?.split_once('.')?;
+    let expert: usize = expert.parse().ok()?;
+    let i = moe.expert_parts.iter().position(|h| *h == name)?;
+    Some(format!("{}.{expert}", PER_EXPERT[i]))
+}
+
 /// `blk.3.ffn_norm` → `model.layers.3.post_attention_layernorm` (for this family), or `None`
 /// for tensors that have no HF counterpart (e.g. `rope_freqs`).
 pub fn gguf_to_hf_module(gguf: &str, spec: &FamilySpec) -> Option<String> {
@@ -58,6 +96,9 @@ pub fn gguf_to_hf_module(gguf: &str, spec: &FamilySpec) -> Option<String> {
     }
     let (layer, part) = gguf.strip_prefix("blk.")?.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
+    if let Some(hf) = moe_to_hf(part, spec) {
+        return Some(format!("model.layers.{layer}.{hf}"));
+    }
     let (_, hf, _) = LAYER_NAMES
         .iter()
         .find(|(g, _, when)| *g == part && applies(*when, spec))?;
@@ -71,6 +112,9 @@ pub fn hf_to_gguf_module(hf: &str, spec: &FamilySpec) -> Option<String> {
     }
     let (layer, part) = hf.strip_prefix("model.layers.")?.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
+    if let Some(g) = moe_to_gguf(part, spec) {
+        return Some(format!("blk.{layer}.{g}"));
+    }
     let (g, _, _) = LAYER_NAMES
         .iter()
         .find(|(_, h, when)| *h == part && applies(*when, spec))?;
@@ -100,6 +144,34 @@ mod tests {
         );
         assert_eq!(gguf_to_hf_module("rope_freqs", llama), None);
         assert_eq!(gguf_to_hf_module("blk.x.attn_q", llama), None);
+    }
+
+    #[test]
+    fn experts_map_to_the_familys_block_in_both_layouts() {
+        let mixtral = Family::Mixtral.spec();
+        let qwen = Family::Qwen3Moe.spec();
+        let cases = [
+            (mixtral, "blk.2.ffn_gate_inp", "model.layers.2.block_sparse_moe.gate"),
+            (
+                mixtral,
+                "blk.2.ffn_down_exps",
+                "model.layers.2.block_sparse_moe.switch_mlp.down_proj",
+            ),
+            (
+                mixtral,
+                "blk.2.ffn_up.5",
+                "model.layers.2.block_sparse_moe.experts.5.w3",
+            ),
+            (qwen, "blk.0.ffn_gate_inp", "model.layers.0.mlp.gate"),
+            (qwen, "blk.0.ffn_gate_exps", "model.layers.0.mlp.switch_mlp.gate_proj"),
+            (qwen, "blk.0.ffn_gate.7", "model.layers.0.mlp.experts.7.gate_proj"),
+        ];
+        for (spec, gguf, hf) in cases {
+            assert_eq!(gguf_to_hf_module(gguf, spec).as_deref(), Some(hf));
+            assert_eq!(hf_to_gguf_module(hf, spec).as_deref(), Some(gguf));
+        }
+        // A dense family has no experts to map.
+        assert_eq!(gguf_to_hf_module("blk.0.ffn_gate_inp", Family::Qwen3.spec()), None);
     }
 
     #[test]

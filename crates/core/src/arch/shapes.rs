@@ -7,8 +7,10 @@ use crate::error::Result;
 use crate::gguf_meta::GgufHeader;
 
 impl ModelDesc {
-    /// Every tensor this model reads from a GGUF, with its expected dims.
-    pub fn gguf_tensors(&self) -> Vec<(String, Vec<u64>)> {
+    /// Every tensor this model reads from a GGUF, with its expected dims. Experts are stacked
+    /// (`ffn_gate_exps`, expert last in ggml order), or with `per_expert`, one tensor each
+    /// (`ffn_gate.{e}`, the older layout).
+    pub fn gguf_tensors(&self, per_expert: bool) -> Vec<(String, Vec<u64>)> {
         let spec = self.spec();
         let (h, hd, ff, v) = (
             self.hidden as u64,
@@ -29,7 +31,6 @@ impl ModelDesc {
             add("attn_norm.weight", vec![h]);
             add("ffn_norm.weight", vec![h]);
             add("attn_output.weight", vec![q, h]);
-            add("ffn_down.weight", vec![ff, h]);
             if spec.fused_qkv {
                 add("attn_qkv.weight", vec![h, q + 2 * kv]);
             } else {
@@ -42,11 +43,31 @@ impl ModelDesc {
                 add("attn_k.bias", vec![kv]);
                 add("attn_v.bias", vec![kv]);
             }
-            if spec.fused_gate_up {
-                add("ffn_up.weight", vec![h, 2 * ff]);
-            } else {
-                add("ffn_gate.weight", vec![h, ff]);
-                add("ffn_up.weight", vec![h, ff]);
+            match &self.moe {
+                Some(m) => {
+                    let (n, eff) = (m.experts as u64, m.expert_ff as u64);
+                    add("ffn_gate_inp.weight", vec![h, n]);
+                    if per_expert {
+                        for e in 0..m.experts {
+                            add(&format!("ffn_gate.{e}.weight"), vec![h, eff]);
+                            add(&format!("ffn_up.{e}.weight"), vec![h, eff]);
+                            add(&format!("ffn_down.{e}.weight"), vec![eff, h]);
+                        }
+                    } else {
+                        add("ffn_gate_exps.weight", vec![h, eff, n]);
+                        add("ffn_up_exps.weight", vec![h, eff, n]);
+                        add("ffn_down_exps.weight", vec![eff, h, n]);
+                    }
+                }
+                None if spec.fused_gate_up => {
+                    add("ffn_up.weight", vec![h, 2 * ff]);
+                    add("ffn_down.weight", vec![ff, h]);
+                }
+                None => {
+                    add("ffn_gate.weight", vec![h, ff]);
+                    add("ffn_up.weight", vec![h, ff]);
+                    add("ffn_down.weight", vec![ff, h]);
+                }
             }
             if spec.qk_norm {
                 add("attn_q_norm.weight", vec![hd]);
@@ -60,12 +81,29 @@ impl ModelDesc {
         t
     }
 
+    /// Whether the file stores one tensor per expert (`blk.0.ffn_gate.0.weight`), the layout
+    /// llama.cpp's converter wrote before it stacked them.
+    pub fn gguf_per_expert(header: &GgufHeader) -> bool {
+        header.tensors.iter().any(|t| t.name == "blk.0.ffn_up.0.weight")
+    }
+
     /// Checks that `header` holds every tensor this model reads, each with its shape.
     pub fn check_gguf_tensors(&self, header: &GgufHeader) -> Result<()> {
-        for (name, dims) in self.gguf_tensors() {
+        for (name, dims) in self.gguf_tensors(Self::gguf_per_expert(header)) {
             let Some(found) = header.tensors.iter().find(|t| t.name == name) else {
                 return Err(header.invalid(format!("required tensor `{name}` is missing")));
             };
+            // The router and the stacked experts have the expert count as their last dim.
+            let counts_experts = name.contains("ffn_gate_inp") || name.contains("_exps");
+            if let (Some(m), true) = (&self.moe, counts_experts && found.dims.len() == dims.len()) {
+                if found.dims.last() != dims.last() {
+                    return Err(header.invalid(format!(
+                        "tensor `{name}` holds {} experts, but `expert_count` says {}",
+                        found.dims.last().copied().unwrap_or(0),
+                        m.experts
+                    )));
+                }
+            }
             if found.dims != dims {
                 return Err(header.invalid(format!(
                     "tensor `{name}` has shape {:?}, expected {dims:?} for this {} model",

@@ -1,0 +1,198 @@
+//! The mixture-of-experts feed-forward on MLX, as mlx-lm's `SwitchGLU` computes it: the router,
+//! softmax over every expert, the top `experts_used` kept (renormalised where the model says),
+//! and the kept experts' gated MLPs through `gather_mm` / `gather_qmm`, so only chosen experts
+//! are read. A batch of many (token, expert) pairs is sorted by expert first, as mlx-lm does.
+//!
+//! Checkpoints store experts one tensor each (`experts.{e}.w1`, HF) or stacked
+//! (`switch_mlp.gate_proj`, mlx-lm and GGUF); `stack_experts` turns the first into the second.
+
+use std::collections::HashMap;
+
+use mlx_rs::ops::indexing::IndexOp;
+use mlx_rs::ops::{self, gather_mm, gather_qmm};
+use mlx_rs::Array;
+use parallax_core::arch::MoeDesc;
+use parallax_core::{Error, ModelDesc, Result};
+
+use crate::config::QuantSpec;
+use crate::nn::{shape_usize, Linear, MResult};
+use crate::tensors::Tensors;
+
+/// mlx-lm sorts (token, expert) pairs by expert from this many on.
+const SORT_FROM: usize = 64;
+
+/// The switch-MLP projections, in `MoeNames::expert_parts` order.
+const SWITCH_PARTS: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
+
+/// Stacks per-expert tensors (`{block}.experts.{e}.{part}.{weight,scales,biases}`) into
+/// `{block}.switch_mlp.{proj}.*`, as mlx-lm's `sanitize` does. A missing expert is an error
+/// naming the tensor.
+pub fn stack_experts(
+    tensors: &mut HashMap<String, Array>,
+    d: &ModelDesc,
+    invalid: impl Fn(String) -> Error,
+) -> Result<()> {
+    let (Some(m), Some(names)) = (&d.moe, d.spec().moe) else {
+        return Ok(());
+    };
+    for layer in 0..d.n_layers() {
+        let block = format!("model.layers.{layer}.{}", names.block);
+        for (part, proj) in names.expert_parts.iter().zip(SWITCH_PARTS) {
+            for suffix in ["weight", "scales", "biases"] {
+                let name = |e: usize| format!("{block}.experts.{e}.{part}.{suffix}");
+                if !tensors.contains_key(&name(0)) {
+                    continue;
+                }
+                let each = (0..m.experts)
+                    .map(|e| {
+                        tensors
+                            .remove(&name(e))
+                            .ok_or_else(|| invalid(format!("tensor `{}` is missing", name(e))))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let stacked = ops::stack(&each, 0).map_err(|e| invalid(format!("{}: {e}", name(0))))?;
+                tensors.insert(format!("{block}.switch_mlp.{proj}.{suffix}"), stacked);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One projection of every expert: `[experts, out, in]`, dense or MLX-affine-quantized.
+enum SwitchLinear {
+    Dense {
+        wt: Array,
+    },
+    Quantized {
+        w: Array,
+        scales: Array,
+        biases: Array,
+        spec: QuantSpec,
+    },
+}
+
+impl SwitchLinear {
+    fn load(t: &mut Tensors, module: &str, experts: usize, out_dim: usize, in_dim: usize) -> Result<Self> {
+        let w = t.take(&format!("{module}.weight"))?;
+        match t.take_optional(&format!("{module}.scales")) {
+            None => {
+                t.expect_shape(module, &w, &[experts, out_dim, in_dim])?;
+                let wt = w.swap_axes(-1, -2).map_err(|e| t.invalid(format!("{module}: {e}")))?;
+                Ok(SwitchLinear::Dense { wt })
+            }
+            Some(scales) => {
+                let biases = t.take(&format!("{module}.biases"))?;
+                if shape_usize(&w).first() != Some(&experts) {
+                    return Err(t.invalid(format!(
+                        "`{module}.weight` has shape {:?}, expected {experts} experts first",
+                        shape_usize(&w)
+                    )));
+                }
+                let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
+                t.expect_shape(module, &biases, &shape_usize(&scales))?;
+                Ok(SwitchLinear::Quantized {
+                    w,
+                    scales,
+                    biases,
+                    spec,
+                })
+            }
+        }
+    }
+
+    fn forward(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
+        match self {
+            SwitchLinear::Dense { wt } => gather_mm(x, wt, None, experts, sorted),
+            SwitchLinear::Quantized {
+                w,
+                scales,
+                biases,
+                spec,
+            } => gather_qmm(
+                x,
+                w,
+                scales,
+                biases,
+                None,
+                experts,
+                true,
+                spec.group_size,
+                spec.bits,
+                sorted,
+            ),
+        }
+    }
+}
+
+pub struct Moe {
+    router: Linear,
+    gate: SwitchLinear,
+    up: SwitchLinear,
+    down: SwitchLinear,
+    experts: usize,
+    used: usize,
+    norm_topk: bool,
+    act: fn(&Array) -> MResult<Array>,
+}
+
+impl Moe {
+    pub fn load(
+        t: &mut Tensors,
+        block: &str,
+        hidden: usize,
+        m: &MoeDesc,
+        act: fn(&Array) -> MResult<Array>,
+    ) -> Result<Self> {
+        let (e, ff) = (m.experts, m.expert_ff);
+        Ok(Moe {
+            router: Linear::load(t, &format!("{block}.gate"), e, hidden)?,
+            gate: SwitchLinear::load(t, &format!("{block}.switch_mlp.gate_proj"), e, ff, hidden)?,
+            up: SwitchLinear::load(t, &format!("{block}.switch_mlp.up_proj"), e, ff, hidden)?,
+            down: SwitchLinear::load(t, &format!("{block}.switch_mlp.down_proj"), e, hidden, ff)?,
+            experts: e,
+            used: m.experts_used,
+            norm_topk: m.norm_topk,
+            act,
+        })
+    }
+
+    /// `x` is `[1, L, hidden]`; returns the mixed outputs and the chosen experts `[1, L, k]`.
+    pub fn forward(&self, x: &Array) -> MResult<(Array, Array)> {
+        let shape = x.shape().to_vec();
+        let (len, hidden) = (shape[1], shape[2]);
+        let k = self.used as i32;
+        let probs = ops::softmax_axis(self.router.forward(x)?, -1, true)?;
+        let first_kept = (self.experts - self.used) as i32;
+        let chosen = ops::argpartition_axis(&probs, first_kept, -1)?.index((.., .., first_kept..));
+        let mut weights = probs.take_along_axis(&chosen, -1)?;
+        if self.norm_topk {
+            weights = weights.divide(weights.sum_axis(-1, true)?)?;
+        }
+        let y = match chosen.size() >= SORT_FROM {
+            false => {
+                let x = x.reshape(&[1, len, 1, 1, hidden])?;
+                self.experts_of(&x, &chosen, false)?
+            }
+            true => {
+                // Pairs sorted by expert: each expert's rows are contiguous for the matmul.
+                let flat = chosen.flatten(None, None)?;
+                let order = ops::argsort_axis(&flat, 0)?;
+                let back = ops::argsort_axis(&order, 0)?;
+                let rows = x
+                    .reshape(&[len, 1, hidden])?
+                    .take_axis(order.floor_divide(Array::from_int(k))?, 0)?;
+                let y = self.experts_of(&rows, &flat.take_axis(&order, 0)?, true)?;
+                y.take_axis(&back, 0)?.reshape(&[1, len, k, 1, hidden])?
+            }
+        };
+        let y = y.squeeze_axes(&[-2])?;
+        let mixed = y.multiply(weights.expand_dims(-1)?)?.sum_axis(-2, false)?;
+        Ok((mixed, chosen))
+    }
+
+    fn experts_of(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
+        let up = self.up.forward(x, experts, sorted)?;
+        let gate = self.gate.forward(x, experts, sorted)?;
+        self.down.forward(&(self.act)(&gate)?.multiply(up)?, experts, sorted)
+    }
+}
