@@ -136,6 +136,11 @@ def main(llama_logits, only):
                                          "reference": "llama.cpp on the same weights in Q4_0 (router, norms and "
                                                       "embeddings f32), as above",
                                          "cases": llama_reference(llama_logits, q4, prompts)}
+            fp4 = TINY / f"{fam}-mxfp4.gguf"
+            fixture["llama_cpp_mxfp4"] = {"gguf_sha256": sha256(fp4),
+                                          "reference": "llama.cpp on the same weights with the experts in MXFP4 "
+                                                       "(the rest f32), as above",
+                                          "cases": llama_reference(llama_logits, fp4, prompts)}
         (OUT / f"{fam}.json").write_text(json.dumps(fixture, indent=1) + "\n")
         for a, b in zip(llama, mlx):
             la, lb = dict(a["top"]), dict(b["top"])

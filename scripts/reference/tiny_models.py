@@ -240,11 +240,18 @@ KEEP_F32 = ("norm", "ffn_gate_inp", "token_embd", "output.weight", "rope_")
 
 
 def add_tensor(w, name, t, qtype):
+    """`qtype` is one type for every matrix, or a function of the tensor name (None: f32)."""
     t = np.ascontiguousarray(t, dtype=np.float32)
+    qtype = qtype(name) if callable(qtype) else qtype
     if qtype is None or t.ndim < 2 or any(k in name for k in KEEP_F32):
         w.add_tensor(name, t)
     else:
         w.add_tensor(name, gguf.quants.quantize(t, qtype), raw_dtype=qtype)
+
+
+def mxfp4_experts(name):
+    """GPT-OSS's layout: experts in MXFP4, the rest left as it is."""
+    return gguf.GGMLQuantizationType.MXFP4 if "_exps." in name else None
 
 
 def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=False, qtype=None):
@@ -349,6 +356,8 @@ def main():
         if c.get("moe"):
             # Its matrices and experts in Q4_0, so quantized expert matmuls meet llama.cpp too.
             write_gguf(out / f"{name}-q4_0.gguf", c, tensors, reader, vocab, qtype=gguf.GGMLQuantizationType.Q4_0)
+            # Its experts in MXFP4 (ggml type 39), the format GPT-OSS ships experts in.
+            write_gguf(out / f"{name}-mxfp4.gguf", c, tensors, reader, vocab, qtype=mxfp4_experts)
         if name == "qwen2":
             # The same model split in three, as llama.cpp's gguf-split writes it
             # (split/qwen2-split-0000k-of-00003.gguf), for the split-model loading test.

@@ -37,6 +37,10 @@ pub struct Settings {
     /// Both engines run the same GGUF file (Q4_0, Q4_1 or Q8_0): a pure runtime comparison.
     #[serde(default)]
     pub same_weights: bool,
+    /// Each worker drops the model's files from the page cache before it loads (`--cold-load`),
+    /// so load time includes reading them from disk.
+    #[serde(default)]
+    pub cold_load: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +55,7 @@ impl Default for Settings {
             quick_max_tokens: 48,
             reload_every: None,
             same_weights: false,
+            cold_load: false,
         }
     }
 }

@@ -121,7 +121,7 @@ struct Row {
     show: fn(&EngineSummary) -> String,
 }
 
-fn rows() -> Vec<Row> {
+fn rows(cold_load: bool) -> Vec<Row> {
     vec![
         Row {
             metric: "Decode tok/s",
@@ -160,7 +160,10 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
-            metric: "Load time (ms, cold process)",
+            metric: match cold_load {
+                true => "Load time (ms, fresh process, file dropped from the page cache)",
+                false => "Load time (ms, fresh process, file in the page cache)",
+            },
             higher_is_better: false,
             value: |s| s.load_ms,
             show: |s| s.load_ms.map_or("—".into(), |v| format!("{v:.0}")),
@@ -375,7 +378,7 @@ pub fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(md, "{header}");
     let _ = writeln!(md, "|{}", "---|".repeat(names.len() + 1 + usize::from(pair.is_some())));
-    for row in rows() {
+    for row in rows(r.settings.cold_load) {
         let mut line = format!("| {} |", row.metric);
         for s in &r.summaries {
             let _ = write!(line, " {} |", (row.show)(s));

@@ -163,6 +163,10 @@ impl WorkerArgs {
 
     /// Runs the worker: load (timed, cold), run, each event as a JSON line on stdout.
     pub fn serve(&self, load: &dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel>) -> Result<(), String> {
+        if self.settings.cold_load && self.resume_after == 0 {
+            let path = catalog::resolve(&self.model).map_err(|e| e.to_string())?.path;
+            crate::memory::drop_from_page_cache(&path).map_err(|e| format!("--cold-load: {e}"))?;
+        }
         let stdout = std::io::stdout();
         let mut failed = None;
         let mut load = || load(&self.engine, &self.model);

@@ -75,6 +75,10 @@ pub struct Args {
     /// Both engines run the same GGUF file (Q4_0, Q4_1 or Q8_0): a pure runtime comparison.
     #[arg(long, conflicts_with = "endpoint")]
     same_weights: bool,
+    /// Drop the model's files from the page cache before each engine loads it, so load time
+    /// includes reading them from disk (Linux); without it the file is usually cached (warm).
+    #[arg(long, conflicts_with = "endpoint")]
+    cold_load: bool,
     /// Continue the interrupted run in --out with its saved settings (run.json): finished
     /// engines are kept, the others go on after their last reported job.
     #[arg(long, conflicts_with = "endpoint")]
@@ -211,6 +215,7 @@ fn run_spec(a: &Args) -> Result<RunSpec> {
             reload_every: a.reload_every,
             // A synthetic model is one Q4_0/Q4_1/Q8_0 file both engines run as it is.
             same_weights: a.same_weights || synthetic.is_some(),
+            cold_load: a.cold_load,
             ..Settings::default()
         },
         concurrent: a.concurrent,

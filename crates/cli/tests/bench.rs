@@ -337,7 +337,16 @@ fn a_synthetic_moe_shape_is_written_and_benchmarked_with_its_routing() {
     // A small Qwen3-MoE-like shape, so the test stays quick.
     let shape = "qwen3-moe-small,layers=2,hidden=256,heads=4,kv_heads=2,head_dim=64,ff=128,experts=16,used=4";
     let run = parallax_within(
-        &["bench", "--synthetic", shape, "--suite", "quick", "--out", out],
+        &[
+            "bench",
+            "--synthetic",
+            shape,
+            "--suite",
+            "quick",
+            "--cold-load",
+            "--out",
+            out,
+        ],
         std::time::Duration::from_secs(1200),
     );
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
@@ -371,6 +380,7 @@ fn a_synthetic_moe_shape_is_written_and_benchmarked_with_its_routing() {
         "## Weights per token and the memory roofline",
         "## Expert routing",
         "## Resident memory",
+        "Load time (ms, fresh process, file dropped from the page cache)",
     ] {
         assert!(report.contains(section), "report lacks {section}");
     }

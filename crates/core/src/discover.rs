@@ -68,6 +68,9 @@ pub struct FoundModel {
     pub context_length: usize,
     /// KV-cache bytes per position (the description's estimate); 0 when unknown.
     pub kv_bytes_per_token: u64,
+    /// A mixture of experts: the weight bytes one token reads (what speed follows); `None` for
+    /// a dense model or when unknown.
+    pub active_weight_bytes: Option<u64>,
     pub gguf_engine: Support,
     pub mlx_engine: Support,
 }
@@ -280,7 +283,12 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
         (Ok(_), None) => Support::yes(),
     };
     let (context_length, kv_bytes_per_token) = sizes(desc.as_ref().ok());
+    let active_weight_bytes = match (&header, &desc) {
+        (Ok(h), Ok(d)) if d.moe.is_some() => Some(crate::figures::WeightsPerToken::of_gguf(h, d).active_bytes),
+        _ => None,
+    };
     Some(FoundModel {
+        active_weight_bytes,
         id,
         path: path.to_path_buf(),
         origin: root.origin,
@@ -314,6 +322,7 @@ fn describe_mlx(root: &Root, dir: &Path, id: String) -> FoundModel {
     let desc = ModelDesc::from_hf_config(dir, &text);
     let (context_length, kv_bytes_per_token) = sizes(desc.as_ref().ok());
     FoundModel {
+        active_weight_bytes: desc.as_ref().ok().and_then(|d| d.active_bytes_estimate(size_bytes)),
         id,
         path: dir.to_path_buf(),
         origin: root.origin,

@@ -22,6 +22,10 @@ pub struct MemoryFit {
     #[ts(type = "number")]
     pub available_bytes: u64,
     pub fits: bool,
+    /// A mixture of experts: the weight bytes one token reads, which its speed follows (its
+    /// memory follows the whole `weights_bytes`).
+    #[ts(type = "number | null")]
+    pub active_weights_bytes: Option<u64>,
     /// A sentence for the picker, e.g. "needs about 0.2 GB of 9.8 GB free".
     pub summary: String,
 }
@@ -56,12 +60,13 @@ fn gb(b: u64) -> String {
     format!("{:.1} GB", b as f64 / 1e9)
 }
 
-/// The fit of a model of `weights` bytes holding `context` positions of `kv_per_token` bytes.
-pub fn memory_fit(weights: u64, kv_per_token: u64, context: usize, available: u64) -> MemoryFit {
+/// The fit of a model of `weights` bytes holding `context` positions of `kv_per_token` bytes;
+/// a mixture of experts also says how much a token reads (`active`).
+pub fn memory_fit(weights: u64, kv_per_token: u64, context: usize, available: u64, active: Option<u64>) -> MemoryFit {
     let kv = kv_per_token * context as u64;
     let needed = weights + kv + OVERHEAD_BYTES;
     let fits = needed <= available;
-    let summary = if fits {
+    let mut summary = if fits {
         format!("needs about {} of {} free", gb(needed), gb(available))
     } else {
         format!(
@@ -70,12 +75,20 @@ pub fn memory_fit(weights: u64, kv_per_token: u64, context: usize, available: u6
             gb(available)
         )
     };
+    if let Some(a) = active {
+        summary.push_str(&format!(
+            "; a mixture of experts: memory for all {} of weights, speed like a {} model (what one token reads)",
+            gb(weights),
+            gb(a)
+        ));
+    }
     MemoryFit {
         weights_bytes: weights,
         kv_cache_bytes: kv,
         needed_bytes: needed,
         available_bytes: available,
         fits,
+        active_weights_bytes: active,
         summary,
     }
 }
@@ -90,17 +103,29 @@ pub fn available_memory() -> u64 {
         .unwrap_or(0)
 }
 
-/// KV bytes per position from the model's own description: a GGUF header, or an MLX
-/// directory's `config.json` (0 when neither can be read).
-fn kv_bytes_per_token(path: &std::path::Path) -> u64 {
-    let desc = if path.is_dir() {
-        std::fs::read_to_string(path.join("config.json"))
+/// KV bytes per position from the model's own description (a GGUF header, or an MLX
+/// directory's `config.json`; 0 when neither can be read), and for a mixture of experts the
+/// weight bytes one token reads.
+fn kv_and_active_bytes(path: &std::path::Path, size_bytes: u64) -> (u64, Option<u64>) {
+    if path.is_dir() {
+        let desc = std::fs::read_to_string(path.join("config.json"))
             .ok()
-            .and_then(|text| ModelDesc::from_hf_config(path, &text).ok())
-    } else {
-        GgufHeader::read(path).ok().and_then(|h| ModelDesc::from_gguf(&h).ok())
+            .and_then(|text| ModelDesc::from_hf_config(path, &text).ok());
+        return desc.map_or((0, None), |d| {
+            (d.kv_bytes_per_token(), d.active_bytes_estimate(size_bytes))
+        });
+    }
+    let Some((h, d)) = GgufHeader::read(path)
+        .ok()
+        .and_then(|h| ModelDesc::from_gguf(&h).ok().map(|d| (h, d)))
+    else {
+        return (0, None);
     };
-    desc.map_or(0, |d| d.kv_bytes_per_token())
+    let active = d
+        .moe
+        .is_some()
+        .then(|| parallax_core::figures::WeightsPerToken::of_gguf(&h, &d).active_bytes);
+    (d.kv_bytes_per_token(), active)
 }
 
 /// One picker row: the entry with its fit at `context` positions (the model's own maximum
@@ -108,10 +133,14 @@ fn kv_bytes_per_token(path: &std::path::Path) -> u64 {
 fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, source: &str) -> ModelOption {
     let fetched = e.is_fetched();
     let path = e.path();
-    let kv_per_token = if fetched { kv_bytes_per_token(&path) } else { 0 };
+    let (kv_per_token, active) = if fetched {
+        kv_and_active_bytes(&path, e.size_bytes)
+    } else {
+        (0, None)
+    };
     let ctx = context.unwrap_or(e.context_length).min(e.context_length);
     ModelOption {
-        fit: memory_fit(e.size_bytes, kv_per_token, ctx, available),
+        fit: memory_fit(e.size_bytes, kv_per_token, ctx, available, active),
         id: e.id,
         format: e.format,
         quantization: e.quantization,
@@ -146,7 +175,13 @@ fn option_of_found(m: &FoundModel, context: Option<usize>, available: u64) -> Mo
         source: m.origin.label().to_owned(),
         gguf_unsupported: m.gguf_engine.reason.clone(),
         mlx_unsupported: m.mlx_engine.reason.clone(),
-        fit: memory_fit(m.size_bytes, m.kv_bytes_per_token, ctx, available),
+        fit: memory_fit(
+            m.size_bytes,
+            m.kv_bytes_per_token,
+            ctx,
+            available,
+            m.active_weight_bytes,
+        ),
     }
 }
 
@@ -172,4 +207,26 @@ pub fn model_options(context: Option<usize>, known: &KnownModels) -> Result<Vec<
     out.extend(in_folders.map(|e| option_of(e, context, available, "Model folders")));
     out.extend(known.discovered.iter().map(|m| option_of_found(m, context, available)));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mixture_of_experts_is_sized_by_all_its_weights_and_timed_by_what_a_token_reads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tiny/qwen3moe.gguf");
+        let size = std::fs::metadata(&path).expect("run `make models`").len();
+        let (kv, active) = kv_and_active_bytes(&path, size);
+        assert!(kv > 0);
+        let active = active.expect("a mixture of experts reads a share of its weights");
+        assert!(active < size, "{active} of {size}");
+        let fit = memory_fit(size, kv, 512, 64 << 30, Some(active));
+        assert_eq!(fit.active_weights_bytes, Some(active));
+        assert!(fit.summary.contains("speed like a"), "{}", fit.summary);
+        // A dense model says nothing of experts.
+        let dense = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/tiny/qwen3.gguf");
+        assert_eq!(kv_and_active_bytes(&dense, 0).1, None);
+        assert!(!memory_fit(1, 1, 1, 1 << 30, None).summary.contains("experts"));
+    }
 }

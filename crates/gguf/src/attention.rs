@@ -10,7 +10,7 @@ use crate::kernels::Out;
 use crate::layers::CResult;
 
 /// What one layer's attention computes, at positions `pos..pos + seq`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Attend {
     pub n_head: usize,
     pub n_kv_head: usize,
@@ -25,6 +25,9 @@ pub struct Attend {
     /// Position of the cache view's first key (a sliding-window layer drops what no query can
     /// see any more).
     pub first: usize,
+    /// One logit per query head that joins every softmax with no value behind it (GPT-OSS's
+    /// attention sinks): it takes a share of the weight, so a head can attend to nothing.
+    pub sinks: Option<std::sync::Arc<[f32]>>,
 }
 
 impl Attend {
@@ -331,6 +334,7 @@ impl Attend {
                     k: &k,
                     v: &v,
                     kv_head: h / n_rep,
+                    sink: self.sinks.as_ref().map(|s| s[h]),
                     p: self.pos + i,
                 };
                 self.one_query(query, &mut scores, row);
@@ -353,6 +357,7 @@ struct Query<'a, 'b, E> {
     k: &'a View<'b, E>,
     v: &'a View<'b, E>,
     kv_head: usize,
+    sink: Option<f32>,
     p: usize,
 }
 
@@ -382,6 +387,7 @@ impl Attend {
             k,
             v,
             kv_head,
+            sink,
             p,
         }: Query<E>,
         scores: &mut Vec<f32>,
@@ -399,10 +405,17 @@ impl Attend {
             max = max.max(s);
             scores.push(s);
         }
+        if let Some(sink) = sink {
+            max = max.max(sink);
+        }
         let mut total = 0f32;
         for s in scores.iter_mut() {
             *s = (*s - max).exp();
             total += *s;
+        }
+        if let Some(sink) = sink {
+            // As llama.cpp's softmax with sinks: the sink joins the sum after the keys.
+            total += (sink - max).exp();
         }
         for s in scores.iter_mut() {
             *s /= total;
@@ -461,9 +474,10 @@ mod tests {
                         a.softcap.map_or(s, |c| (s / c as f64).tanh() * c as f64)
                     })
                     .collect();
-                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let sink = a.sinks.as_ref().map(|s| s[h] as f64);
+                let max = scores.iter().cloned().chain(sink).fold(f64::NEG_INFINITY, f64::max);
                 let w: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-                let total: f64 = w.iter().sum();
+                let total: f64 = w.iter().sum::<f64>() + sink.map_or(0.0, |s| (s - max).exp());
                 for (x, out) in y[(h * seq + i) * d..][..d].iter_mut().enumerate() {
                     *out = keys
                         .iter()
@@ -477,18 +491,24 @@ mod tests {
     }
 
     #[test]
-    fn equals_the_textbook_formula_with_gqa_windows_softcap_and_a_cache_view() {
+    fn equals_the_textbook_formula_with_gqa_windows_softcap_sinks_and_a_cache_view() {
         let dev = Device::Cpu;
         let (n_head, n_kv_head, cap) = (4, 2, 64);
         // 28: narrower than one register block of the f16 weighted sum; 72: one block and a tail.
-        // (pos, seq, window, softcap, first): the last case's view starts at the window.
+        // (pos, seq, window, softcap, first, sinks): the fourth case's view starts at the
+        // window; the last ones have a sink logit per head.
+        let sinks: std::sync::Arc<[f32]> = vec![-1.0, 0.5, 2.0, 8.0].into();
         let cases = [
-            (0, 9, None, None, 0),
-            (30, 1, None, None, 0),
-            (20, 7, Some(5), Some(3.0), 0),
-            (20, 7, Some(5), None, 16),
+            (0, 9, None, None, 0, None),
+            (30, 1, None, None, 0, None),
+            (20, 7, Some(5), Some(3.0), 0, None),
+            (20, 7, Some(5), None, 16, None),
+            (0, 9, None, None, 0, Some(sinks.clone())),
+            (20, 7, Some(5), None, 16, Some(sinks)),
         ];
-        for (d, (pos, seq, window, softcap, first)) in [28, 72].into_iter().flat_map(|d| cases.map(|c| (d, c))) {
+        for (d, (pos, seq, window, softcap, first, sinks)) in
+            [28, 72].into_iter().flat_map(|d| cases.clone().map(|c| (d, c)))
+        {
             let a = Attend {
                 n_head,
                 n_kv_head,
@@ -498,6 +518,7 @@ mod tests {
                 window,
                 pos,
                 first,
+                sinks,
             };
             let q = values(n_head * seq * d, 1 + pos as u64);
             let qt = Tensor::from_vec(q.clone(), (1, n_head, seq, d), &dev).unwrap();
@@ -544,6 +565,7 @@ mod tests {
             window: None,
             pos: 10,
             first: 0,
+            sinks: None,
         };
         let q = Tensor::zeros((1, n_head, 2, d), DType::F32, &dev).unwrap();
         let short = Tensor::zeros((1, n_kv_head, 11, d), DType::F32, &dev).unwrap();

@@ -380,6 +380,7 @@ impl Attention {
             window: c.sliding_window,
             pos,
             first: self.cache.first(),
+            sinks: None,
         };
         let y = attend.forward(&q, &k, &v)?;
         let y = y

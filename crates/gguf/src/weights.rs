@@ -13,7 +13,7 @@ use candle_transformers::quantized_nn::RmsNorm;
 use memmap2::Mmap;
 use parallax_core::{GgufHeader, TensorEntry};
 
-use crate::kernels::{Kernel, OurMatMul, QLinear};
+use crate::kernels::{Kernel, OurMatMul, QLinear, WeightFormat};
 use crate::layers::CResult;
 use crate::mapped::{aligned_for, dequantize_rows, map_file, MappedBytes, WeightBytes};
 
@@ -29,10 +29,15 @@ pub struct Weights {
 
 /// A tensor in place: its bytes, type and shape (`(rows, cols)` order, as candle reads them).
 struct Located {
+    name: String,
     bytes: MappedBytes,
-    dtype: GgmlDType,
+    /// `Err(type name)` for a type only our kernels run (MXFP4).
+    dtype: Result<GgmlDType, &'static str>,
     dims: Vec<usize>,
 }
+
+/// ggml's id for MXFP4.
+const MXFP4: u32 = 39;
 
 /// candle's name for a ggml type id.
 fn candle_dtype(id: u32) -> Option<GgmlDType> {
@@ -79,8 +84,10 @@ impl Weights {
         let Some(t) = self.tensors.get(name) else {
             candle_core::bail!("tensor `{name}` is missing from the file");
         };
-        let Some(dtype) = candle_dtype(t.ggml_type.id) else {
-            candle_core::bail!("tensor `{name}` is {}, which candle cannot run", t.ggml_type.name);
+        let dtype = match (candle_dtype(t.ggml_type.id), t.ggml_type.id) {
+            (Some(d), _) => Ok(d),
+            (None, MXFP4) => Err(t.ggml_type.name),
+            (None, _) => candle_core::bail!("tensor `{name}` is {}, which candle cannot run", t.ggml_type.name),
         };
         let (Some(map), Some(&data)) = (self.maps.get(t.part), self.data_offsets.get(t.part)) else {
             candle_core::bail!("tensor `{name}` names part {} of {}", t.part, self.maps.len());
@@ -90,6 +97,7 @@ impl Weights {
         // GGUF lists the fastest-varying dimension first; candle's shapes are row-major.
         let dims = t.dims.iter().rev().map(|&d| at(d)).collect::<CResult<Vec<_>>>()?;
         Ok(Located {
+            name: name.to_owned(),
             bytes: MappedBytes::new(map.clone(), at(data + t.offset)?, at(t.n_bytes)?)?,
             dtype,
             dims,
@@ -102,17 +110,23 @@ impl Weights {
     }
 
     fn copied(&self, t: Located) -> CResult<QTensor> {
+        let dtype = t.dtype.map_err(|ty| {
+            candle_core::Error::msg(format!(
+                "tensor `{}` is {ty}, which only Parallax's own CPU kernels run, as a matrix (not with PARALLAX_KERNELS=candle)",
+                t.name
+            ))
+        })?;
         let mapped = t.bytes.as_slice();
         // A file with an odd `general.alignment`: copy to an (allocator-aligned) buffer first.
         let copy;
-        let bytes = match aligned_for(t.dtype, mapped) {
+        let bytes = match aligned_for(dtype, mapped) {
             true => mapped,
             false => {
                 copy = mapped.to_vec();
                 copy.as_slice()
             }
         };
-        let tensor = ggml_file::qtensor_from_ggml(t.dtype, bytes, t.dims, &self.device)?;
+        let tensor = ggml_file::qtensor_from_ggml(dtype, bytes, t.dims, &self.device)?;
         t.bytes.release();
         Ok(tensor)
     }
@@ -125,7 +139,12 @@ impl Weights {
 
     fn linear(&self, t: Located) -> CResult<QLinear> {
         if let (&[n, k], true) = (t.dims.as_slice(), self.device.is_cpu()) {
-            if let Some(op) = OurMatMul::new(WeightBytes::Mapped(t.bytes.clone()), t.dtype, n, k, Kernel::selected()) {
+            let format = match t.dtype {
+                Ok(d) => WeightFormat::of(d),
+                Err(_) => Some(WeightFormat::Mxfp4),
+            };
+            let bytes = WeightBytes::Mapped(t.bytes.clone());
+            if let Some(op) = format.and_then(|f| OurMatMul::of_format(bytes, f, n, k, Kernel::selected())) {
                 return Ok(QLinear::Ours(Arc::new(op)));
             }
         }
@@ -149,6 +168,7 @@ impl Weights {
         (0..experts)
             .map(|e| {
                 self.linear(Located {
+                    name: format!("{name}[{e}]"),
                     bytes: t.bytes.sub(e * per_expert, per_expert)?,
                     dtype: t.dtype,
                     dims: vec![n, k],
@@ -179,7 +199,9 @@ impl Weights {
         };
         let embd = Embedding {
             bytes: t.bytes,
-            dtype: t.dtype,
+            dtype: t.dtype.map_err(|ty| {
+                candle_core::Error::msg(format!("token_embd.weight is {ty}: not supported for embeddings"))
+            })?,
             rows,
             hidden,
             device: self.device.clone(),

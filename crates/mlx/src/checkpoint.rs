@@ -139,6 +139,12 @@ fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
     let desc = ModelDesc::from_gguf(header)?;
     desc.check_gguf_tensors(header)?;
+    if let Some(t) = header.tensors.iter().find(|t| t.ggml_type.name == "MXFP4") {
+        return Err(header.invalid(format!(
+            "tensor `{}` is MXFP4, which the MLX engine does not map to MLX's mxfp4 yet; the GGUF engine runs it",
+            t.name
+        )));
+    }
     let foreign: BTreeSet<&str> = header
         .tensors
         .iter()

@@ -42,6 +42,11 @@ export type MemoryFit = { weights_bytes: number, kv_cache_bytes: number,
  */
 needed_bytes: number, available_bytes: number, fits: boolean, 
 /**
+ * A mixture of experts: the weight bytes one token reads, which its speed follows (its
+ * memory follows the whole `weights_bytes`).
+ */
+active_weights_bytes: number | null, 
+/**
  * A sentence for the picker, e.g. "needs about 0.2 GB of 9.8 GB free".
  */
 summary: string, };

@@ -97,6 +97,29 @@ impl ModelDesc {
         self.layers.len()
     }
 
+    /// Weight parameters one token reads, and the model's total: attention, feed-forward and
+    /// the output projection (the embedding counts once more in the total when untied).
+    pub fn params(&self) -> (u64, u64) {
+        let h = self.hidden as u64;
+        let attn: u64 = self
+            .layers
+            .iter()
+            .map(|l| 2 * h * (l.n_head * self.head_dim) as u64 + 2 * h * (l.n_kv_head * self.head_dim) as u64)
+            .sum();
+        let (ffn_active, ffn_total) = self.ffn_params();
+        let output = h * self.vocab as u64;
+        let embedding = if self.tied_embeddings { 0 } else { output };
+        (attn + ffn_active + output, attn + ffn_total + output + embedding)
+    }
+
+    /// For a mixture of experts, the share of a file's `size_bytes` one token reads (by
+    /// parameter count); `None` for a dense model.
+    pub fn active_bytes_estimate(&self, size_bytes: u64) -> Option<u64> {
+        self.moe.as_ref()?;
+        let (active, total) = self.params();
+        Some((size_bytes as f64 * active as f64 / total.max(1) as f64) as u64)
+    }
+
     /// Parameters in the feed-forward that one token reads, and that the model holds: equal
     /// for a dense model; for a mixture of experts, `experts_used` against `experts` gated MLPs
     /// (plus the router).

@@ -13,6 +13,7 @@
 mod blocks;
 mod fused;
 mod kquants;
+mod mxfp4;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
@@ -239,6 +240,8 @@ impl TileDots for SuperDots {
 pub enum WeightFormat {
     Blocks(Format),
     Super(KFormat),
+    /// MXFP4 (ggml type 39), which candle has no type for.
+    Mxfp4,
 }
 
 impl WeightFormat {
@@ -260,7 +263,7 @@ impl WeightFormat {
     /// Elements per block.
     pub fn block_len(self) -> usize {
         match self {
-            WeightFormat::Blocks(_) => BLOCK,
+            WeightFormat::Blocks(_) | WeightFormat::Mxfp4 => BLOCK,
             WeightFormat::Super(_) => SUPER,
         }
     }
@@ -269,6 +272,7 @@ impl WeightFormat {
         match self {
             WeightFormat::Blocks(f) => f.bytes_per_block(),
             WeightFormat::Super(f) => f.bytes_per_block(),
+            WeightFormat::Mxfp4 => mxfp4::BYTES_PER_BLOCK,
         }
     }
 }
@@ -341,7 +345,11 @@ impl OurMatMul {
     /// Our matmul over `w` (`n × k` blocks of `dtype`), if our kernels take the format and
     /// `kernel` is one of ours.
     pub fn new(w: WeightBytes, dtype: GgmlDType, n: usize, k: usize, kernel: Kernel) -> Option<Self> {
-        let format = WeightFormat::of(dtype)?;
+        Self::of_format(w, WeightFormat::of(dtype)?, n, k, kernel)
+    }
+
+    /// As `new`, for a format given directly (MXFP4, which has no candle type).
+    pub fn of_format(w: WeightBytes, format: WeightFormat, n: usize, k: usize, kernel: Kernel) -> Option<Self> {
         let ours = matches!(kernel, Kernel::Scalar | Kernel::Avx2 | Kernel::Vnni);
         let len = format.block_len();
         (ours && k >= len && k.is_multiple_of(len)).then_some(OurMatMul {
@@ -377,7 +385,7 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
     }
     let needs = |blocks: bool| {
         ops.iter()
-            .any(|op| matches!(op.format, WeightFormat::Blocks(_)) == blocks)
+            .any(|op| matches!(op.format, WeightFormat::Blocks(_) | WeightFormat::Mxfp4) == blocks)
     };
     let act_blocks = match needs(true) {
         true => quantized(x, k, BLOCK, ActBlock::ZERO, quantize_row),
@@ -415,6 +423,7 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
             match job.op.format {
                 WeightFormat::Blocks(f) => job.task(&BlockDots(kernel, f), &act_blocks, m, rows, at),
                 WeightFormat::Super(f) => job.task(&SuperDots(kernel, f), &act_supers, m, rows, at),
+                WeightFormat::Mxfp4 => job.task(&mxfp4::Mxfp4Dots, &act_blocks, m, rows, at),
             }
         }
     };

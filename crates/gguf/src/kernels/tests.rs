@@ -297,6 +297,7 @@ fn prefill_panels_equal_their_scalar_order_on_every_format() {
                             quantize_row_k(x, &mut act);
                             dot_scalar_k_panel(f, row, &act)
                         }
+                        WeightFormat::Mxfp4 => unreachable!("candle cannot quantize to MXFP4"),
                     };
                     assert_eq!(
                         got[i * n + r].to_bits(),
