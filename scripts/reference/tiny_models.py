@@ -58,6 +58,16 @@ FAMILIES = {
                      moe=dict(experts=16, used=4, ff=32, norm=True, block="mlp",
                               parts=("gate_proj", "up_proj", "down_proj"), count_key="num_experts",
                               ff_key="moe_intermediate_size")),
+    # GPT-OSS: biased attention with per-head sinks, every other layer a sliding window (4 here, so
+    # the prompts reach past it), YaRN, biased top-4 experts with the clamped SwiGLU. GGUF only
+    # (the MLX engine does not build it yet).
+    "gpt-oss": dict(vocab="llama-bpe", model_type="gpt_oss", arch="gpt-oss", seed=11, rope_theta=150000.0,
+                    head_dim=16, tie=False, qkv_bias=True, attn_out_bias=True, sinks=True, sliding_window=4,
+                    gguf_only=True, ffn_norm_gguf="post_attention_norm",
+                    rope_scaling=dict(type="yarn", rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
+                    moe=dict(experts=8, used=4, ff=64, norm=True, block="mlp", router="router", biases=True,
+                             parts=("gate_proj", "up_proj", "down_proj"), count_key="num_local_experts",
+                             ff_key="intermediate_size")),
     "phi3-longrope": dict(vocab="phi-3", model_type="phi3", arch="phi3", seed=8, num_key_value_heads=4,
                           partial_rotary_factor=0.75, tie=False, fused=True, original_max_position_embeddings=64,
                           rope_scaling=dict(type="longrope", long_factor=[1.0, 1.5, 2.5, 4.0, 8.0, 16.0],
@@ -88,12 +98,19 @@ def hf_tensors(c, rng, vocab):
         if c.get("moe"):
             m = c["moe"]
             b = p + m["block"] + "."
-            t[b + "gate.weight"] = f(m["experts"], h, s=1.0)
+            router = b + m.get("router", "gate")
+            t[router + ".weight"] = f(m["experts"], h, s=1.0)
+            if m.get("biases"):
+                t[router + ".bias"] = f(m["experts"], s=0.5)
             for e in range(m["experts"]):
-                gate, up, down = (f"{b}experts.{e}.{n}.weight" for n in m["parts"])
-                t[gate] = f(m["ff"], h, s=s_in)
-                t[up] = f(m["ff"], h, s=s_in)
-                t[down] = f(h, m["ff"], s=1 / math.sqrt(m["ff"]))
+                gate, up, down = (f"{b}experts.{e}.{n}" for n in m["parts"])
+                t[gate + ".weight"] = f(m["ff"], h, s=s_in)
+                t[up + ".weight"] = f(m["ff"], h, s=s_in)
+                t[down + ".weight"] = f(h, m["ff"], s=1 / math.sqrt(m["ff"]))
+                if m.get("biases"):
+                    t[gate + ".bias"] = f(m["ff"], s=0.5)
+                    t[up + ".bias"] = f(m["ff"], s=0.5)
+                    t[down + ".bias"] = f(h, s=0.5)
         elif not c.get("fused"):
             t[p + "mlp.gate_proj.weight"] = f(ff, h, s=s_in)
             t[p + "mlp.up_proj.weight"] = f(ff, h, s=s_in)
@@ -105,6 +122,10 @@ def hf_tensors(c, rng, vocab):
             t[p + "self_attn.q_norm.weight"] = 1.0 + f(hd, s=0.1)
             t[p + "self_attn.k_norm.weight"] = 1.0 + f(hd, s=0.1)
         t[p + "self_attn.o_proj.weight"] = f(h, nh * hd, s=s_o)
+        if c.get("attn_out_bias"):
+            t[p + "self_attn.o_proj.bias"] = f(h, s=0.5)
+        if c.get("sinks"):
+            t[p + "self_attn.sinks"] = f(nh, s=1.0)
         if not c.get("moe"):
             t[p + "mlp.down_proj.weight"] = f(h, ff, s=1 / math.sqrt(ff))
         t[p + "input_layernorm.weight"] = norm(h)
@@ -145,14 +166,18 @@ LAYER_NAMES = {
 }
 
 
-def gguf_name(hf, sandwich, moe=None):
+def gguf_name(hf, sandwich, moe=None, ffn_norm="ffn_norm"):
     top = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
+    if hf.endswith(".self_attn.sinks"):
+        return f"blk.{hf.split('.')[2]}.attn_sinks.weight"
     module, suffix = hf.rsplit(".", 1)
     if module in top:
         return f"{top[module]}.{suffix}"
     _, _, layer, part = module.split(".", 3)
-    if moe and part == moe["block"] + ".gate":
+    if moe and part == moe["block"] + "." + moe.get("router", "gate"):
         return f"blk.{layer}.ffn_gate_inp.{suffix}"
+    if part == "post_attention_layernorm" and not sandwich:
+        return f"blk.{layer}.{ffn_norm}.{suffix}"
     if moe and part.startswith(moe["block"] + ".experts."):
         # The older per-expert layout: blk.N.ffn_gate.E
         _, e, name = part[len(moe["block"]) + 1:].split(".")
@@ -230,8 +255,9 @@ def stack_experts(c, tensors):
     for i in range(c["num_hidden_layers"]):
         b = f"model.layers.{i}.{m['block']}."
         for name, g in zip(m["parts"], ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")):
-            out[f"blk.{i}.{g}.weight"] = np.stack([tensors[f"{b}experts.{e}.{name}.weight"]
-                                                    for e in range(m["experts"])])
+            for suffix in ("weight", "bias") if m.get("biases") else ("weight",):
+                out[f"blk.{i}.{g}.{suffix}"] = np.stack([tensors[f"{b}experts.{e}.{name}.{suffix}"]
+                                                          for e in range(m["experts"])])
     return out
 
 
@@ -298,7 +324,7 @@ def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=
             t = permute(t, nkv)
         if c.get("sandwich") and name.endswith("norm.weight"):
             t = t + 1.0
-        add_tensor(w, gguf_name(name, c.get("sandwich", False), moe), t, qtype)
+        add_tensor(w, gguf_name(name, c.get("sandwich", False), moe, c.get("ffn_norm_gguf", "ffn_norm")), t, qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -348,7 +374,8 @@ def main():
         save_file(tensors, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
         gguf_path = out / f"{name}.gguf"
         write_gguf(gguf_path, c, tensors, reader, vocab)
-        mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
+        if not c.get("gguf_only"):
+            mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
         if name == "mixtral":
             # The same model with one tensor per expert (blk.N.ffn_gate.E), the layout
             # llama.cpp's converter wrote before it stacked experts.

@@ -6,7 +6,7 @@
 //! Only chosen experts run. The tokens of a batch are grouped by expert, so each expert's
 //! weights are read once per batch, as rows of one matmul (the prefill panels apply).
 
-use candle_core::{DType, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use parallax_core::arch::{Activation, MoeDesc};
 
 use crate::kernels::QLinear;
@@ -15,6 +15,7 @@ use crate::weights::Weights;
 
 pub struct Moe {
     router: QLinear,
+    router_bias: Option<Tensor>,
     experts: Vec<Mlp>,
     used: usize,
     norm_topk: bool,
@@ -41,13 +42,31 @@ impl Moe {
         if gates.len() != m.experts || ups.len() != m.experts || downs.len() != m.experts {
             candle_core::bail!("{prefix}: the expert tensors do not hold {} experts", m.experts);
         }
+        // Per-expert biases (GPT-OSS): `(experts, n)` tensors, one row per expert.
+        let bias_rows = |part: &str| -> CResult<Vec<Tensor>> {
+            let b = w
+                .qtensor(&format!("{prefix}.{part}_exps.bias"))?
+                .dequantize(&Device::Cpu)?;
+            (0..m.experts).map(|e| b.get(e)).collect()
+        };
+        let mut biases: Box<dyn Iterator<Item = Option<[Tensor; 3]>>> = match m.biases {
+            true => {
+                let (g, u, d) = (bias_rows("ffn_gate")?, bias_rows("ffn_up")?, bias_rows("ffn_down")?);
+                Box::new(g.into_iter().zip(u).zip(d).map(|((g, u), d)| Some([g, u, d])))
+            }
+            false => Box::new(std::iter::repeat_with(|| None)),
+        };
         let experts = gates
             .into_iter()
             .zip(ups)
             .zip(downs)
-            .map(|((g, u), d)| Mlp::from_parts(g, u, d, act))
+            .map(|((g, u), d)| Mlp::from_parts(g, u, d, act, biases.next().flatten()))
             .collect();
         Ok(Moe {
+            router_bias: m
+                .biases
+                .then(|| w.bias(&format!("{prefix}.ffn_gate_inp")))
+                .transpose()?,
             router: w.matmul(&format!("{prefix}.ffn_gate_inp.weight"))?,
             experts,
             used: m.experts_used,
@@ -60,7 +79,12 @@ impl Moe {
     pub fn forward(&self, x: &Tensor) -> CResult<(Tensor, Vec<u32>)> {
         let (_, seq, hidden) = x.dims3()?;
         let x = x.reshape((seq, hidden))?;
-        let logits = self.router.forward(&x)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let logits = self.router.forward(&x)?;
+        let logits = match &self.router_bias {
+            Some(b) => logits.broadcast_add(b)?,
+            None => logits,
+        };
+        let logits = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
         let mut chosen = Vec::with_capacity(seq * self.used);
         let mut by_expert: Vec<Vec<(u32, f32)>> = vec![Vec::new(); self.experts.len()];
         for (token, row) in logits.iter().enumerate() {
@@ -116,6 +140,7 @@ mod tests {
             router: QLinear::Candle(candle_core::quantized::QMatMul::Tensor(
                 Tensor::zeros((4, 2), DType::F32, &candle_core::Device::Cpu).expect("zeros"),
             )),
+            router_bias: None,
             experts: Vec::new(),
             used,
             norm_topk,

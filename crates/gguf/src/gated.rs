@@ -74,7 +74,21 @@ fn apply(act: Activation, gate: &[f32], up: &[f32], y: &mut [f32]) {
                 *y = gelu_by_table(table, g) * u;
             }
         }
+        Activation::SwigluClamped => {
+            for ((y, &g), &u) in y.iter_mut().zip(gate).zip(up) {
+                *y = swiglu_clamped(g, u);
+            }
+        }
     }
+}
+
+/// GPT-OSS's gated activation as llama.cpp's `swiglu_oai` computes it.
+fn swiglu_clamped(gate: f32, up: f32) -> f32 {
+    const ALPHA: f32 = 1.702;
+    const LIMIT: f32 = 7.0;
+    let x = gate.min(LIMIT);
+    let y = up.clamp(-LIMIT, LIMIT);
+    x / (1.0 + (ALPHA * -x).exp()) * (y + 1.0)
 }
 
 /// `gelu(x)` as llama.cpp's CPU backend computes it (`GGML_GELU_FP16`).
@@ -158,6 +172,13 @@ mod tests {
                 y / 2.0
             );
         }
+    }
+
+    #[test]
+    fn the_clamped_swiglu_clamps_both_inputs() {
+        let got = run(Activation::SwigluClamped, vec![1.0, 9.0, -2.0], vec![0.5, 20.0, -9.0]);
+        let want = |x: f32, y: f32| x / (1.0 + (-1.702 * x).exp()) * (y + 1.0);
+        assert_eq!(got, vec![want(1.0, 0.5), want(7.0, 7.0), want(-2.0, -7.0)]);
     }
 
     #[test]

@@ -263,6 +263,8 @@ enum QkvProjection {
 pub struct Attention {
     qkv: QkvProjection,
     wo: QLinear,
+    wo_bias: Option<Tensor>,
+    sinks: Option<std::sync::Arc<[f32]>>,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
     cfg: AttentionConfig,
@@ -274,6 +276,8 @@ pub struct AttentionParts {
     pub fused_qkv: bool,
     pub qkv_bias: bool,
     pub qk_norm_eps: Option<f64>,
+    pub out_bias: bool,
+    pub sinks: bool,
 }
 
 impl Attention {
@@ -312,9 +316,31 @@ impl Attention {
                 }
             }
         };
+        let sinks = match parts.sinks {
+            true => {
+                let s = w
+                    .qtensor(&format!("{prefix}.attn_sinks.weight"))?
+                    .dequantize(&Device::Cpu)?
+                    .to_vec1::<f32>()?;
+                if s.len() != cfg.n_head {
+                    candle_core::bail!(
+                        "{prefix}.attn_sinks.weight holds {} sinks for {} heads",
+                        s.len(),
+                        cfg.n_head
+                    );
+                }
+                Some(s.into())
+            }
+            false => None,
+        };
         Ok(Attention {
             qkv,
             wo: w.matmul(&format!("{prefix}.attn_output.weight"))?,
+            wo_bias: parts
+                .out_bias
+                .then(|| w.bias(&format!("{prefix}.attn_output")))
+                .transpose()?,
+            sinks,
             q_norm,
             k_norm,
             cfg,
@@ -380,14 +406,18 @@ impl Attention {
             window: c.sliding_window,
             pos,
             first: self.cache.first(),
-            sinks: None,
+            sinks: self.sinks.clone(),
         };
         let y = attend.forward(&q, &k, &v)?;
         let y = y
             .reshape((b, c.n_head, seq, c.head_dim))?
             .transpose(1, 2)?
             .reshape((b, seq, c.n_head * c.head_dim))?;
-        self.wo.forward(&y)
+        let y = self.wo.forward(&y)?;
+        match &self.wo_bias {
+            Some(bias) => y.broadcast_add(bias),
+            None => Ok(y),
+        }
     }
 }
 
@@ -402,15 +432,18 @@ pub struct Mlp {
     gate_up: GateUp,
     down: QLinear,
     act: Activation,
+    /// Gate, up and down biases (GPT-OSS's experts).
+    biases: Option<[Tensor; 3]>,
 }
 
 impl Mlp {
     /// One expert of a mixture: its gate, up and down projections.
-    pub fn from_parts(gate: QLinear, up: QLinear, down: QLinear, act: Activation) -> Self {
+    pub fn from_parts(gate: QLinear, up: QLinear, down: QLinear, act: Activation, biases: Option<[Tensor; 3]>) -> Self {
         Mlp {
             gate_up: GateUp::Separate(Projections::new(vec![gate, up])),
             down,
             act,
+            biases,
         }
     }
 
@@ -429,6 +462,7 @@ impl Mlp {
             gate_up,
             down: w.matmul(&format!("{prefix}.ffn_down.weight"))?,
             act,
+            biases: None,
         })
     }
 
@@ -446,7 +480,13 @@ impl Mlp {
                 (y.narrow(last, 0, *inner)?, y.narrow(last, *inner, *inner)?)
             }
         };
-        self.down.forward(&crate::gated::gated(self.act, &gate, &up)?)
+        let Some([bg, bu, bd]) = &self.biases else {
+            return self.down.forward(&crate::gated::gated(self.act, &gate, &up)?);
+        };
+        let (gate, up) = (gate.broadcast_add(bg)?, up.broadcast_add(bu)?);
+        self.down
+            .forward(&crate::gated::gated(self.act, &gate, &up)?)?
+            .broadcast_add(bd)
     }
 }
 

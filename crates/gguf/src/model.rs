@@ -74,6 +74,8 @@ impl Model {
                 fused_qkv: spec.fused_qkv,
                 qkv_bias: d.qkv_bias,
                 qk_norm_eps: spec.qk_norm.then_some(eps),
+                out_bias: spec.attn_out_bias,
+                sinks: spec.attn_sinks,
             };
             let sandwich = |w: &Weights, name: &str| -> CResult<Option<RmsNorm>> {
                 spec.sandwich_norms
@@ -90,7 +92,7 @@ impl Model {
                     KvCache::new(d.context_length, kv, layer.sliding_window),
                 )?,
                 post_attn_norm: sandwich(w, "post_attention_norm")?,
-                ffn_norm: w.rms_norm(&format!("{p}.ffn_norm.weight"), eps)?,
+                ffn_norm: w.rms_norm(&format!("{p}.{}.weight", spec.gguf_ffn_norm), eps)?,
                 ffn: match &d.moe {
                     Some(m) => Ffn::Experts(Moe::load(w, &p, m, spec.activation)?),
                     None => Ffn::Dense(Mlp::load(

@@ -54,6 +54,15 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
         ));
     }
     let (ckpt, tokenizer, template) = crate::read(gguf)?;
+    if !ckpt.desc.spec().on_mlx {
+        return Err(Error::invalid(
+            "model",
+            format!(
+                "{} runs on the GGUF engine only for now: there is no MLX directory to convert it to",
+                ckpt.desc.family.name()
+            ),
+        ));
+    }
     let Checkpoint {
         desc: config,
         tensors,

@@ -79,14 +79,26 @@ fn rope_magnitude(magnitude: f32, dims: usize, head_dim: usize) -> Option<Array>
     })
 }
 
+/// A family the MLX engine does not build yet, named.
+pub fn not_on_mlx(t: &Tensors, d: &ModelDesc) -> parallax_core::Error {
+    t.invalid(format!(
+        "{} runs on the GGUF engine only for now: the MLX engine does not build it yet",
+        d.family.name()
+    ))
+}
+
 impl Model {
     pub fn load(t: &mut Tensors, d: &ModelDesc) -> Result<Self> {
         let spec = d.spec();
+        if !spec.on_mlx {
+            return Err(not_on_mlx(t, d));
+        }
         let h = d.hidden;
         let norm = |t: &mut Tensors, name: &str, len: usize| norm_weight(t, name, len, spec.norm);
         let act = match spec.activation {
             Activation::Silu => silu,
             Activation::GeluTanh => gelu_approx,
+            Activation::SwigluClamped => return Err(not_on_mlx(t, d)),
         };
         let embed = Linear::load(t, "model.embed_tokens", d.vocab, h)?;
         let mut blocks = Vec::with_capacity(d.n_layers());

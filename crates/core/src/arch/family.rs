@@ -15,6 +15,7 @@ pub enum Family {
     Gemma3,
     Mixtral,
     Qwen3Moe,
+    GptOss,
 }
 
 /// How a normalisation weight is applied.
@@ -32,6 +33,9 @@ pub enum Activation {
     Silu,
     /// GELU with the tanh approximation (`gelu_pytorch_tanh`).
     GeluTanh,
+    /// GPT-OSS's clamped SwiGLU: `g = min(gate, 7)`, `u = clamp(up, −7, 7)`,
+    /// `g·σ(1.702·g)·(u + 1)` (its `swiglu_limit` and α, fixed in llama.cpp and mlx-lm).
+    SwigluClamped,
 }
 
 /// Which layers attend through a sliding window.
@@ -68,6 +72,8 @@ pub struct MoeNames {
     /// `config.json` keys: the expert count and one expert's inner size.
     pub count_key: &'static str,
     pub ff_key: &'static str,
+    /// Biases on the router and on every expert's projections (GPT-OSS).
+    pub biases: bool,
 }
 
 /// One family's block options and converter quirks.
@@ -103,6 +109,14 @@ pub struct FamilySpec {
     pub default_rope_base: f32,
     /// The feed-forward is a mixture of experts (every layer).
     pub moe: Option<MoeNames>,
+    /// A bias on the attention's output projection (GPT-OSS).
+    pub attn_out_bias: bool,
+    /// A learned logit per head that joins every attention softmax (GPT-OSS's sinks).
+    pub attn_sinks: bool,
+    /// The GGUF name of the norm before the feed-forward (`post_attention_norm` for GPT-OSS).
+    pub gguf_ffn_norm: &'static str,
+    /// The MLX engine builds this family (GPT-OSS: not yet).
+    pub on_mlx: bool,
 }
 
 const LLAMA_LIKE: FamilySpec = FamilySpec {
@@ -123,6 +137,10 @@ const LLAMA_LIKE: FamilySpec = FamilySpec {
     default_eps: 1e-5,
     default_rope_base: 10_000.0,
     moe: None,
+    attn_out_bias: false,
+    attn_sinks: false,
+    gguf_ffn_norm: "ffn_norm",
+    on_mlx: true,
 };
 
 const GEMMA_LIKE: FamilySpec = FamilySpec {
@@ -204,6 +222,7 @@ pub const FAMILIES: &[FamilySpec] = &[
             expert_parts: ["w1", "w3", "w2"],
             count_key: "num_local_experts",
             ff_key: "intermediate_size",
+            biases: false,
         }),
         ..LLAMA_LIKE
     },
@@ -220,7 +239,32 @@ pub const FAMILIES: &[FamilySpec] = &[
             expert_parts: ["gate_proj", "up_proj", "down_proj"],
             count_key: "num_experts",
             ff_key: "moe_intermediate_size",
+            biases: false,
         }),
+        ..LLAMA_LIKE
+    },
+    // GPT-OSS: biased attention with sinks, every other layer a 128-token sliding window,
+    // YaRN, and biased top-4 experts with the clamped SwiGLU (experts usually MXFP4).
+    FamilySpec {
+        family: Family::GptOss,
+        gguf_arch: "gpt-oss",
+        hf_types: &["gpt_oss"],
+        hf_class: "GptOssForCausalLM",
+        activation: Activation::SwigluClamped,
+        qkv_bias: true,
+        sliding: SlidingLayers::AllButEvery(2),
+        gguf_qk_permuted: false,
+        moe: Some(MoeNames {
+            block: "mlp",
+            expert_parts: ["gate_proj", "up_proj", "down_proj"],
+            count_key: "num_local_experts",
+            ff_key: "intermediate_size",
+            biases: true,
+        }),
+        attn_out_bias: true,
+        attn_sinks: true,
+        gguf_ffn_norm: "post_attention_norm",
+        on_mlx: false,
         ..LLAMA_LIKE
     },
 ];
@@ -245,6 +289,7 @@ impl Family {
             Family::Gemma3 => "gemma3",
             Family::Mixtral => "mixtral",
             Family::Qwen3Moe => "qwen3moe",
+            Family::GptOss => "gpt-oss",
         }
     }
 

@@ -53,8 +53,11 @@ pub struct MoeDesc {
     /// One expert's inner size.
     pub expert_ff: usize,
     /// The kept experts' weights are renormalised to sum to 1 (llama.cpp always does this for
-    /// these families; Qwen3-MoE's config says `norm_topk_prob`).
+    /// these families; Qwen3-MoE's config says `norm_topk_prob`). GPT-OSS's softmax over the
+    /// kept logits is the same thing.
     pub norm_topk: bool,
+    /// Biases on the router and the experts' projections.
+    pub biases: bool,
 }
 
 /// A decoder-only transformer as both engines build it.

@@ -29,8 +29,14 @@ impl ModelDesc {
             let (q, kv) = (l.n_head as u64 * hd, l.n_kv_head as u64 * hd);
             let mut add = |name: &str, dims: Vec<u64>| t.push((format!("blk.{i}.{name}"), dims));
             add("attn_norm.weight", vec![h]);
-            add("ffn_norm.weight", vec![h]);
+            add(&format!("{}.weight", spec.gguf_ffn_norm), vec![h]);
             add("attn_output.weight", vec![q, h]);
+            if spec.attn_out_bias {
+                add("attn_output.bias", vec![h]);
+            }
+            if spec.attn_sinks {
+                add("attn_sinks.weight", vec![l.n_head as u64]);
+            }
             if spec.fused_qkv {
                 add("attn_qkv.weight", vec![h, q + 2 * kv]);
             } else {
@@ -57,6 +63,12 @@ impl ModelDesc {
                         add("ffn_gate_exps.weight", vec![h, eff, n]);
                         add("ffn_up_exps.weight", vec![h, eff, n]);
                         add("ffn_down_exps.weight", vec![eff, h, n]);
+                    }
+                    if m.biases {
+                        add("ffn_gate_inp.bias", vec![n]);
+                        add("ffn_gate_exps.bias", vec![eff, n]);
+                        add("ffn_up_exps.bias", vec![eff, n]);
+                        add("ffn_down_exps.bias", vec![h, n]);
                     }
                 }
                 None if spec.fused_gate_up => {
