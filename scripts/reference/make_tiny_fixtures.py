@@ -36,7 +36,7 @@ N_GREEDY, TOP_K = 16, 64
 FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "qwen2-yarn", "phi3-longrope", "mixtral",
             "qwen3moe", "gpt-oss"]
 # Families the MLX engine does not build yet: llama.cpp's reference only.
-GGUF_ONLY = ["gpt-oss"]
+GGUF_ONLY = []
 
 
 def sha256(path):
@@ -100,7 +100,7 @@ def mlx_reference(model_dir, ids):
     return out
 
 
-MOE = ["mixtral", "qwen3moe"]
+MOE = ["mixtral", "qwen3moe", "gpt-oss"]
 
 
 def llama_reference(llama_logits, gguf, prompts):
@@ -116,7 +116,7 @@ def main(llama_logits, only):
     OUT.mkdir(parents=True, exist_ok=True)
     for fam in only or FAMILIES:
         gguf = TINY / f"{fam}.gguf"
-        prompts = MOE_PROMPTS if fam in MOE + GGUF_ONLY else PROMPTS
+        prompts = MOE_PROMPTS if fam in MOE else PROMPTS
         llama = llama_reference(llama_logits, gguf, prompts)
         if fam in GGUF_ONLY:
             fixture = {"family": fam, "gguf_sha256": sha256(gguf),

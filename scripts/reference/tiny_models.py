@@ -59,11 +59,12 @@ FAMILIES = {
                               parts=("gate_proj", "up_proj", "down_proj"), count_key="num_experts",
                               ff_key="moe_intermediate_size")),
     # GPT-OSS: biased attention with per-head sinks, every other layer a sliding window (4 here, so
-    # the prompts reach past it), YaRN, biased top-4 experts with the clamped SwiGLU. GGUF only
-    # (the MLX engine does not build it yet).
+    # the prompts reach past it), YaRN, biased top-4 experts with the clamped SwiGLU. Its HF
+    # directory is in mlx-lm's layout (experts stacked under `mlp.experts`).
     "gpt-oss": dict(vocab="llama-bpe", model_type="gpt_oss", arch="gpt-oss", seed=11, rope_theta=150000.0,
                     head_dim=16, tie=False, qkv_bias=True, attn_out_bias=True, sinks=True, sliding_window=4,
-                    gguf_only=True, ffn_norm_gguf="post_attention_norm",
+                    hf_stacked=True, ffn_norm_gguf="post_attention_norm",
+                    layer_types=["sliding_attention", "full_attention"],
                     rope_scaling=dict(type="yarn", rope_type="yarn", factor=4.0, original_max_position_embeddings=64),
                     moe=dict(experts=8, used=4, ff=64, norm=True, block="mlp", router="router", biases=True,
                              parts=("gate_proj", "up_proj", "down_proj"), count_key="num_local_experts",
@@ -140,7 +141,7 @@ def hf_config(name, c, vocab, bos, eos):
     keys = ["hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "num_key_value_heads",
             "rms_norm_eps", "rope_theta", "max_position_embeddings", "head_dim", "rope_scaling", "sliding_window",
             "partial_rotary_factor", "query_pre_attn_scalar", "attn_logit_softcapping", "final_logit_softcapping",
-            "original_max_position_embeddings"]
+            "original_max_position_embeddings", "layer_types"]
     cfg = {k: c[k] for k in keys if k in c}
     cfg.update(model_type=c["model_type"], vocab_size=vocab, tie_word_embeddings=c["tie"], bos_token_id=bos,
                eos_token_id=eos, torch_dtype="float32")
@@ -262,7 +263,7 @@ def stack_experts(c, tensors):
 
 
 # Left in f32 when a tiny model is quantized (as llama.cpp's quantize keeps the router f32).
-KEEP_F32 = ("norm", "ffn_gate_inp", "token_embd", "output.weight", "rope_")
+KEEP_F32 = ("norm", "ffn_gate_inp", "token_embd", "output.weight", "rope_", ".bias", "sinks")
 
 
 def add_tensor(w, name, t, qtype):
@@ -278,6 +279,19 @@ def add_tensor(w, name, t, qtype):
 def mxfp4_experts(name):
     """GPT-OSS's layout: experts in MXFP4, the rest left as it is."""
     return gguf.GGMLQuantizationType.MXFP4 if "_exps." in name else None
+
+
+def hf_stacked(c, tensors):
+    """mlx-lm's layout for GPT-OSS: each projection's experts stacked under `{block}.experts`."""
+    m = c["moe"]
+    out = {k: v for k, v in tensors.items() if ".experts." not in k}
+    for i in range(c["num_hidden_layers"]):
+        b = f"model.layers.{i}.{m['block']}."
+        for name in m["parts"]:
+            for suffix in ("weight", "bias"):
+                out[f"{b}experts.{name}.{suffix}"] = np.stack([tensors[f"{b}experts.{e}.{name}.{suffix}"]
+                                                                for e in range(m["experts"])])
+    return out
 
 
 def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=False, qtype=None):
@@ -371,11 +385,11 @@ def main():
         hf_dir.mkdir(exist_ok=True)
         cfg = hf_config(name, c, vocab, bos and int(bos.contents()), eos and int(eos.contents()))
         (hf_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        save_file(tensors, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
+        hf = hf_stacked(c, tensors) if c.get("hf_stacked") else tensors
+        save_file(hf, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
         gguf_path = out / f"{name}.gguf"
         write_gguf(gguf_path, c, tensors, reader, vocab)
-        if not c.get("gguf_only"):
-            mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
+        mlx_quantized(hf_dir, out / f"{name}-mlx-q4")
         if name == "mixtral":
             # The same model with one tensor per expert (blk.N.ffn_gate.E), the layout
             # llama.cpp's converter wrote before it stacked experts.

@@ -300,12 +300,8 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
         context_length,
         kv_bytes_per_token,
         gguf_engine: verdict.clone(),
-        mlx_engine: match (&desc, &header) {
-            (Ok(d), _) if !d.spec().on_mlx => Support::no(format!(
-                "{}: the MLX engine does not build it yet (the GGUF engine runs it)",
-                d.family.name()
-            )),
-            (_, Ok(h)) if h.tensors.iter().any(|t| t.ggml_type.name == "MXFP4") => {
+        mlx_engine: match &header {
+            Ok(h) if h.tensors.iter().any(|t| t.ggml_type.name == "MXFP4") => {
                 Support::no("MXFP4 tensors: the MLX engine does not map them yet (the GGUF engine runs them)")
             }
             _ => verdict,

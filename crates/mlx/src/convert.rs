@@ -54,15 +54,6 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
         ));
     }
     let (ckpt, tokenizer, template) = crate::read(gguf)?;
-    if !ckpt.desc.spec().on_mlx {
-        return Err(Error::invalid(
-            "model",
-            format!(
-                "{} runs on the GGUF engine only for now: there is no MLX directory to convert it to",
-                ckpt.desc.family.name()
-            ),
-        ));
-    }
     let Checkpoint {
         desc: config,
         tensors,
@@ -128,7 +119,8 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
 fn in_dim(module: &str, c: &ModelDesc) -> usize {
     if module.ends_with("o_proj") {
         c.layers[0].n_head * c.head_dim
-    } else if module.ends_with("switch_mlp.down_proj") {
+    } else if module.ends_with("down_proj") && c.moe.is_some() {
+        // Every down projection of a mixture of experts is an expert's.
         c.moe.as_ref().map_or(c.intermediate, |m| m.expert_ff)
     } else if module.ends_with("down_proj") {
         c.intermediate

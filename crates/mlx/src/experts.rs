@@ -4,18 +4,19 @@
 //! are read. A batch of many (token, expert) pairs is sorted by expert first, as mlx-lm does.
 //!
 //! Checkpoints store experts one tensor each (`experts.{e}.w1`, HF) or stacked
-//! (`switch_mlp.gate_proj`, mlx-lm and GGUF); `stack_experts` turns the first into the second.
+//! (`switch_mlp.gate_proj`, mlx-lm and GGUF; GPT-OSS: `experts.gate_proj`); `stack_experts` turns
+//! the first into the second. GPT-OSS adds biases to the router and to every expert.
 
 use std::collections::HashMap;
 
 use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::ops::{self, gather_mm, gather_qmm};
 use mlx_rs::Array;
-use parallax_core::arch::MoeDesc;
+use parallax_core::arch::{Activation, MoeDesc, MoeNames};
 use parallax_core::{Error, ModelDesc, Result};
 
 use crate::config::QuantSpec;
-use crate::nn::{shape_usize, Linear, MResult};
+use crate::nn::{gated, shape_usize, Biased, MResult};
 use crate::tensors::Tensors;
 
 /// mlx-lm sorts (token, expert) pairs by expert from this many on.
@@ -24,8 +25,8 @@ const SORT_FROM: usize = 64;
 /// The switch-MLP projections, in `MoeNames::expert_parts` order.
 const SWITCH_PARTS: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
 
-/// Stacks per-expert tensors (`{block}.experts.{e}.{part}.{weight,scales,biases}`) into
-/// `{block}.switch_mlp.{proj}.*`, as mlx-lm's `sanitize` does. A missing expert is an error
+/// Stacks per-expert tensors (`{block}.experts.{e}.{part}.{weight,scales,biases,bias}`) into
+/// `{block}.{stacked}.{proj}.*`, as mlx-lm's `sanitize` does. A missing expert is an error
 /// naming the tensor.
 pub fn stack_experts(
     tensors: &mut HashMap<String, Array>,
@@ -38,7 +39,7 @@ pub fn stack_experts(
     for layer in 0..d.n_layers() {
         let block = format!("model.layers.{layer}.{}", names.block);
         for (part, proj) in names.expert_parts.iter().zip(SWITCH_PARTS) {
-            for suffix in ["weight", "scales", "biases"] {
+            for suffix in ["weight", "scales", "biases", "bias"] {
                 let name = |e: usize| format!("{block}.experts.{e}.{part}.{suffix}");
                 if !tensors.contains_key(&name(0)) {
                     continue;
@@ -51,15 +52,21 @@ pub fn stack_experts(
                     })
                     .collect::<Result<Vec<_>>>()?;
                 let stacked = ops::stack(&each, 0).map_err(|e| invalid(format!("{}: {e}", name(0))))?;
-                tensors.insert(format!("{block}.switch_mlp.{proj}.{suffix}"), stacked);
+                tensors.insert(format!("{block}.{}.{proj}.{suffix}", names.stacked), stacked);
             }
         }
     }
     Ok(())
 }
 
-/// One projection of every expert: `[experts, out, in]`, dense or MLX-affine-quantized.
-enum SwitchLinear {
+/// One projection of every expert: `[experts, out, in]`, dense or MLX-affine-quantized, with
+/// an optional `[experts, out]` bias.
+struct SwitchLinear {
+    weights: SwitchWeights,
+    bias: Option<Array>,
+}
+
+enum SwitchWeights {
     Dense {
         wt: Array,
     },
@@ -72,13 +79,39 @@ enum SwitchLinear {
 }
 
 impl SwitchLinear {
+    fn load(t: &mut Tensors, module: &str, experts: usize, out_dim: usize, in_dim: usize, bias: bool) -> Result<Self> {
+        let bias = match bias {
+            true => {
+                let b = t.take(&format!("{module}.bias"))?;
+                t.expect_shape(&format!("{module}.bias"), &b, &[experts, out_dim])?;
+                Some(b)
+            }
+            false => None,
+        };
+        Ok(SwitchLinear {
+            weights: SwitchWeights::load(t, module, experts, out_dim, in_dim)?,
+            bias,
+        })
+    }
+
+    fn forward(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
+        let y = self.weights.forward(x, experts, sorted)?;
+        match &self.bias {
+            // One bias row per (token, expert) pair, broadcast over the pair's one row.
+            Some(b) => y.add(b.take_axis(experts, 0)?.expand_dims(-2)?),
+            None => Ok(y),
+        }
+    }
+}
+
+impl SwitchWeights {
     fn load(t: &mut Tensors, module: &str, experts: usize, out_dim: usize, in_dim: usize) -> Result<Self> {
         let w = t.take(&format!("{module}.weight"))?;
         match t.take_optional(&format!("{module}.scales")) {
             None => {
                 t.expect_shape(module, &w, &[experts, out_dim, in_dim])?;
                 let wt = w.swap_axes(-1, -2).map_err(|e| t.invalid(format!("{module}: {e}")))?;
-                Ok(SwitchLinear::Dense { wt })
+                Ok(SwitchWeights::Dense { wt })
             }
             Some(scales) => {
                 let biases = t.take(&format!("{module}.biases"))?;
@@ -90,7 +123,7 @@ impl SwitchLinear {
                 }
                 let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
                 t.expect_shape(module, &biases, &shape_usize(&scales))?;
-                Ok(SwitchLinear::Quantized {
+                Ok(SwitchWeights::Quantized {
                     w,
                     scales,
                     biases,
@@ -102,8 +135,8 @@ impl SwitchLinear {
 
     fn forward(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
         match self {
-            SwitchLinear::Dense { wt } => gather_mm(x, wt, None, experts, sorted),
-            SwitchLinear::Quantized {
+            SwitchWeights::Dense { wt } => gather_mm(x, wt, None, experts, sorted),
+            SwitchWeights::Quantized {
                 w,
                 scales,
                 biases,
@@ -125,14 +158,14 @@ impl SwitchLinear {
 }
 
 pub struct Moe {
-    router: Linear,
+    router: Biased,
     gate: SwitchLinear,
     up: SwitchLinear,
     down: SwitchLinear,
     experts: usize,
     used: usize,
     norm_topk: bool,
-    act: fn(&Array) -> MResult<Array>,
+    act: Activation,
 }
 
 impl Moe {
@@ -141,14 +174,16 @@ impl Moe {
         block: &str,
         hidden: usize,
         m: &MoeDesc,
-        act: fn(&Array) -> MResult<Array>,
+        names: &MoeNames,
+        act: Activation,
     ) -> Result<Self> {
-        let (e, ff) = (m.experts, m.expert_ff);
+        let (e, ff, b) = (m.experts, m.expert_ff, m.biases);
+        let stacked = |proj: &str| format!("{block}.{}.{proj}", names.stacked);
         Ok(Moe {
-            router: Linear::load(t, &format!("{block}.gate"), e, hidden)?,
-            gate: SwitchLinear::load(t, &format!("{block}.switch_mlp.gate_proj"), e, ff, hidden)?,
-            up: SwitchLinear::load(t, &format!("{block}.switch_mlp.up_proj"), e, ff, hidden)?,
-            down: SwitchLinear::load(t, &format!("{block}.switch_mlp.down_proj"), e, hidden, ff)?,
+            router: Biased::load(t, &format!("{block}.{}", names.router), e, hidden, b)?,
+            gate: SwitchLinear::load(t, &stacked("gate_proj"), e, ff, hidden, b)?,
+            up: SwitchLinear::load(t, &stacked("up_proj"), e, ff, hidden, b)?,
+            down: SwitchLinear::load(t, &stacked("down_proj"), e, hidden, ff, b)?,
             experts: e,
             used: m.experts_used,
             norm_topk: m.norm_topk,
@@ -193,6 +228,6 @@ impl Moe {
     fn experts_of(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
         let up = self.up.forward(x, experts, sorted)?;
         let gate = self.gate.forward(x, experts, sorted)?;
-        self.down.forward(&(self.act)(&gate)?.multiply(up)?, experts, sorted)
+        self.down.forward(&gated(self.act, &gate, &up)?, experts, sorted)
     }
 }

@@ -4,13 +4,12 @@
 //! not) and Gemma 2's final soft-cap.
 
 use mlx_rs::Array;
-use parallax_core::arch::{Activation, EmbedScale, Family, ModelDesc, NormStyle};
+use parallax_core::arch::{EmbedScale, Family, ModelDesc, NormStyle};
 use parallax_core::{Result, RoutingLog};
 
 use crate::experts::Moe;
 use crate::nn::{
-    gelu_approx, load_attention, output_logits, rms_norm, silu, Attention, AttentionConfig, AttentionParts, Linear,
-    MResult, Mlp, Rope,
+    load_attention, output_logits, rms_norm, Attention, AttentionConfig, AttentionParts, Linear, MResult, Mlp, Rope,
 };
 use crate::tensors::Tensors;
 
@@ -79,27 +78,12 @@ fn rope_magnitude(magnitude: f32, dims: usize, head_dim: usize) -> Option<Array>
     })
 }
 
-/// A family the MLX engine does not build yet, named.
-pub fn not_on_mlx(t: &Tensors, d: &ModelDesc) -> parallax_core::Error {
-    t.invalid(format!(
-        "{} runs on the GGUF engine only for now: the MLX engine does not build it yet",
-        d.family.name()
-    ))
-}
-
 impl Model {
     pub fn load(t: &mut Tensors, d: &ModelDesc) -> Result<Self> {
         let spec = d.spec();
-        if !spec.on_mlx {
-            return Err(not_on_mlx(t, d));
-        }
         let h = d.hidden;
         let norm = |t: &mut Tensors, name: &str, len: usize| norm_weight(t, name, len, spec.norm);
-        let act = match spec.activation {
-            Activation::Silu => silu,
-            Activation::GeluTanh => gelu_approx,
-            Activation::SwigluClamped => return Err(not_on_mlx(t, d)),
-        };
+        let act = spec.activation;
         let embed = Linear::load(t, "model.embed_tokens", d.vocab, h)?;
         let mut blocks = Vec::with_capacity(d.n_layers());
         for (i, layer) in d.layers.iter().enumerate() {
@@ -123,6 +107,8 @@ impl Model {
             let parts = AttentionParts {
                 fused_qkv: spec.fused_qkv,
                 qkv_bias: d.qkv_bias,
+                out_bias: spec.attn_out_bias,
+                sinks: spec.attn_sinks,
             };
             let mut attn = load_attention(t, &format!("{p}.self_attn"), h, cfg, parts)?;
             if spec.qk_norm {
@@ -150,7 +136,9 @@ impl Model {
                 post_attn_norm,
                 ffn_norm: norm(t, &format!("{p}.{pre_ffn}.weight"), h)?,
                 ffn: match (&d.moe, spec.moe) {
-                    (Some(m), Some(names)) => Ffn::Experts(Moe::load(t, &format!("{p}.{}", names.block), h, m, act)?),
+                    (Some(m), Some(names)) => {
+                        Ffn::Experts(Moe::load(t, &format!("{p}.{}", names.block), h, m, &names, act)?)
+                    }
                     _ => Ffn::Dense(Mlp::load(
                         t,
                         &format!("{p}.mlp"),

@@ -9,6 +9,7 @@ use mlx_rs::{Array, Dtype};
 
 use crate::config::QuantSpec;
 use crate::tensors::Tensors;
+use parallax_core::arch::Activation;
 
 pub type MResult<T> = std::result::Result<T, mlx_rs::error::Exception>;
 
@@ -128,6 +129,21 @@ pub fn gelu_approx(x: &Array) -> MResult<Array> {
         .multiply(ops::tanh(&inner)?.add(Array::from_f32(1.0))?)
 }
 
+/// `act(gate) · up`, or GPT-OSS's clamped SwiGLU as mlx-lm's `swiglu_oai` computes it:
+/// `g = min(gate, 7)`, `u = clamp(up, −7, 7)`, `g·σ(1.702·g)·(u + 1)`.
+pub fn gated(act: Activation, gate: &Array, up: &Array) -> MResult<Array> {
+    match act {
+        Activation::Silu => silu(gate)?.multiply(up),
+        Activation::GeluTanh => gelu_approx(gate)?.multiply(up),
+        Activation::SwigluClamped => {
+            let g = ops::minimum(gate, Array::from_f32(7.0))?;
+            let u = ops::maximum(ops::minimum(up, Array::from_f32(7.0))?, Array::from_f32(-7.0))?;
+            g.multiply(ops::sigmoid(&g.multiply(Array::from_f32(1.702))?)?)?
+                .multiply(u.add(Array::from_f32(1.0))?)
+        }
+    }
+}
+
 /// A projection with an optional bias (Qwen2's Q/K/V).
 pub struct Biased {
     pub lin: Linear,
@@ -183,7 +199,7 @@ pub enum GateUp {
 pub struct Mlp {
     pub gate_up: GateUp,
     pub down: Linear,
-    pub act: fn(&Array) -> MResult<Array>,
+    pub act: Activation,
 }
 
 impl Mlp {
@@ -192,7 +208,7 @@ impl Mlp {
         prefix: &str,
         (hidden, inner): (usize, usize),
         fused: bool,
-        act: fn(&Array) -> MResult<Array>,
+        act: Activation,
     ) -> parallax_core::Result<Self> {
         let gate_up = match fused {
             true => GateUp::Fused {
@@ -222,7 +238,7 @@ impl Mlp {
                 }
             }
         };
-        self.down.forward(&(self.act)(&gate)?.multiply(up)?)
+        self.down.forward(&gated(self.act, &gate, &up)?)
     }
 }
 
@@ -236,6 +252,10 @@ pub enum QkvProjection {
 pub struct AttentionParts {
     pub fused_qkv: bool,
     pub qkv_bias: bool,
+    /// A bias on the output projection (GPT-OSS).
+    pub out_bias: bool,
+    /// `{prefix}.sinks`: a logit per head that joins each softmax (GPT-OSS).
+    pub sinks: bool,
 }
 
 /// Loads the projections of an attention layer (`{prefix}.q_proj` … or `{prefix}.qkv_proj`).
@@ -262,9 +282,16 @@ pub fn load_attention(
             v: Biased::load(t, &format!("{prefix}.v_proj"), kv_out, hidden, bias)?,
         },
     };
+    // mlx-lm names the parameter `sinks`; from a GGUF (`attn_sinks.weight`) it is `sinks.weight`.
+    let sinks = match (parts.sinks, t.contains(&format!("{prefix}.sinks"))) {
+        (true, true) => Some(t.vector(&format!("{prefix}.sinks"), cfg.n_heads)?),
+        (true, false) => Some(t.vector(&format!("{prefix}.sinks.weight"), cfg.n_heads)?),
+        (false, _) => None,
+    };
     Ok(Attention {
         qkv,
-        o: Linear::load(t, &format!("{prefix}.o_proj"), hidden, q_out)?,
+        o: Biased::load(t, &format!("{prefix}.o_proj"), hidden, q_out, parts.out_bias)?,
+        sinks,
         cfg,
         qk_norm: None,
         cache: KvCache::default(),
@@ -386,7 +413,9 @@ pub struct AttentionConfig {
 pub struct Attention {
     pub cfg: AttentionConfig,
     pub qkv: QkvProjection,
-    pub o: Linear,
+    pub o: Biased,
+    /// GPT-OSS's per-head sink logits.
+    pub sinks: Option<Array>,
     /// Qwen3, Gemma 3: RMS norms on queries and keys, with their eps.
     pub qk_norm: Option<(Array, Array, f32)>,
     pub cache: KvCache,
@@ -427,9 +456,8 @@ impl Attention {
         k = c.rope.apply(&k, offset)?;
         let (keys, values) = self.cache.append(&k, &v, c.max_len)?;
         let mask = attention_mask(n as usize, self.cache.len(), c.window);
-        let out = match c.softcap {
-            Some(cap) => softcapped_attention(&q, &keys, &values, c, cap, &mask)?,
-            None => match &mask {
+        let out = match (c.softcap, &self.sinks) {
+            (None, None) => match &mask {
                 Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
                 Mask::Causal => fast::scaled_dot_product_attention(
                     &q,
@@ -441,6 +469,7 @@ impl Attention {
                 )?,
                 Mask::Array(m) => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, m, None)?,
             },
+            (cap, sinks) => written_out_attention(&q, &keys, &values, c, cap, sinks.as_ref(), &mask)?,
         };
         let out = out
             .transpose_axes(&[0, 2, 1, 3])?
@@ -449,9 +478,19 @@ impl Attention {
     }
 }
 
-/// Attention written out, for Gemma 2's soft-capped scores (MLX's fused kernel has no cap):
-/// query heads sharing a KV head are grouped as `[1, kv, rep, n, d]`, as mlx-lm does.
-fn softcapped_attention(q: &Array, k: &Array, v: &Array, c: &AttentionConfig, cap: f32, mask: &Mask) -> MResult<Array> {
+/// Attention written out, for Gemma 2's soft-capped scores and GPT-OSS's sinks (MLX's fused
+/// kernel in mlx-rs takes neither): query heads sharing a KV head are grouped as
+/// `[1, kv, rep, n, d]`, as mlx-lm does. A sink is one more score per head, with no value: it
+/// joins the softmax and is dropped after it.
+fn written_out_attention(
+    q: &Array,
+    k: &Array,
+    v: &Array,
+    c: &AttentionConfig,
+    cap: Option<f32>,
+    sinks: Option<&Array>,
+    mask: &Mask,
+) -> MResult<Array> {
     let n = q.shape()[2];
     let total = k.shape()[2];
     let (kv, rep, d) = (
@@ -463,7 +502,10 @@ fn softcapped_attention(q: &Array, k: &Array, v: &Array, c: &AttentionConfig, ca
     let k = k.expand_dims(2)?;
     let v = v.expand_dims(2)?;
     let scores = q.matmul(k.swap_axes(-1, -2)?)?;
-    let capped = ops::tanh(&scores.divide(Array::from_f32(cap))?)?.multiply(Array::from_f32(cap))?;
+    let capped = match cap {
+        Some(cap) => ops::tanh(&scores.divide(Array::from_f32(cap))?)?.multiply(Array::from_f32(cap))?,
+        None => scores,
+    };
     let keep = match mask {
         Mask::None => None,
         Mask::Causal => Some(causal_keep(n as usize, total as usize)),
@@ -473,7 +515,14 @@ fn softcapped_attention(q: &Array, k: &Array, v: &Array, c: &AttentionConfig, ca
         Some(m) => ops::select(&m, &capped, Array::from_f32(f32::MIN))?,
         None => capped,
     };
-    let probs = ops::softmax_axis(&capped, -1, true)?;
+    let probs = match sinks {
+        None => ops::softmax_axis(&capped, -1, true)?,
+        Some(s) => {
+            let column = ops::broadcast_to(s.reshape(&[1, kv, rep, 1, 1])?, &[1, kv, rep, n, 1])?;
+            let with_sinks = ops::concatenate(&[capped, column], -1)?;
+            ops::softmax_axis(&with_sinks, -1, true)?.index((.., .., .., .., ..total))
+        }
+    };
     probs.matmul(&v)?.reshape(&[1, c.n_heads as i32, n, d])
 }
 

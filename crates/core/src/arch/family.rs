@@ -63,8 +63,7 @@ pub enum EmbedScale {
 /// `LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MoeNames {
-    /// The block's module: it holds the router `gate` and the stacked `switch_mlp.*_proj`
-    /// (mlx-lm's layout).
+    /// The block's module: it holds the router and the stacked experts (mlx-lm's layout).
     pub block: &'static str,
     /// One expert's gate, up and down projections as HF checkpoints store them, under
     /// `{block}.experts.{e}.`.
@@ -74,6 +73,10 @@ pub struct MoeNames {
     pub ff_key: &'static str,
     /// Biases on the router and on every expert's projections (GPT-OSS).
     pub biases: bool,
+    /// The router's module in the block (`gate`; GPT-OSS: `router`).
+    pub router: &'static str,
+    /// The stacked experts' module in the block (mlx-lm's `switch_mlp`; GPT-OSS: `experts`).
+    pub stacked: &'static str,
 }
 
 /// One family's block options and converter quirks.
@@ -115,8 +118,6 @@ pub struct FamilySpec {
     pub attn_sinks: bool,
     /// The GGUF name of the norm before the feed-forward (`post_attention_norm` for GPT-OSS).
     pub gguf_ffn_norm: &'static str,
-    /// The MLX engine builds this family (GPT-OSS: not yet).
-    pub on_mlx: bool,
 }
 
 const LLAMA_LIKE: FamilySpec = FamilySpec {
@@ -140,7 +141,6 @@ const LLAMA_LIKE: FamilySpec = FamilySpec {
     attn_out_bias: false,
     attn_sinks: false,
     gguf_ffn_norm: "ffn_norm",
-    on_mlx: true,
 };
 
 const GEMMA_LIKE: FamilySpec = FamilySpec {
@@ -223,6 +223,8 @@ pub const FAMILIES: &[FamilySpec] = &[
             count_key: "num_local_experts",
             ff_key: "intermediate_size",
             biases: false,
+            router: "gate",
+            stacked: "switch_mlp",
         }),
         ..LLAMA_LIKE
     },
@@ -240,11 +242,14 @@ pub const FAMILIES: &[FamilySpec] = &[
             count_key: "num_experts",
             ff_key: "moe_intermediate_size",
             biases: false,
+            router: "gate",
+            stacked: "switch_mlp",
         }),
         ..LLAMA_LIKE
     },
     // GPT-OSS: biased attention with sinks, every other layer a 128-token sliding window,
-    // YaRN, and biased top-4 experts with the clamped SwiGLU (experts usually MXFP4).
+    // YaRN, and biased top-4 experts with the clamped SwiGLU (experts usually MXFP4, which
+    // only the GGUF engine runs so far).
     FamilySpec {
         family: Family::GptOss,
         gguf_arch: "gpt-oss",
@@ -260,11 +265,12 @@ pub const FAMILIES: &[FamilySpec] = &[
             count_key: "num_local_experts",
             ff_key: "intermediate_size",
             biases: true,
+            router: "router",
+            stacked: "experts",
         }),
         attn_out_bias: true,
         attn_sinks: true,
         gguf_ffn_norm: "post_attention_norm",
-        on_mlx: false,
         ..LLAMA_LIKE
     },
 ];

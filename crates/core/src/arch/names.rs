@@ -11,6 +11,8 @@ enum When {
     NotSandwich,
     FusedGateUp,
     NotFusedGateUp,
+    /// GPT-OSS keeps its pre-feed-forward norm as `post_attention_norm`.
+    PostAttentionFfnNorm,
 }
 
 /// Per-layer names: `blk.N.<gguf>` ↔ `model.layers.N.<hf>`.
@@ -31,6 +33,12 @@ const LAYER_NAMES: &[(&str, &str, When)] = &[
     ("ffn_norm", "post_attention_layernorm", When::NotSandwich),
     ("ffn_norm", "pre_feedforward_layernorm", When::Sandwich),
     ("post_attention_norm", "post_attention_layernorm", When::Sandwich),
+    (
+        "post_attention_norm",
+        "post_attention_layernorm",
+        When::PostAttentionFfnNorm,
+    ),
+    ("attn_sinks", "self_attn.sinks", When::Always),
     ("post_ffw_norm", "post_feedforward_layernorm", When::Sandwich),
 ];
 
@@ -44,7 +52,8 @@ fn applies(when: When, spec: &FamilySpec) -> bool {
     match when {
         When::Always => true,
         When::Sandwich => spec.sandwich_norms,
-        When::NotSandwich => !spec.sandwich_norms,
+        When::NotSandwich => !spec.sandwich_norms && spec.gguf_ffn_norm == "ffn_norm",
+        When::PostAttentionFfnNorm => spec.gguf_ffn_norm == "post_attention_norm",
         When::FusedGateUp => spec.fused_gate_up,
         When::NotFusedGateUp => !spec.fused_gate_up,
     }
@@ -53,10 +62,9 @@ fn applies(when: When, spec: &FamilySpec) -> bool {
 /// The router and the stacked experts (mlx-lm's `switch_mlp` layout), within the family's
 /// expert block.
 const MOE_NAMES: &[(&str, &str)] = &[
-    ("ffn_gate_inp", "gate"),
-    ("ffn_gate_exps", "switch_mlp.gate_proj"),
-    ("ffn_up_exps", "switch_mlp.up_proj"),
-    ("ffn_down_exps", "switch_mlp.down_proj"),
+    ("ffn_gate_exps", "gate_proj"),
+    ("ffn_up_exps", "up_proj"),
+    ("ffn_down_exps", "down_proj"),
 ];
 
 /// The GGUF names of one expert's gate, up and down projections in the per-expert layout
@@ -66,8 +74,11 @@ const PER_EXPERT: [&str; 3] = ["ffn_gate", "ffn_up", "ffn_down"];
 /// A layer's MoE tensor, GGUF part → HF part.
 fn moe_to_hf(part: &str, spec: &FamilySpec) -> Option<String> {
     let moe = spec.moe?;
+    if part == "ffn_gate_inp" {
+        return Some(format!("{}.{}", moe.block, moe.router));
+    }
     if let Some((_, hf)) = MOE_NAMES.iter().find(|(g, _)| *g == part) {
-        return Some(format!("{}.{hf}", moe.block));
+        return Some(format!("{}.{}.{hf}", moe.block, moe.stacked));
     }
     let (name, expert) = part.split_once('.')?;
     let expert: usize = expert.parse().ok()?;
@@ -79,7 +90,11 @@ fn moe_to_hf(part: &str, spec: &FamilySpec) -> Option<String> {
 fn moe_to_gguf(part: &str, spec: &FamilySpec) -> Option<String> {
     let moe = spec.moe?;
     let inner = part.strip_prefix(moe.block)?.strip_prefix('.')?;
-    if let Some((g, _)) = MOE_NAMES.iter().find(|(_, h)| *h == inner) {
+    if inner == moe.router {
+        return Some("ffn_gate_inp".to_owned());
+    }
+    let stacked = inner.strip_prefix(moe.stacked).and_then(|s| s.strip_prefix('.'));
+    if let Some((g, _)) = stacked.and_then(|p| MOE_NAMES.iter().find(|(_, h)| *h == p)) {
         return Some((*g).to_owned());
     }
     let (expert, name) = inner.strip_prefix("experts.")?.split_once('.')?;
@@ -170,6 +185,19 @@ mod tests {
             assert_eq!(gguf_to_hf_module(gguf, spec).as_deref(), Some(hf));
             assert_eq!(hf_to_gguf_module(hf, spec).as_deref(), Some(gguf));
         }
+        let gpt = Family::GptOss.spec();
+        assert_eq!(
+            gguf_to_hf_module("blk.1.ffn_gate_inp", gpt).as_deref(),
+            Some("model.layers.1.mlp.router")
+        );
+        assert_eq!(
+            gguf_to_hf_module("blk.1.ffn_up_exps", gpt).as_deref(),
+            Some("model.layers.1.mlp.experts.up_proj")
+        );
+        assert_eq!(
+            hf_to_gguf_module("model.layers.1.post_attention_layernorm", gpt).as_deref(),
+            Some("blk.1.post_attention_norm")
+        );
         // A dense family has no experts to map.
         assert_eq!(gguf_to_hf_module("blk.0.ffn_gate_inp", Family::Qwen3.spec()), None);
     }
