@@ -9,7 +9,9 @@
 use candle_core::{DType, Device, Module, Tensor};
 use parallax_core::arch::{Activation, MoeDesc};
 
-use crate::kernels::QLinear;
+use std::sync::Arc;
+
+use crate::kernels::{matmul_each, matmul_side_by_side, OurMatMul, QLinear};
 use crate::layers::{CResult, Mlp};
 use crate::weights::Weights;
 
@@ -17,8 +19,19 @@ pub struct Moe {
     router: QLinear,
     router_bias: Option<Tensor>,
     experts: Vec<Mlp>,
+    /// The same experts for decode, where our kernels run them all.
+    decode: Option<DecodeExperts>,
     used: usize,
     norm_topk: bool,
+}
+
+/// Every expert's gate, up and down in our kernels' form, and its biases as plain rows: one
+/// token's kept experts then run in two passes over the pool (gate and up of all of them
+/// against the one input, then each down against its own input), not three ops per expert.
+struct DecodeExperts {
+    weights: Vec<[Arc<OurMatMul>; 3]>,
+    biases: Option<Vec<[Vec<f32>; 3]>>,
+    act: Activation,
 }
 
 /// llama.cpp clamps the kept weights' sum to the smallest normal f16 before dividing.
@@ -56,12 +69,31 @@ impl Moe {
             }
             false => Box::new(std::iter::repeat_with(|| None)),
         };
-        let experts = gates
+        let ours = |q: &QLinear| match q {
+            QLinear::Ours(op) => Some(op.clone()),
+            QLinear::Candle(_) => None,
+        };
+        let weights: Option<Vec<[Arc<OurMatMul>; 3]>> = (0..m.experts)
+            .map(|e| Some([ours(&gates[e])?, ours(&ups[e])?, ours(&downs[e])?]))
+            .collect();
+        let experts: Vec<Mlp> = gates
             .into_iter()
             .zip(ups)
             .zip(downs)
             .map(|((g, u), d)| Mlp::from_parts(g, u, d, act, biases.next().flatten()))
             .collect();
+        let decode = match weights {
+            Some(weights) => Some(DecodeExperts {
+                biases: {
+                    let rows: Vec<Option<[Vec<f32>; 3]>> =
+                        experts.iter().map(Mlp::bias_rows).collect::<CResult<_>>()?;
+                    rows.into_iter().collect::<Option<Vec<_>>>()
+                },
+                weights,
+                act,
+            }),
+            None => None,
+        };
         Ok(Moe {
             router_bias: m
                 .biases
@@ -69,6 +101,7 @@ impl Moe {
                 .transpose()?,
             router: w.matmul(&format!("{prefix}.ffn_gate_inp.weight"))?,
             experts,
+            decode,
             used: m.experts_used,
             norm_topk: m.norm_topk,
         })
@@ -85,6 +118,12 @@ impl Moe {
             None => logits,
         };
         let logits = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        if let (1, Some(decode)) = (seq, &self.decode) {
+            let kept = self.route(&logits[0]);
+            let chosen = kept.iter().map(|&(e, _)| e as u32).collect();
+            let y = decode.forward(&x.flatten_all()?.to_vec1::<f32>()?, &kept)?;
+            return Ok((Tensor::from_vec(y, (1, 1, hidden), x.device())?, chosen));
+        }
         let mut chosen = Vec::with_capacity(seq * self.used);
         let mut by_expert: Vec<Vec<(u32, f32)>> = vec![Vec::new(); self.experts.len()];
         for (token, row) in logits.iter().enumerate() {
@@ -131,6 +170,53 @@ impl Moe {
     }
 }
 
+impl DecodeExperts {
+    /// One token `x` through its kept experts, mixed by weight in the order they were kept
+    /// (as llama.cpp sums them).
+    fn forward(&self, x: &[f32], kept: &[(usize, f32)]) -> CResult<Vec<f32>> {
+        let gate_up: Vec<&OurMatMul> = kept
+            .iter()
+            .flat_map(|&(e, _)| [self.weights[e][0].as_ref(), self.weights[e][1].as_ref()])
+            .collect();
+        let gu = matmul_side_by_side(&gate_up, x, 1)?;
+        let mut acts: Vec<Vec<f32>> = Vec::with_capacity(kept.len());
+        let mut at = 0;
+        for &(e, _) in kept {
+            let ff = self.weights[e][0].rows();
+            let (mut gate, mut up) = (gu[at..at + ff].to_vec(), gu[at + ff..at + 2 * ff].to_vec());
+            at += 2 * ff;
+            if let Some(b) = &self.biases {
+                add(&mut gate, &b[e][0]);
+                add(&mut up, &b[e][1]);
+            }
+            let mut y = vec![0f32; ff];
+            crate::gated::apply(self.act, &gate, &up, &mut y);
+            acts.push(y);
+        }
+        let downs: Vec<&OurMatMul> = kept.iter().map(|&(e, _)| self.weights[e][2].as_ref()).collect();
+        let inputs: Vec<&[f32]> = acts.iter().map(Vec::as_slice).collect();
+        let ys = matmul_each(&downs, &inputs)?;
+        let hidden = x.len();
+        let mut out = vec![0f32; hidden];
+        for (i, &(e, weight)) in kept.iter().enumerate() {
+            let mut y = ys[i * hidden..(i + 1) * hidden].to_vec();
+            if let Some(b) = &self.biases {
+                add(&mut y, &b[e][2]);
+            }
+            for (o, y) in out.iter_mut().zip(y) {
+                *o += y * weight;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn add(y: &mut [f32], b: &[f32]) {
+    for (y, b) in y.iter_mut().zip(b) {
+        *y += b;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +228,7 @@ mod tests {
             )),
             router_bias: None,
             experts: Vec::new(),
+            decode: None,
             used,
             norm_topk,
         }

@@ -61,7 +61,8 @@ impl CustomOp2 for Gated {
     }
 }
 
-fn apply(act: Activation, gate: &[f32], up: &[f32], y: &mut [f32]) {
+/// `y = act(gate) · up`, element by element.
+pub(crate) fn apply(act: Activation, gate: &[f32], up: &[f32], y: &mut [f32]) {
     match act {
         Activation::Silu => {
             for ((y, &g), &u) in y.iter_mut().zip(gate).zip(up) {

@@ -447,6 +447,14 @@ impl Mlp {
         }
     }
 
+    /// The gate, up and down biases as plain rows (`None` without biases).
+    pub fn bias_rows(&self) -> CResult<Option<[Vec<f32>; 3]>> {
+        let Some([g, u, d]) = &self.biases else {
+            return Ok(None);
+        };
+        Ok(Some([g.to_vec1()?, u.to_vec1()?, d.to_vec1()?]))
+    }
+
     pub fn load(w: &Weights, prefix: &str, act: Activation, fused: Option<usize>) -> CResult<Self> {
         let gate_up = match fused {
             Some(inner) => GateUp::Fused {

@@ -435,6 +435,71 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
     Ok(y)
 }
 
+/// Each matrix of `ops` against its own input row `xs[p]` (decode through several experts):
+/// every input quantized once, every weight row in one pass over the pool. The result is one
+/// row, matrix `p`'s outputs after those of the matrices before it.
+pub(crate) fn matmul_each(ops: &[&OurMatMul], xs: &[&[f32]]) -> CResult<Vec<f32>> {
+    let Some(first) = ops.first() else {
+        candle_core::bail!("parallax-qmatmul: no matrices");
+    };
+    let kernel = first.kernel;
+    if ops.len() != xs.len() || ops.iter().zip(xs).any(|(op, x)| op.kernel != kernel || x.len() != op.k) {
+        candle_core::bail!("parallax-qmatmul: each matrix needs one input row of its width");
+    }
+    /// A matrix's format with its input quantized for it.
+    enum Act {
+        Blocks(Format, Vec<ActBlock>),
+        Mxfp4(Vec<ActBlock>),
+        Supers(KFormat, Vec<SuperAct>),
+    }
+    let blocks = |x: &[f32], k| quantized(x, k, BLOCK, ActBlock::ZERO, quantize_row);
+    let acts: Vec<Act> = ops
+        .iter()
+        .zip(xs)
+        .map(|(op, x)| match op.format {
+            WeightFormat::Blocks(f) => Act::Blocks(f, blocks(x, op.k)),
+            WeightFormat::Mxfp4 => Act::Mxfp4(blocks(x, op.k)),
+            WeightFormat::Super(f) => Act::Supers(f, quantized(x, op.k, SUPER, SuperAct::ZERO, quantize_row_k)),
+        })
+        .collect();
+    let mut jobs = Vec::with_capacity(ops.len());
+    let mut first_task = Vec::with_capacity(ops.len());
+    let (mut col, mut tasks) = (0, 0);
+    for op in ops {
+        jobs.push(Job::new(op, col)?);
+        first_task.push(tasks);
+        col += op.n;
+        tasks += op.n.div_ceil(ROWS_PER_TASK);
+    }
+    let mut y = vec![0f32; col];
+    let out = Out(y.as_mut_ptr());
+    let run = |range: std::ops::Range<usize>| {
+        let out = &out;
+        for task in range {
+            let p = first_task.partition_point(|&t| t <= task) - 1;
+            let job = &jobs[p];
+            let start = (task - first_task[p]) * ROWS_PER_TASK;
+            let rows = start..(start + ROWS_PER_TASK).min(job.op.n);
+            let at = Place {
+                out,
+                stride: col,
+                col: job.col,
+            };
+            match &acts[p] {
+                Act::Blocks(f, a) => job.task(&BlockDots(kernel, *f), a, 1, rows, at),
+                Act::Mxfp4(a) => job.task(&mxfp4::Mxfp4Dots, a, 1, rows, at),
+                Act::Supers(f, a) => job.task(&SuperDots(kernel, *f), a, 1, rows, at),
+            }
+        }
+    };
+    if tasks > 1 {
+        candle_core::utils::barrier_pool().execute_chunked(tasks, run);
+    } else {
+        run(0..tasks);
+    }
+    Ok(y)
+}
+
 /// Where a task's outputs go: columns from `col` of an output `stride` columns wide.
 #[derive(Clone, Copy)]
 struct Place<'a> {

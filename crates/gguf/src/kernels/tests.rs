@@ -310,3 +310,39 @@ fn prefill_panels_equal_their_scalar_order_on_every_format() {
         }
     }
 }
+
+#[test]
+fn each_matrix_against_its_own_input_equals_the_matmuls_one_by_one() {
+    // Decode through several experts: matrices of different formats and widths, each with its
+    // own input row, in one pass, bit for bit what each gives alone.
+    let dev = Device::Cpu;
+    let shapes = [(GgmlDType::Q4_0, 40, 256), (GgmlDType::Q4K, 24, 512), (GgmlDType::Q8_0, 33, 64)];
+    let ops: Vec<Arc<super::OurMatMul>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(dtype, n, k))| {
+            let w = Tensor::from_vec(values(n * k, 60 + i as u64), (n, k), &dev).expect("w");
+            let q = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
+            match QLinear::with_kernel(q, Kernel::best()).expect("linear") {
+                QLinear::Ours(op) => op,
+                QLinear::Candle(_) => panic!("{dtype:?} is one of ours"),
+            }
+        })
+        .collect();
+    let xs: Vec<Vec<f32>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, _, k))| values(k, 70 + i as u64))
+        .collect();
+    let refs: Vec<&super::OurMatMul> = ops.iter().map(|o| o.as_ref()).collect();
+    let inputs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
+    let got = super::matmul_each(&refs, &inputs).expect("matmul_each");
+    let mut want = Vec::new();
+    for (op, x) in ops.iter().zip(&xs) {
+        let x = Tensor::from_vec(x.clone(), (1, op.columns()), &dev).expect("x");
+        want.extend(run(&QLinear::Ours(op.clone()), &x));
+    }
+    assert_eq!(got.len(), want.len());
+    assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(super::matmul_each(&refs, &inputs[..2]).is_err(), "one input per matrix");
+}
