@@ -32,14 +32,18 @@ fn print_found(found: &[FoundModel]) {
     );
     for m in found {
         println!(
-            "{:<60} {:<18} {:<8} {:<10} {:>7.1} MB  gguf {}; mlx {}",
+            "{:<60} {:<18} {:<8} {:<10} {:>7.1} MB  gguf {}; mlx {}{}",
             m.id,
             m.origin.label(),
             m.architecture.as_deref().unwrap_or("?"),
             m.quantization,
             m.size_bytes as f64 / 1e6,
             support(&m.gguf_engine),
-            support(&m.mlx_engine)
+            support(&m.mlx_engine),
+            // A mixture of experts: memory follows the size, speed what one token reads.
+            m.active_weight_bytes
+                .map(|a| format!("; experts: {:.1} MB read per token", a as f64 / 1e6))
+                .unwrap_or_default()
         );
     }
 }

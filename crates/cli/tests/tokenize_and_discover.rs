@@ -87,6 +87,13 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
     let lms = h.join(".lmstudio/models/pub/Big-GGUF");
     link(&tiny, &lms.join("big-Q8_0-00001-of-00002.gguf"));
     link(&vocab("gpt-2"), &h.join(".lmstudio/models/pub/vocab/gpt2-vocab.gguf"));
+    // ... a mixture of experts, and the same with its experts in MXFP4 ...
+    for f in ["qwen3moe.gguf", "qwen3moe-mxfp4.gguf"] {
+        link(
+            &root().join("models/tiny").join(f),
+            &h.join(".lmstudio/models/pub/MoE-GGUF").join(f),
+        );
+    }
     // ... and a complete split model (three parts written by gguf-py).
     for k in 1..=3 {
         let name = format!("qwen2-split-0000{k}-of-00003.gguf");
@@ -144,6 +151,18 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
     );
     let vocab_only = by_id("lmstudio:pub/vocab/gpt2-vocab.gguf");
     assert_eq!(vocab_only["gguf_engine"]["ok"], false);
+    // A mixture of experts says what one token reads; its MXFP4 twin is GGUF-engine only.
+    let moe = by_id("lmstudio:pub/MoE-GGUF/qwen3moe.gguf");
+    let active = moe["active_weight_bytes"].as_u64().expect("active bytes");
+    assert!(active < moe["size_bytes"].as_u64().unwrap_or(0), "{moe}");
+    assert!(gguf["active_weight_bytes"].is_null(), "a dense model: {gguf}");
+    let fp4 = by_id("lmstudio:pub/MoE-GGUF/qwen3moe-mxfp4.gguf");
+    assert_eq!(
+        (fp4["gguf_engine"]["ok"].as_bool(), fp4["mlx_engine"]["ok"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let table = run_with_home(h, &["models"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("MB read per token"));
 
     // The ids run on both engines, the split one too.
     for (engine, id) in [

@@ -316,7 +316,11 @@ fn each_matrix_against_its_own_input_equals_the_matmuls_one_by_one() {
     // Decode through several experts: matrices of different formats and widths, each with its
     // own input row, in one pass, bit for bit what each gives alone.
     let dev = Device::Cpu;
-    let shapes = [(GgmlDType::Q4_0, 40, 256), (GgmlDType::Q4K, 24, 512), (GgmlDType::Q8_0, 33, 64)];
+    let shapes = [
+        (GgmlDType::Q4_0, 40, 256),
+        (GgmlDType::Q4K, 24, 512),
+        (GgmlDType::Q8_0, 33, 64),
+    ];
     let ops: Vec<Arc<super::OurMatMul>> = shapes
         .iter()
         .enumerate()
