@@ -395,7 +395,20 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
         true => quantized(x, k, SUPER, SuperAct::ZERO, quantize_row_k),
         false => Vec::new(),
     };
-    // Every matrix's columns and tasks, numbered one after the other.
+    over_tasks(ops, m, |_, job, rows, at| match job.op.format {
+        WeightFormat::Blocks(f) => job.task(&BlockDots(kernel, f), &act_blocks, m, rows, at),
+        WeightFormat::Super(f) => job.task(&SuperDots(kernel, f), &act_supers, m, rows, at),
+        WeightFormat::Mxfp4 => job.task(&mxfp4::Mxfp4Dots, &act_blocks, m, rows, at),
+    })
+}
+
+/// Every weight row of `ops` over the pool, in tasks of `ROWS_PER_TASK` rows numbered one
+/// matrix after the other: `task(p, job, rows, at)` writes matrix `p`'s outputs for `rows`
+/// into `m` output rows of `Σn` columns, matrix `p`'s after those of the matrices before it.
+fn over_tasks<F>(ops: &[&OurMatMul], m: usize, task: F) -> CResult<Vec<f32>>
+where
+    F: Fn(usize, &Job, std::ops::Range<usize>, Place) + Sync,
+{
     let mut jobs = Vec::with_capacity(ops.len());
     let mut first_task = Vec::with_capacity(ops.len());
     let (mut col, mut tasks) = (0, 0);
@@ -410,21 +423,21 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
     let out = Out(y.as_mut_ptr());
     let run = |range: std::ops::Range<usize>| {
         let out = &out;
-        for task in range {
-            let p = first_task.partition_point(|&t| t <= task) - 1;
+        for t in range {
+            let p = first_task.partition_point(|&f| f <= t) - 1;
             let job = &jobs[p];
-            let start = (task - first_task[p]) * ROWS_PER_TASK;
+            let start = (t - first_task[p]) * ROWS_PER_TASK;
             let rows = start..(start + ROWS_PER_TASK).min(job.op.n);
-            let at = Place {
-                out,
-                stride,
-                col: job.col,
-            };
-            match job.op.format {
-                WeightFormat::Blocks(f) => job.task(&BlockDots(kernel, f), &act_blocks, m, rows, at),
-                WeightFormat::Super(f) => job.task(&SuperDots(kernel, f), &act_supers, m, rows, at),
-                WeightFormat::Mxfp4 => job.task(&mxfp4::Mxfp4Dots, &act_blocks, m, rows, at),
-            }
+            task(
+                p,
+                job,
+                rows,
+                Place {
+                    out,
+                    stride,
+                    col: job.col,
+                },
+            );
         }
     };
     if tasks > 1 {
@@ -462,42 +475,11 @@ pub(crate) fn matmul_each(ops: &[&OurMatMul], xs: &[&[f32]]) -> CResult<Vec<f32>
             WeightFormat::Super(f) => Act::Supers(f, quantized(x, op.k, SUPER, SuperAct::ZERO, quantize_row_k)),
         })
         .collect();
-    let mut jobs = Vec::with_capacity(ops.len());
-    let mut first_task = Vec::with_capacity(ops.len());
-    let (mut col, mut tasks) = (0, 0);
-    for op in ops {
-        jobs.push(Job::new(op, col)?);
-        first_task.push(tasks);
-        col += op.n;
-        tasks += op.n.div_ceil(ROWS_PER_TASK);
-    }
-    let mut y = vec![0f32; col];
-    let out = Out(y.as_mut_ptr());
-    let run = |range: std::ops::Range<usize>| {
-        let out = &out;
-        for task in range {
-            let p = first_task.partition_point(|&t| t <= task) - 1;
-            let job = &jobs[p];
-            let start = (task - first_task[p]) * ROWS_PER_TASK;
-            let rows = start..(start + ROWS_PER_TASK).min(job.op.n);
-            let at = Place {
-                out,
-                stride: col,
-                col: job.col,
-            };
-            match &acts[p] {
-                Act::Blocks(f, a) => job.task(&BlockDots(kernel, *f), a, 1, rows, at),
-                Act::Mxfp4(a) => job.task(&mxfp4::Mxfp4Dots, a, 1, rows, at),
-                Act::Supers(f, a) => job.task(&SuperDots(kernel, *f), a, 1, rows, at),
-            }
-        }
-    };
-    if tasks > 1 {
-        candle_core::utils::barrier_pool().execute_chunked(tasks, run);
-    } else {
-        run(0..tasks);
-    }
-    Ok(y)
+    over_tasks(ops, 1, |p, job, rows, at| match &acts[p] {
+        Act::Blocks(f, a) => job.task(&BlockDots(kernel, *f), a, 1, rows, at),
+        Act::Mxfp4(a) => job.task(&mxfp4::Mxfp4Dots, a, 1, rows, at),
+        Act::Supers(f, a) => job.task(&SuperDots(kernel, *f), a, 1, rows, at),
+    })
 }
 
 /// Where a task's outputs go: columns from `col` of an output `stride` columns wide.
