@@ -398,7 +398,7 @@ pub(crate) fn matmul_side_by_side(ops: &[&OurMatMul], x: &[f32], m: usize) -> CR
     over_tasks(ops, m, |_, job, rows, at| match job.op.format {
         WeightFormat::Blocks(f) => job.task(&BlockDots(kernel, f), &act_blocks, m, rows, at),
         WeightFormat::Super(f) => job.task(&SuperDots(kernel, f), &act_supers, m, rows, at),
-        WeightFormat::Mxfp4 => job.task(&mxfp4::Mxfp4Dots, &act_blocks, m, rows, at),
+        WeightFormat::Mxfp4 => job.task(&mxfp4::Mxfp4Dots(kernel), &act_blocks, m, rows, at),
     })
 }
 
@@ -477,7 +477,7 @@ pub(crate) fn matmul_each(ops: &[&OurMatMul], xs: &[&[f32]]) -> CResult<Vec<f32>
         .collect();
     over_tasks(ops, 1, |p, job, rows, at| match &acts[p] {
         Act::Blocks(f, a) => job.task(&BlockDots(kernel, *f), a, 1, rows, at),
-        Act::Mxfp4(a) => job.task(&mxfp4::Mxfp4Dots, a, 1, rows, at),
+        Act::Mxfp4(a) => job.task(&mxfp4::Mxfp4Dots(kernel), a, 1, rows, at),
         Act::Supers(f, a) => job.task(&SuperDots(kernel, *f), a, 1, rows, at),
     })
 }
