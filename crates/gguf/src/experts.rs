@@ -1,13 +1,13 @@
-//! The mixture-of-experts feed-forward (Mixtral, Qwen3-MoE), as llama.cpp's `build_moe_ffn`
-//! computes it with softmax gating: router logits, softmax over every expert, the top
-//! `experts_used` kept (their weights renormalised to sum to 1), each kept expert's gated MLP,
-//! the outputs mixed by weight.
+//! The mixture-of-experts feed-forward (Mixtral, Qwen3-MoE, GPT-OSS), as llama.cpp's
+//! `build_moe_ffn` computes it with softmax gating: router logits (plus GPT-OSS's router bias),
+//! softmax over every expert, the top `experts_used` kept (their weights renormalised to sum to
+//! 1), each kept expert's gated MLP (with GPT-OSS's biases), the outputs mixed by weight.
 //!
 //! Only chosen experts run. The tokens of a batch are grouped by expert, so each expert's
 //! weights are read once per batch, as rows of one matmul (the prefill panels apply).
 
-use candle_core::{DType, Device, Module, Tensor};
-use parallax_core::arch::{Activation, MoeDesc};
+use candle_core::{DType, Module, Tensor};
+use parallax_core::arch::{Activation, MoeDesc, MoeNames};
 
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ const MIN_WEIGHT_SUM: f32 = 6.103_515_6e-5;
 
 impl Moe {
     /// Stacked experts (`ffn_gate_exps`, …) or, in older files, one tensor per expert.
-    pub fn load(w: &Weights, prefix: &str, m: &MoeDesc, act: Activation) -> CResult<Self> {
+    pub fn load(w: &Weights, prefix: &str, m: &MoeDesc, names: &MoeNames, act: Activation) -> CResult<Self> {
         let stacked = |part: &str| w.expert_matmuls(&format!("{prefix}.{part}_exps.weight"));
         let (gates, ups, downs) = match w.has(&format!("{prefix}.ffn_up_exps.weight")) {
             true => (stacked("ffn_gate")?, stacked("ffn_up")?, stacked("ffn_down")?),
@@ -56,19 +56,14 @@ impl Moe {
             candle_core::bail!("{prefix}: the expert tensors do not hold {} experts", m.experts);
         }
         // Per-expert biases (GPT-OSS): `(experts, n)` tensors, one row per expert.
-        let bias_rows = |part: &str| -> CResult<Vec<Tensor>> {
-            let b = w
-                .qtensor(&format!("{prefix}.{part}_exps.bias"))?
-                .dequantize(&Device::Cpu)?;
-            (0..m.experts).map(|e| b.get(e)).collect()
-        };
-        let mut biases: Box<dyn Iterator<Item = Option<[Tensor; 3]>>> = match m.biases {
-            true => {
-                let (g, u, d) = (bias_rows("ffn_gate")?, bias_rows("ffn_up")?, bias_rows("ffn_down")?);
-                Box::new(g.into_iter().zip(u).zip(d).map(|((g, u), d)| Some([g, u, d])))
+        let mut biases: Vec<Option<[Tensor; 3]>> = vec![None; m.experts];
+        if names.biases {
+            let [g, u, d] = ["ffn_gate", "ffn_up", "ffn_down"].map(|part| w.bias(&format!("{prefix}.{part}_exps")));
+            let (g, u, d) = (g?, u?, d?);
+            for (e, b) in biases.iter_mut().enumerate() {
+                *b = Some([g.get(e)?, u.get(e)?, d.get(e)?]);
             }
-            false => Box::new(std::iter::repeat_with(|| None)),
-        };
+        }
         let ours = |q: &QLinear| match q {
             QLinear::Ours(op) => Some(op.clone()),
             QLinear::Candle(_) => None,
@@ -80,7 +75,8 @@ impl Moe {
             .into_iter()
             .zip(ups)
             .zip(downs)
-            .map(|((g, u), d)| Mlp::from_parts(g, u, d, act, biases.next().flatten()))
+            .zip(biases)
+            .map(|(((g, u), d), b)| Mlp::from_parts(g, u, d, act, b))
             .collect();
         let decode = match weights {
             Some(weights) => Some(DecodeExperts {
@@ -95,7 +91,7 @@ impl Moe {
             None => None,
         };
         Ok(Moe {
-            router_bias: m
+            router_bias: names
                 .biases
                 .then(|| w.bias(&format!("{prefix}.ffn_gate_inp")))
                 .transpose()?,

@@ -318,10 +318,7 @@ impl Attention {
         };
         let sinks = match parts.sinks {
             true => {
-                let s = w
-                    .qtensor(&format!("{prefix}.attn_sinks.weight"))?
-                    .dequantize(&Device::Cpu)?
-                    .to_vec1::<f32>()?;
+                let s = w.dense(&format!("{prefix}.attn_sinks.weight"))?.to_vec1::<f32>()?;
                 if s.len() != cfg.n_head {
                     candle_core::bail!(
                         "{prefix}.attn_sinks.weight holds {} sinks for {} heads",

@@ -93,9 +93,9 @@ impl Model {
                 )?,
                 post_attn_norm: sandwich(w, "post_attention_norm")?,
                 ffn_norm: w.rms_norm(&format!("{p}.{}.weight", spec.gguf_ffn_norm), eps)?,
-                ffn: match &d.moe {
-                    Some(m) => Ffn::Experts(Moe::load(w, &p, m, spec.activation)?),
-                    None => Ffn::Dense(Mlp::load(
+                ffn: match (&d.moe, &spec.moe) {
+                    (Some(m), Some(names)) => Ffn::Experts(Moe::load(w, &p, m, names, spec.activation)?),
+                    _ => Ffn::Dense(Mlp::load(
                         w,
                         &p,
                         spec.activation,

@@ -179,7 +179,12 @@ impl Weights {
 
     /// `{module}.bias`, dequantized.
     pub fn bias(&self, module: &str) -> CResult<Tensor> {
-        self.qtensor(&format!("{module}.bias"))?.dequantize(&self.device)
+        self.dense(&format!("{module}.bias"))
+    }
+
+    /// A tensor dequantized whole (biases, sinks).
+    pub fn dense(&self, name: &str) -> CResult<Tensor> {
+        self.qtensor(name)?.dequantize(&self.device)
     }
 
     pub fn rms_norm(&self, name: &str, eps: f64) -> CResult<RmsNorm> {

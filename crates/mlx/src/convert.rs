@@ -119,9 +119,9 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
 fn in_dim(module: &str, c: &ModelDesc) -> usize {
     if module.ends_with("o_proj") {
         c.layers[0].n_head * c.head_dim
-    } else if module.ends_with("down_proj") && c.moe.is_some() {
+    } else if let (true, Some(m)) = (module.ends_with("down_proj"), &c.moe) {
         // Every down projection of a mixture of experts is an expert's.
-        c.moe.as_ref().map_or(c.intermediate, |m| m.expert_ff)
+        m.expert_ff
     } else if module.ends_with("down_proj") {
         c.intermediate
     } else {

@@ -15,8 +15,7 @@ use mlx_rs::Array;
 use parallax_core::arch::{Activation, MoeDesc, MoeNames};
 use parallax_core::{Error, ModelDesc, Result};
 
-use crate::config::QuantSpec;
-use crate::nn::{gated, shape_usize, Biased, MResult};
+use crate::nn::{gated, Biased, Linear, MResult};
 use crate::tensors::Tensors;
 
 /// mlx-lm sorts (token, expert) pairs by expert from this many on.
@@ -62,20 +61,8 @@ pub fn stack_experts(
 /// One projection of every expert: `[experts, out, in]`, dense or MLX-affine-quantized, with
 /// an optional `[experts, out]` bias.
 struct SwitchLinear {
-    weights: SwitchWeights,
+    weights: Linear,
     bias: Option<Array>,
-}
-
-enum SwitchWeights {
-    Dense {
-        wt: Array,
-    },
-    Quantized {
-        w: Array,
-        scales: Array,
-        biases: Array,
-        spec: QuantSpec,
-    },
 }
 
 impl SwitchLinear {
@@ -89,54 +76,15 @@ impl SwitchLinear {
             false => None,
         };
         Ok(SwitchLinear {
-            weights: SwitchWeights::load(t, module, experts, out_dim, in_dim)?,
+            weights: Linear::load_stacked(t, module, &[experts], out_dim, in_dim)?,
             bias,
         })
     }
 
     fn forward(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
-        let y = self.weights.forward(x, experts, sorted)?;
-        match &self.bias {
-            // One bias row per (token, expert) pair, broadcast over the pair's one row.
-            Some(b) => y.add(b.take_axis(experts, 0)?.expand_dims(-2)?),
-            None => Ok(y),
-        }
-    }
-}
-
-impl SwitchWeights {
-    fn load(t: &mut Tensors, module: &str, experts: usize, out_dim: usize, in_dim: usize) -> Result<Self> {
-        let w = t.take(&format!("{module}.weight"))?;
-        match t.take_optional(&format!("{module}.scales")) {
-            None => {
-                t.expect_shape(module, &w, &[experts, out_dim, in_dim])?;
-                let wt = w.swap_axes(-1, -2).map_err(|e| t.invalid(format!("{module}: {e}")))?;
-                Ok(SwitchWeights::Dense { wt })
-            }
-            Some(scales) => {
-                let biases = t.take(&format!("{module}.biases"))?;
-                if shape_usize(&w).first() != Some(&experts) {
-                    return Err(t.invalid(format!(
-                        "`{module}.weight` has shape {:?}, expected {experts} experts first",
-                        shape_usize(&w)
-                    )));
-                }
-                let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
-                t.expect_shape(module, &biases, &shape_usize(&scales))?;
-                Ok(SwitchWeights::Quantized {
-                    w,
-                    scales,
-                    biases,
-                    spec,
-                })
-            }
-        }
-    }
-
-    fn forward(&self, x: &Array, experts: &Array, sorted: bool) -> MResult<Array> {
-        match self {
-            SwitchWeights::Dense { wt } => gather_mm(x, wt, None, experts, sorted),
-            SwitchWeights::Quantized {
+        let y = match &self.weights {
+            Linear::Dense { w } => gather_mm(x, w.swap_axes(-1, -2)?, None, experts, sorted)?,
+            Linear::Quantized {
                 w,
                 scales,
                 biases,
@@ -152,7 +100,12 @@ impl SwitchWeights {
                 spec.group_size,
                 spec.bits,
                 sorted,
-            ),
+            )?,
+        };
+        match &self.bias {
+            // One bias row per (token, expert) pair, broadcast over the pair's one row.
+            Some(b) => y.add(b.take_axis(experts, 0)?.expand_dims(-2)?),
+            None => Ok(y),
         }
     }
 }
@@ -177,7 +130,7 @@ impl Moe {
         names: &MoeNames,
         act: Activation,
     ) -> Result<Self> {
-        let (e, ff, b) = (m.experts, m.expert_ff, m.biases);
+        let (e, ff, b) = (m.experts, m.expert_ff, names.biases);
         let stacked = |proj: &str| format!("{block}.{}.{proj}", names.stacked);
         Ok(Moe {
             router: Biased::load(t, &format!("{block}.{}", names.router), e, hidden, b)?,

@@ -30,16 +30,32 @@ impl Linear {
     /// Loads `{module}.weight` (and `.scales`/`.biases` when quantized), checking the shapes
     /// against `[out_dim, in_dim]`.
     pub fn load(t: &mut Tensors, module: &str, out_dim: usize, in_dim: usize) -> parallax_core::Result<Self> {
+        Self::load_stacked(t, module, &[], out_dim, in_dim)
+    }
+
+    /// As [`Linear::load`], for matrices stacked along leading axes `lead` (a mixture's
+    /// experts: `[experts, out_dim, in_dim]`).
+    pub fn load_stacked(
+        t: &mut Tensors,
+        module: &str,
+        lead: &[usize],
+        out_dim: usize,
+        in_dim: usize,
+    ) -> parallax_core::Result<Self> {
         let w = t.take(&format!("{module}.weight"))?;
         match t.take_optional(&format!("{module}.scales")) {
             None => {
-                t.expect_shape(module, &w, &[out_dim, in_dim])?;
+                t.expect_shape(module, &w, &[lead, &[out_dim, in_dim]].concat())?;
                 Ok(Linear::Dense { w })
             }
             Some(scales) => {
                 let biases = t.take(&format!("{module}.biases"))?;
-                if w.ndim() != 2 {
-                    return Err(t.invalid(format!("`{module}.weight` has {} axes, expected 2", w.ndim())));
+                let shape = shape_usize(&w);
+                if shape.len() != lead.len() + 2 || shape[..lead.len()] != *lead {
+                    return Err(t.invalid(format!(
+                        "`{module}.weight` has shape {shape:?}, expected {} axes starting {lead:?}",
+                        lead.len() + 2
+                    )));
                 }
                 let spec = t.infer_quant(module, &w, &scales, out_dim, in_dim)?;
                 t.expect_shape(module, &biases, &shape_usize(&scales))?;

@@ -62,12 +62,11 @@ impl ModelDesc {
                     key("expert_count")
                 )))
             }
-            (Some(names), _) => Some(MoeDesc {
+            (Some(_), _) => Some(MoeDesc {
                 experts,
                 experts_used: need("expert_used_count")?,
                 expert_ff: int("expert_feed_forward_length").unwrap_or(intermediate),
                 norm_topk: true,
-                biases: names.biases,
             }),
         };
         let desc = ModelDesc {

@@ -83,7 +83,6 @@ impl ModelDesc {
                     experts_used: need("num_experts_per_tok")?,
                     expert_ff: need(names.ff_key)?,
                     norm_topk: family != Family::Qwen3Moe || v["norm_topk_prob"].as_bool().unwrap_or(false),
-                    biases: names.biases,
                 })
             }
         };

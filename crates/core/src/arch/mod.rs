@@ -56,8 +56,6 @@ pub struct MoeDesc {
     /// these families; Qwen3-MoE's config says `norm_topk_prob`). GPT-OSS's softmax over the
     /// kept logits is the same thing.
     pub norm_topk: bool,
-    /// Biases on the router and the experts' projections.
-    pub biases: bool,
 }
 
 /// A decoder-only transformer as both engines build it.

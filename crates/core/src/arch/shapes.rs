@@ -64,7 +64,7 @@ impl ModelDesc {
                         add("ffn_up_exps.weight", vec![h, eff, n]);
                         add("ffn_down_exps.weight", vec![eff, h, n]);
                     }
-                    if m.biases {
+                    if spec.moe.is_some_and(|names| names.biases) {
                         add("ffn_gate_inp.bias", vec![n]);
                         add("ffn_gate_exps.bias", vec![eff, n]);
                         add("ffn_up_exps.bias", vec![eff, n]);

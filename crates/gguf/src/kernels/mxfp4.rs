@@ -171,7 +171,9 @@ mod tests {
     #[ignore = "timing probe, run by hand"]
     fn probe_kernel_speed() {
         let (k, rows) = (2880, 256);
-        let w: Vec<u8> = (0..rows * k / BLOCK * BYTES_PER_BLOCK).map(|i| (i * 73 % 251) as u8).collect();
+        let w: Vec<u8> = (0..rows * k / BLOCK * BYTES_PER_BLOCK)
+            .map(|i| (i * 73 % 251) as u8)
+            .collect();
         let mut act = vec![ActBlock::ZERO; k / BLOCK];
         quantize_row(&crate::kernels::tests::values(k, 5), &mut act);
         let row_bytes = k / BLOCK * BYTES_PER_BLOCK;
