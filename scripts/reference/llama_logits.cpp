@@ -73,9 +73,15 @@ int main(int argc, char **argv) {
     int n_vocab = llama_vocab_n_tokens(vocab);
     printf("[\n");
     for (int p = 4; p < argc; p++) {
+        std::string text = argv[p];
+        std::vector<llama_token> ids(text.size() + 8);
+        int n = llama_tokenize(vocab, text.c_str(), (int)text.size(), ids.data(), (int)ids.size(), true, false);
+        ids.resize(n);
+        // 512 positions, or the prompt and its greedy steps where that is longer.
+        int n_ctx = n + n_greedy + 8 > 512 ? n + n_greedy + 8 : 512;
         llama_context_params cp = llama_context_default_params();
-        cp.n_ctx = 512;
-        cp.n_batch = 512;
+        cp.n_ctx = n_ctx;
+        cp.n_batch = n_ctx;
         cp.n_threads = cp.n_threads_batch = 2;
         cp.type_k = GGML_TYPE_F32;
         cp.type_v = GGML_TYPE_F32;
@@ -84,10 +90,6 @@ int main(int argc, char **argv) {
         cp.cb_eval = capture_routing;
         cp.cb_eval_user_data = &routing;
         llama_context *ctx = llama_init_from_model(model, cp);
-        std::string text = argv[p];
-        std::vector<llama_token> ids(text.size() + 8);
-        int n = llama_tokenize(vocab, text.c_str(), (int)text.size(), ids.data(), (int)ids.size(), true, false);
-        ids.resize(n);
         printf("%s{\"prompt\": \"", p > 4 ? ",\n" : "");
         for (char c : text) {
             if (c == '"' || c == '\\') printf("\\%c", c);
@@ -103,8 +105,10 @@ int main(int argc, char **argv) {
         print_logits(llama_get_logits_ith(ctx, -1), n_vocab, topk);
         if (!routing.layers.empty()) {
             printf(", \"routing\": [");
+            bool first = true;
             for (auto &[layer, ids] : routing.layers) {
-                printf("%s[", layer ? ", " : "");
+                printf("%s[", first ? "" : ", ");
+                first = false;
                 for (size_t i = 0; i < ids.size(); i++) printf("%s%d", i ? ", " : "", ids[i]);
                 printf("]");
             }

@@ -32,9 +32,13 @@ PROMPTS = ["The capital of France is", "def fibonacci(n):\n    return", "Once up
 # Mixture-of-experts models also get a long prompt: enough (token, expert) pairs that mlx-lm
 # sorts them by expert, and that experts see many rows at once.
 MOE_PROMPTS = PROMPTS + [" ".join(["The quick brown fox jumps over the lazy dog, then naps in the sun."] * 8)]
+# Llama 4 also gets a prompt past its 8192-position chunk (fixed by llama.cpp): the chunked
+# layers then see their own chunk only, and the NoPE layer's query temperature leaves 1.
+LONG_PROMPT = " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(640))
+PROMPTS_OF = {"llama4": MOE_PROMPTS + [LONG_PROMPT]}
 N_GREEDY, TOP_K = 16, 64
 FAMILIES = ["llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "qwen2-yarn", "phi3-longrope", "mixtral",
-            "qwen3moe", "gpt-oss"]
+            "qwen3moe", "gpt-oss", "llama4"]
 # Families the MLX engine does not build yet: llama.cpp's reference only.
 GGUF_ONLY = []
 
@@ -100,7 +104,7 @@ def mlx_reference(model_dir, ids):
     return out
 
 
-MOE = ["mixtral", "qwen3moe", "gpt-oss"]
+MOE = ["mixtral", "qwen3moe", "gpt-oss", "llama4"]
 
 
 def llama_reference(llama_logits, gguf, prompts):
@@ -116,7 +120,7 @@ def main(llama_logits, only):
     OUT.mkdir(parents=True, exist_ok=True)
     for fam in only or FAMILIES:
         gguf = TINY / f"{fam}.gguf"
-        prompts = MOE_PROMPTS if fam in MOE else PROMPTS
+        prompts = PROMPTS_OF.get(fam, MOE_PROMPTS if fam in MOE else PROMPTS)
         llama = llama_reference(llama_logits, gguf, prompts)
         if fam in GGUF_ONLY:
             fixture = {"family": fam, "gguf_sha256": sha256(gguf),

@@ -69,6 +69,19 @@ FAMILIES = {
                     moe=dict(experts=8, used=4, ff=64, norm=True, block="mlp", router="router", biases=True,
                              parts=("gate_proj", "up_proj", "down_proj"), count_key="num_local_experts",
                              ff_key="intermediate_size")),
+    # Llama 4 (text): 4 layers, so layer 3 is the global NoPE one; experts on every other layer
+    # (Maverick's interleave) with a shared expert, top-1 by sigmoid; llama3 RoPE scaling; the
+    # chunk is llama.cpp's fixed 8192, so a long prompt reaches past it. Its HF directory is in
+    # Meta's layout: `language_model.` names, a `text_config`, fused transposed expert matrices.
+    "llama4": dict(vocab="llama-bpe", model_type="llama4", arch="llama4", seed=12, rope_theta=500000.0,
+                   num_hidden_layers=4, head_dim=16, tie=False, max_position_embeddings=16384,
+                   rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                     original_max_position_embeddings=64),
+                   ffn="feed_forward", intermediate_size_mlp=128, interleave_moe_layer_step=2,
+                   attention_chunk_size=8192, use_qk_norm=True, llama4_layout=True,
+                   moe=dict(experts=8, used=1, ff=64, norm=False, block="feed_forward", router="router",
+                            shared="shared_expert", parts=("gate_proj", "up_proj", "down_proj"),
+                            count_key="num_local_experts", ff_key="intermediate_size")),
     "phi3-longrope": dict(vocab="phi-3", model_type="phi3", arch="phi3", seed=8, num_key_value_heads=4,
                           partial_rotary_factor=0.75, tie=False, fused=True, original_max_position_embeddings=64,
                           rope_scaling=dict(type="longrope", long_factor=[1.0, 1.5, 2.5, 4.0, 8.0, 16.0],
@@ -96,9 +109,15 @@ def hf_tensors(c, rng, vocab):
             t[p + "self_attn.q_proj.weight"] = f(nh * hd, h, s=s_in)
             t[p + "self_attn.k_proj.weight"] = f(nkv * hd, h, s=s_in)
             t[p + "self_attn.v_proj.weight"] = f(nkv * hd, h, s=s_in)
-        if c.get("moe"):
+        ffn = c.get("ffn", "mlp")
+        if is_moe_layer(c, i):
             m = c["moe"]
             b = p + m["block"] + "."
+            if m.get("shared"):
+                sh = b + m["shared"] + "."
+                t[sh + "gate_proj.weight"] = f(m["ff"], h, s=s_in)
+                t[sh + "up_proj.weight"] = f(m["ff"], h, s=s_in)
+                t[sh + "down_proj.weight"] = f(h, m["ff"], s=1 / math.sqrt(m["ff"]))
             router = b + m.get("router", "gate")
             t[router + ".weight"] = f(m["experts"], h, s=1.0)
             if m.get("biases"):
@@ -113,8 +132,9 @@ def hf_tensors(c, rng, vocab):
                     t[up + ".bias"] = f(m["ff"], s=0.5)
                     t[down + ".bias"] = f(h, s=0.5)
         elif not c.get("fused"):
-            t[p + "mlp.gate_proj.weight"] = f(ff, h, s=s_in)
-            t[p + "mlp.up_proj.weight"] = f(ff, h, s=s_in)
+            ff = c.get("intermediate_size_mlp", ff)
+            t[p + f"{ffn}.gate_proj.weight"] = f(ff, h, s=s_in)
+            t[p + f"{ffn}.up_proj.weight"] = f(ff, h, s=s_in)
         if c.get("qkv_bias"):
             t[p + "self_attn.q_proj.bias"] = f(nh * hd, s=0.5)
             t[p + "self_attn.k_proj.bias"] = f(nkv * hd, s=0.5)
@@ -127,14 +147,41 @@ def hf_tensors(c, rng, vocab):
             t[p + "self_attn.o_proj.bias"] = f(h, s=0.5)
         if c.get("sinks"):
             t[p + "self_attn.sinks"] = f(nh, s=1.0)
-        if not c.get("moe"):
-            t[p + "mlp.down_proj.weight"] = f(h, ff, s=1 / math.sqrt(ff))
+        if not is_moe_layer(c, i):
+            t[p + f"{ffn}.down_proj.weight"] = f(h, ff, s=1 / math.sqrt(ff))
         t[p + "input_layernorm.weight"] = norm(h)
         t[p + "post_attention_layernorm.weight"] = norm(h)
         if c.get("sandwich"):
             t[p + "pre_feedforward_layernorm.weight"] = norm(h)
             t[p + "post_feedforward_layernorm.weight"] = norm(h)
     return t
+
+
+def is_moe_layer(c, i):
+    """Every `interleave_moe_layer_step`-th layer has experts (1-based, as llama.cpp counts)."""
+    return bool(c.get("moe")) and (i + 1) % c.get("interleave_moe_layer_step", 1) == 0
+
+
+def llama4_layout(tensors):
+    """Meta's Llama 4 checkpoint layout: everything under `language_model.`, each MoE layer's
+    experts as one `gate_up_proj` [experts, hidden, 2·ff] and one `down_proj` [experts, ff,
+    hidden] (transposed against HF's usual [out, in])."""
+    out, experts = {}, {}
+    for k, v in tensors.items():
+        if ".experts." in k:
+            experts[k] = v
+        else:
+            out["language_model." + k] = v
+    layers = sorted({k.split(".")[2] for k in experts}, key=int)
+    for i in layers:
+        b = f"model.layers.{i}.feed_forward.experts."
+        n = len({k[len(b):].split(".")[0] for k in experts if k.startswith(b)})
+        gate = np.stack([experts[f"{b}{e}.gate_proj.weight"] for e in range(n)]).swapaxes(1, 2)
+        up = np.stack([experts[f"{b}{e}.up_proj.weight"] for e in range(n)]).swapaxes(1, 2)
+        down = np.stack([experts[f"{b}{e}.down_proj.weight"] for e in range(n)]).swapaxes(1, 2)
+        out[f"language_model.{b}gate_up_proj"] = np.ascontiguousarray(np.concatenate([gate, up], axis=2))
+        out[f"language_model.{b}down_proj"] = np.ascontiguousarray(down)
+    return out
 
 
 def hf_config(name, c, vocab, bos, eos):
@@ -153,6 +200,13 @@ def hf_config(name, c, vocab, bos, eos):
                     "norm_topk_prob": m["norm"]})
         if c["model_type"] == "qwen3_moe":
             cfg.update(decoder_sparse_step=1, mlp_only_layers=[])
+    if c["model_type"] == "llama4":
+        cfg.update(intermediate_size=c["moe"]["ff"], attention_bias=False)
+        for k in ("intermediate_size_mlp", "interleave_moe_layer_step", "attention_chunk_size", "use_qk_norm"):
+            cfg[k] = c[k]
+        text = {**cfg, "model_type": "llama4_text"}
+        return dict(model_type="llama4", architectures=["Llama4ForConditionalGeneration"], text_config=text,
+                    tie_word_embeddings=c["tie"], bos_token_id=bos, eos_token_id=eos, torch_dtype="float32")
     return cfg
 
 
@@ -164,6 +218,9 @@ LAYER_NAMES = {
     "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "mlp.gate_proj": "ffn_gate",
     "mlp.up_proj": "ffn_up", "mlp.gate_up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
     "pre_feedforward_layernorm": "ffn_norm", "post_feedforward_layernorm": "post_ffw_norm",
+    "feed_forward.gate_proj": "ffn_gate", "feed_forward.up_proj": "ffn_up", "feed_forward.down_proj": "ffn_down",
+    "feed_forward.shared_expert.gate_proj": "ffn_gate_shexp", "feed_forward.shared_expert.up_proj": "ffn_up_shexp",
+    "feed_forward.shared_expert.down_proj": "ffn_down_shexp",
 }
 
 
@@ -253,7 +310,7 @@ def stack_experts(c, tensors):
     first in numpy order (last in ggml's)."""
     m = c["moe"]
     out = {k: v for k, v in tensors.items() if ".experts." not in k}
-    for i in range(c["num_hidden_layers"]):
+    for i in filter(lambda i: is_moe_layer(c, i), range(c["num_hidden_layers"])):
         b = f"model.layers.{i}.{m['block']}."
         for name, g in zip(m["parts"], ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")):
             for suffix in ("weight", "bias") if m.get("biases") else ("weight",):
@@ -302,7 +359,7 @@ def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=
     w.add_context_length(c["max_position_embeddings"])
     w.add_embedding_length(h)
     w.add_block_count(c["num_hidden_layers"])
-    w.add_feed_forward_length(c["intermediate_size"])
+    w.add_feed_forward_length(c.get("intermediate_size_mlp", c["intermediate_size"]))
     w.add_head_count(nh)
     w.add_head_count_kv(nkv)
     w.add_layer_norm_rms_eps(c["rms_norm_eps"])
@@ -323,6 +380,8 @@ def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=
         w.add_expert_used_count(moe["used"])
         if arch != "llama":
             w.add_expert_feed_forward_length(moe["ff"])
+        if "interleave_moe_layer_step" in c:
+            w.add_interleave_moe_layer_step(c["interleave_moe_layer_step"])
         if not per_expert:
             tensors = stack_experts(c, tensors)
     copy_tokenizer(reader, w)
@@ -386,6 +445,7 @@ def main():
         cfg = hf_config(name, c, vocab, bos and int(bos.contents()), eos and int(eos.contents()))
         (hf_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         hf = hf_stacked(c, tensors) if c.get("hf_stacked") else tensors
+        hf = llama4_layout(hf) if c.get("llama4_layout") else hf
         save_file(hf, str(hf_dir / "model.safetensors"), metadata={"format": "pt"})
         gguf_path = out / f"{name}.gguf"
         write_gguf(gguf_path, c, tensors, reader, vocab)

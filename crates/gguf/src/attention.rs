@@ -8,6 +8,7 @@ use half::f16;
 
 use crate::kernels::Out;
 use crate::layers::CResult;
+use parallax_core::arch::Reach;
 
 /// What one layer's attention computes, at positions `pos..pos + seq`.
 #[derive(Debug, Clone)]
@@ -18,8 +19,8 @@ pub struct Attend {
     pub scale: f32,
     /// `cap · tanh(score / cap)` before the softmax (Gemma 2).
     pub softcap: Option<f32>,
-    /// A query sees only the keys less than this many positions back.
-    pub window: Option<usize>,
+    /// Which earlier keys a query sees.
+    pub reach: Reach,
     /// Position of the first query.
     pub pos: usize,
     /// Position of the cache view's first key (a sliding-window layer drops what no query can
@@ -40,14 +41,9 @@ impl Attend {
     /// Keys query position `p` sees, as indices into the cache view (key `j` is position
     /// `first + j`).
     fn visible(&self, p: usize) -> std::ops::Range<usize> {
-        let lo = window_start(self.window, p).max(self.first);
+        let lo = self.reach.first_visible(p).max(self.first);
         lo - self.first..p + 1 - self.first
     }
-}
-
-/// The first position a query at `p` sees: `p + 1 − window`, or 0 without a window.
-pub(crate) fn window_start(window: Option<usize>, p: usize) -> usize {
-    window.map_or(0, |w| (p + 1).saturating_sub(w))
 }
 
 /// An element type the KV cache may hold, with the two operations attention does on its rows.
@@ -308,7 +304,7 @@ impl Attend {
         let d = self.head_dim;
         let k = View::<E>::new(ks, kl, self.n_kv_head, d)?;
         let v = View::<E>::new(vs, vl, self.n_kv_head, d)?;
-        if v.len != k.len || self.pos + seq > self.first + k.len || self.first > window_start(self.window, self.pos) {
+        if v.len != k.len || self.pos + seq > self.first + k.len || self.first > self.reach.first_visible(self.pos) {
             candle_core::bail!(
                 "attention: {} keys, {} values from position {} for queries {}..{}",
                 k.len,
@@ -454,6 +450,7 @@ mod tests {
     use half::f16;
 
     use super::Attend;
+    use parallax_core::arch::Reach;
     use crate::kernels::tests::values;
 
     /// The textbook formula, one query at a time, in f64.
@@ -465,7 +462,13 @@ mod tests {
             for i in 0..seq {
                 let p = a.pos + i;
                 let qi = &q[(h * seq + i) * d..][..d];
-                let keys: Vec<usize> = (0..=p).filter(|&j| a.window.is_none_or(|w| p - j < w)).collect();
+                let keys: Vec<usize> = (0..=p)
+                    .filter(|&j| match a.reach {
+                        Reach::All => true,
+                        Reach::Window(w) => p - j < w,
+                        Reach::Chunk(c) => j / c == p / c,
+                    })
+                    .collect();
                 let scores: Vec<f64> = keys
                     .iter()
                     .map(|&j| {
@@ -491,22 +494,25 @@ mod tests {
     }
 
     #[test]
-    fn equals_the_textbook_formula_with_gqa_windows_softcap_sinks_and_a_cache_view() {
+    fn equals_the_textbook_formula_with_gqa_windows_chunks_softcap_sinks_and_a_cache_view() {
         let dev = Device::Cpu;
         let (n_head, n_kv_head, cap) = (4, 2, 64);
         // 28: narrower than one register block of the f16 weighted sum; 72: one block and a tail.
-        // (pos, seq, window, softcap, first, sinks): the fourth case's view starts at the
-        // window; the last ones have a sink logit per head.
+        // (pos, seq, reach, softcap, first, sinks): the fourth case's view starts at the
+        // window; then sinks; the last ones attend within chunks of 8 (queries 20..27 span
+        // two chunks; the view starts at the first one's chunk).
         let sinks: std::sync::Arc<[f32]> = vec![-1.0, 0.5, 2.0, 8.0].into();
         let cases = [
-            (0, 9, None, None, 0, None),
-            (30, 1, None, None, 0, None),
-            (20, 7, Some(5), Some(3.0), 0, None),
-            (20, 7, Some(5), None, 16, None),
-            (0, 9, None, None, 0, Some(sinks.clone())),
-            (20, 7, Some(5), None, 16, Some(sinks)),
+            (0, 9, Reach::All, None, 0, None),
+            (30, 1, Reach::All, None, 0, None),
+            (20, 7, Reach::Window(5), Some(3.0), 0, None),
+            (20, 7, Reach::Window(5), None, 16, None),
+            (0, 9, Reach::All, None, 0, Some(sinks.clone())),
+            (20, 7, Reach::Window(5), None, 16, Some(sinks)),
+            (20, 7, Reach::Chunk(8), None, 0, None),
+            (20, 7, Reach::Chunk(8), None, 16, None),
         ];
-        for (d, (pos, seq, window, softcap, first, sinks)) in
+        for (d, (pos, seq, reach, softcap, first, sinks)) in
             [28, 72].into_iter().flat_map(|d| cases.clone().map(|c| (d, c)))
         {
             let a = Attend {
@@ -515,7 +521,7 @@ mod tests {
                 head_dim: d,
                 scale: 0.3,
                 softcap,
-                window,
+                reach,
                 pos,
                 first,
                 sinks,
@@ -562,7 +568,7 @@ mod tests {
             head_dim: d,
             scale: 1.0,
             softcap: None,
-            window: None,
+            reach: Reach::All,
             pos: 10,
             first: 0,
             sinks: None,

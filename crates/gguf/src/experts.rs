@@ -1,13 +1,15 @@
-//! The mixture-of-experts feed-forward (Mixtral, Qwen3-MoE, GPT-OSS), as llama.cpp's
-//! `build_moe_ffn` computes it with softmax gating: router logits (plus GPT-OSS's router bias),
+//! The mixture-of-experts feed-forward (Mixtral, Qwen3-MoE, GPT-OSS, Llama 4), as llama.cpp's
+//! `build_moe_ffn` computes it. Softmax gating: router logits (plus GPT-OSS's router bias),
 //! softmax over every expert, the top `experts_used` kept (their weights renormalised to sum to
 //! 1), each kept expert's gated MLP (with GPT-OSS's biases), the outputs mixed by weight.
+//! Llama 4's sigmoid gating: the top logits kept, each kept expert's input scaled by its
+//! logit's sigmoid, the outputs summed, plus a shared expert every token runs.
 //!
 //! Only chosen experts run. The tokens of a batch are grouped by expert, so each expert's
 //! weights are read once per batch, as rows of one matmul (the prefill panels apply).
 
 use candle_core::{DType, Module, Tensor};
-use parallax_core::arch::{Activation, MoeDesc, MoeNames};
+use parallax_core::arch::{Activation, Gating, MoeDesc, MoeNames};
 
 use std::sync::Arc;
 
@@ -23,6 +25,8 @@ pub struct Moe {
     decode: Option<DecodeExperts>,
     used: usize,
     norm_topk: bool,
+    gating: Gating,
+    shared: Option<Mlp>,
 }
 
 /// Every expert's gate, up and down in our kernels' form, and its biases as plain rows: one
@@ -90,7 +94,22 @@ impl Moe {
             }),
             None => None,
         };
+        let shared = match names.shared {
+            Some(_) => {
+                let part = |p: &str| w.matmul(&format!("{prefix}.{p}_shexp.weight"));
+                Some(Mlp::from_parts(
+                    part("ffn_gate")?,
+                    part("ffn_up")?,
+                    part("ffn_down")?,
+                    act,
+                    None,
+                ))
+            }
+            None => None,
+        };
         Ok(Moe {
+            gating: names.gating,
+            shared,
             router_bias: names
                 .biases
                 .then(|| w.bias(&format!("{prefix}.ffn_gate_inp")))
@@ -114,12 +133,40 @@ impl Moe {
             None => logits,
         };
         let logits = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        if let (1, Some(decode)) = (seq, &self.decode) {
-            let kept = self.route(&logits[0]);
+        let (y, chosen) = self.routed(&x, &logits)?;
+        let y = match &self.shared {
+            Some(mlp) => (y + mlp.forward(&x.unsqueeze(0)?)?)?,
+            None => y,
+        };
+        Ok((y, chosen))
+    }
+
+    /// The kept experts' mixed outputs `(1, seq, hidden)` for rows `x` `(seq, hidden)`.
+    fn routed(&self, x: &Tensor, logits: &[Vec<f32>]) -> CResult<(Tensor, Vec<u32>)> {
+        let (seq, hidden) = x.dims2()?;
+        let decode = self.decode.as_ref().filter(|_| seq == 1);
+        if let Some(decode) = decode {
+            let mut kept = self.route(&logits[0]);
             let chosen = kept.iter().map(|&(e, _)| e as u32).collect();
-            let y = decode.forward(&x.flatten_all()?.to_vec1::<f32>()?, &kept)?;
+            let mut row = x.flatten_all()?.to_vec1::<f32>()?;
+            match (self.gating, kept.as_mut_slice()) {
+                (Gating::Softmax, _) => {}
+                // One expert: its input scaled, its output taken as it is.
+                (Gating::SigmoidScalesInput, [(_, w)]) => {
+                    row.iter_mut().for_each(|v| *v *= *w);
+                    *w = 1.0;
+                }
+                (Gating::SigmoidScalesInput, _) => return self.grouped(x, logits),
+            }
+            let y = decode.forward(&row, &kept)?;
             return Ok((Tensor::from_vec(y, (1, 1, hidden), x.device())?, chosen));
         }
+        self.grouped(x, logits)
+    }
+
+    /// Every token's kept experts, the batch grouped by expert: one matmul per used expert.
+    fn grouped(&self, x: &Tensor, logits: &[Vec<f32>]) -> CResult<(Tensor, Vec<u32>)> {
+        let (seq, hidden) = x.dims2()?;
         let mut chosen = Vec::with_capacity(seq * self.used);
         let mut by_expert: Vec<Vec<(u32, f32)>> = vec![Vec::new(); self.experts.len()];
         for (token, row) in logits.iter().enumerate() {
@@ -135,8 +182,19 @@ impl Moe {
             }
             let ids: Vec<u32> = tokens.iter().map(|&(t, _)| t).collect();
             let rows = x.index_select(&Tensor::new(ids.as_slice(), x.device())?, 0)?;
+            let (rows, weights) = match self.gating {
+                Gating::Softmax => (rows, tokens.clone()),
+                Gating::SigmoidScalesInput => {
+                    let w: Vec<f32> = tokens.iter().map(|&(_, w)| w).collect();
+                    let scale = Tensor::from_vec(w, (tokens.len(), 1), x.device())?;
+                    (
+                        rows.broadcast_mul(&scale)?,
+                        tokens.iter().map(|&(t, _)| (t, 1.0)).collect(),
+                    )
+                }
+            };
             let y = expert.forward(&rows)?.flatten_all()?.to_vec1::<f32>()?;
-            for (&(t, weight), y) in tokens.iter().zip(y.chunks_exact(hidden)) {
+            for (&(t, weight), y) in weights.iter().zip(y.chunks_exact(hidden)) {
                 let o = &mut out[t as usize * hidden..(t as usize + 1) * hidden];
                 for (o, &y) in o.iter_mut().zip(y) {
                     *o += y * weight;
@@ -148,6 +206,15 @@ impl Moe {
 
     /// The kept experts of one token and their weights, highest first.
     fn route(&self, logits: &[f32]) -> Vec<(usize, f32)> {
+        if self.gating == Gating::SigmoidScalesInput {
+            let mut order: Vec<usize> = (0..logits.len()).collect();
+            order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+            order.truncate(self.used);
+            return order
+                .into_iter()
+                .map(|e| (e, 1.0 / (1.0 + (-logits[e]).exp())))
+                .collect();
+        }
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let exp: Vec<f32> = logits.iter().map(|&l| (l - max).exp()).collect();
         let sum: f64 = exp.iter().map(|&e| e as f64).sum();
@@ -227,6 +294,8 @@ mod tests {
             decode: None,
             used,
             norm_topk,
+            gating: Gating::Softmax,
+            shared: None,
         }
     }
 

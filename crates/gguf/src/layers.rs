@@ -2,12 +2,12 @@
 //! partial, with frequency divisors), grouped-query attention with optional biases, fused QKV,
 //! Q/K norms, soft-capping and a sliding window, and the gated MLP (optionally fused).
 
-use crate::attention::{window_start, Attend};
+use crate::attention::Attend;
 use crate::kernels::{Projections, QLinear};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use parallax_core::arch::{Activation, RopeFreqs};
+use parallax_core::arch::{Activation, QueryTemperature, Reach, RopeFreqs};
 
 use crate::weights::Weights;
 
@@ -32,13 +32,13 @@ pub struct KvCache {
     rows: usize,
     max_len: usize,
     dtype: DType,
-    window: Option<usize>,
+    reach: Reach,
 }
 
 const KV_STEP: usize = 256;
 
 impl KvCache {
-    pub fn new(max_len: usize, dtype: DType, window: Option<usize>) -> Self {
+    pub fn new(max_len: usize, dtype: DType, reach: Reach) -> Self {
         KvCache {
             k: None,
             v: None,
@@ -46,7 +46,7 @@ impl KvCache {
             rows: 0,
             max_len,
             dtype,
-            window,
+            reach,
         }
     }
 
@@ -70,7 +70,7 @@ impl KvCache {
     /// Whether positions `0..len` can be kept exactly: the next query (at `len`) must find
     /// every key its window reaches.
     pub fn can_keep(&self, len: usize) -> bool {
-        len >= self.len() || self.first <= window_start(self.window, len)
+        len >= self.len() || self.first <= self.reach.first_visible(len)
     }
 
     /// Keeps positions `0..len` (the caller checked [`Self::can_keep`]); the rest is
@@ -98,9 +98,9 @@ impl KvCache {
             candle_core::bail!("KV cache full: {} positions > context {}", self.len() + n, self.max_len);
         }
         let capacity = self.k.as_ref().map(|t| t.dim(2)).transpose()?.unwrap_or(0);
-        if self.window.is_some() && self.rows + n > capacity {
-            // No new query looks back past the first one's window.
-            self.drop_before(window_start(self.window, self.len()))?;
+        if self.reach != Reach::All && self.rows + n > capacity {
+            // No new query looks back past the first one's window (or chunk).
+            self.drop_before(self.reach.first_visible(self.len()))?;
         }
         let needed = self.rows + n;
         if needed > capacity {
@@ -219,8 +219,14 @@ pub struct AttentionConfig {
     pub scale: f64,
     /// `cap · tanh(score / cap)` before the mask (Gemma 2).
     pub softcap: Option<f64>,
-    /// Keys further back than this many positions are not attended to.
-    pub sliding_window: Option<usize>,
+    /// Which earlier positions a query sees.
+    pub reach: Reach,
+    /// Queries and keys are rotated (not on Llama 4's NoPE layers).
+    pub rotate: bool,
+    /// Unweighted RMS norms on queries and keys after RoPE, with this eps (Llama 4).
+    pub unit_qk_norm: Option<f64>,
+    /// Queries multiplied by their position's temperature (Llama 4's NoPE layers).
+    pub temperature: Option<QueryTemperature>,
 }
 
 /// A projection with an optional bias (Qwen2's Q/K/V).
@@ -386,9 +392,19 @@ impl Attention {
             q = qn.forward(&q)?;
             k = kn.forward(&k)?;
         }
-        let (cos, sin) = rope_tables(pos, seq, &c.rope, x.device())?;
-        let q = c.rope.apply(&q, &cos, &sin)?;
-        let k = c.rope.apply(&k, &cos, &sin)?;
+        if c.rotate {
+            let (cos, sin) = rope_tables(pos, seq, &c.rope, x.device())?;
+            q = c.rope.apply(&q, &cos, &sin)?;
+            k = c.rope.apply(&k, &cos, &sin)?;
+        }
+        if let Some(eps) = c.unit_qk_norm {
+            q = candle_nn::ops::rms_norm(&q, &Tensor::ones(c.head_dim, q.dtype(), q.device())?, eps as f32)?;
+            k = candle_nn::ops::rms_norm(&k, &Tensor::ones(c.head_dim, k.dtype(), k.device())?, eps as f32)?;
+        }
+        if let Some(t) = c.temperature {
+            let scales: Vec<f32> = (pos..pos + seq).map(|p| t.at(p)).collect();
+            q = q.broadcast_mul(&Tensor::from_vec(scales, (1, 1, seq, 1), q.device())?)?;
+        }
         let (k, v) = self.cache.append(&k, &v)?;
         let (q, seq, pos) = match only_last {
             true => (q.narrow(2, seq - 1, 1)?, 1, pos + seq - 1),
@@ -400,7 +416,7 @@ impl Attention {
             head_dim: c.head_dim,
             scale: c.scale as f32,
             softcap: c.softcap.map(|cap| cap as f32),
-            window: c.sliding_window,
+            reach: c.reach,
             pos,
             first: self.cache.first(),
             sinks: self.sinks.clone(),
@@ -521,7 +537,7 @@ mod tests {
 
     #[test]
     fn a_sliding_window_cache_drops_only_keys_no_query_sees() {
-        let mut c = KvCache::new(4096, DType::F32, Some(4));
+        let mut c = KvCache::new(4096, DType::F32, Reach::Window(4));
         let (k, _) = c.append(&positions(0, 200), &positions(0, 200)).expect("append");
         assert_eq!(held(&k), (0..200).map(|p| p as f32).collect::<Vec<_>>());
         // Past the first allocation: the keys before position 200 + 1 − 4 go.
@@ -545,7 +561,7 @@ mod tests {
 
     #[test]
     fn a_global_cache_keeps_every_position() {
-        let mut c = KvCache::new(4096, DType::F32, None);
+        let mut c = KvCache::new(4096, DType::F32, Reach::All);
         c.append(&positions(0, 200), &positions(0, 200)).expect("append");
         let (k, _) = c.append(&positions(200, 200), &positions(200, 200)).expect("append");
         assert_eq!((c.first(), held(&k).len()), (0, 400));

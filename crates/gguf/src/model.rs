@@ -48,7 +48,9 @@ impl Model {
         let spec = d.spec();
         let eps = d.norm_eps as f64;
         let (embd, output) = w.embedding_and_output()?;
-        let style = match spec.gguf_qk_permuted {
+        // llama.cpp's "normal" RoPE rotates consecutive pairs: the llama family's Q/K rows were
+        // permuted for it, and Llama 4's HF weights already rotate that way.
+        let style = match spec.gguf_qk_permuted || spec.hf_rope_interleaved {
             true => RopeStyle::Interleaved,
             false => RopeStyle::Halves,
         };
@@ -68,7 +70,10 @@ impl Model {
                 },
                 scale: d.attn_scale as f64,
                 softcap: d.attn_softcap.map(f64::from),
-                sliding_window: layer.sliding_window,
+                reach: layer.reach(),
+                rotate: layer.rope,
+                unit_qk_norm: (d.qk_unit_norm && layer.rope).then_some(eps),
+                temperature: d.query_temperature.filter(|_| !layer.rope),
             };
             let parts = AttentionParts {
                 fused_qkv: spec.fused_qkv,
@@ -84,16 +89,10 @@ impl Model {
             };
             blocks.push(Block {
                 attn_norm: w.rms_norm(&format!("{p}.attn_norm.weight"), eps)?,
-                attn: Attention::load(
-                    w,
-                    &p,
-                    cfg,
-                    parts,
-                    KvCache::new(d.context_length, kv, layer.sliding_window),
-                )?,
+                attn: Attention::load(w, &p, cfg, parts, KvCache::new(d.context_length, kv, layer.reach()))?,
                 post_attn_norm: sandwich(w, "post_attention_norm")?,
                 ffn_norm: w.rms_norm(&format!("{p}.{}.weight", spec.gguf_ffn_norm), eps)?,
-                ffn: match (&d.moe, &spec.moe) {
+                ffn: match (d.moe.as_ref().filter(|_| layer.experts), &spec.moe) {
                     (Some(m), Some(names)) => Ffn::Experts(Moe::load(w, &p, m, names, spec.activation)?),
                     _ => Ffn::Dense(Mlp::load(
                         w,

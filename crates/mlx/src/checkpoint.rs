@@ -81,6 +81,7 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
 /// those under plain HF names and leaves the vision tower and projector out, as mlx-lm does.
 fn text_model_names<T>(tensors: HashMap<String, T>) -> HashMap<String, T> {
     let vision = [
+        "vision_model.",
         "vision_tower.",
         "multi_modal_projector.",
         "model.vision_tower.",

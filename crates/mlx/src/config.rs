@@ -87,6 +87,12 @@ pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Result<
         v["rope_local_base_freq"] = json!(d.rope_local_base);
         v["sliding_window_pattern"] = json!(6);
     }
+    if spec.hf_dense_ff_key != "intermediate_size" {
+        v[spec.hf_dense_ff_key] = json!(d.intermediate);
+    }
+    if d.family == Family::Llama4 {
+        v = llama4_text_config(d, v);
+    }
     if let Some(default) = most_common(quant.values()) {
         let mut q = json!({ "group_size": default.group_size, "bits": default.bits });
         for (module, spec) in quant.iter().filter(|(_, s)| **s != default) {
@@ -96,6 +102,36 @@ pub fn to_hf_json(d: &ModelDesc, quant: &BTreeMap<String, QuantSpec>) -> Result<
         v["quantization_config"] = q;
     }
     Ok(v)
+}
+
+/// Llama 4's config: the text model's fields under `text_config` (mlx-lm reads them there),
+/// with its layer pattern, Q/K norm and query temperature.
+fn llama4_text_config(d: &ModelDesc, mut text: Value) -> Value {
+    let step = d.layers.iter().position(|l| l.experts).map_or(1, |i| i + 1);
+    text["interleave_moe_layer_step"] = json!(step);
+    text["attention_chunk_size"] = json!(d
+        .layers
+        .iter()
+        .find_map(|l| l.attention_chunk)
+        .unwrap_or(d.context_length));
+    text["use_qk_norm"] = json!(d.qk_unit_norm);
+    text["attention_bias"] = json!(d.qkv_bias);
+    match d.query_temperature {
+        Some(t) => {
+            text["attn_temperature_tuning"] = json!(true);
+            text["floor_scale"] = json!(t.floor);
+            text["attn_scale"] = json!(t.scale);
+        }
+        None => text["attn_temperature_tuning"] = json!(false),
+    }
+    let top = ["architectures", "tie_word_embeddings", "bos_token_id", "eos_token_id"];
+    let mut root = json!({ "model_type": "llama4" });
+    for k in top {
+        root[k] = text[k].clone();
+    }
+    text["model_type"] = json!("llama4_text");
+    root["text_config"] = text;
+    root
 }
 
 /// `rope_scaling` as mlx-lm and transformers read it.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use mlx_rs::{Array, Dtype};
+use parallax_core::arch::Family;
 use parallax_core::{ChatTemplate, Error, Result, Tokenizer};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -70,13 +71,21 @@ pub fn convert(gguf: &Path, out_dir: &Path, opts: ConvertOptions) -> Result<Conv
         }
     }
     std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
+    // mlx-lm's Llama 4 is the multimodal class: its text model's tensors (and their
+    // quantization entries) live under `language_model.`, which our reader strips again.
+    let prefix = match config.family {
+        Family::Llama4 => "language_model.",
+        _ => "",
+    };
+    let quant: BTreeMap<String, QuantSpec> = quant.into_iter().map(|(m, q)| (format!("{prefix}{m}"), q)).collect();
     let cfg = to_hf_json(&config, &quant).map_err(|r| invalid(gguf, format!("cannot write config.json: {r}")))?;
     write_json(&out_dir.join("config.json"), &cfg)?;
     let metadata = HashMap::from([("format".to_owned(), "mlx".to_owned())]);
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
+    let saved: Vec<(String, &Array)> = names.iter().map(|n| (format!("{prefix}{n}"), &tensors[*n])).collect();
     Array::save_safetensors(
-        names.iter().map(|n| (n.as_str(), &tensors[*n])),
+        saved.iter().map(|(n, a)| (n.as_str(), *a)),
         &metadata,
         out_dir.join("model.safetensors"),
     )
@@ -119,11 +128,17 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
 fn in_dim(module: &str, c: &ModelDesc) -> usize {
     if module.ends_with("o_proj") {
         c.layers[0].n_head * c.head_dim
-    } else if let (true, Some(m)) = (module.ends_with("down_proj"), &c.moe) {
-        // Every down projection of a mixture of experts is an expert's.
-        m.expert_ff
     } else if module.ends_with("down_proj") {
-        c.intermediate
+        // In a layer with experts, every down projection (shared expert too) is an expert's.
+        let layer = module
+            .strip_prefix("model.layers.")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| c.layers.get(i));
+        match (&c.moe, layer) {
+            (Some(m), Some(l)) if l.experts => m.expert_ff,
+            _ => c.intermediate,
+        }
     } else {
         c.hidden
     }

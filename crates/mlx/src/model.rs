@@ -25,7 +25,7 @@ struct Block {
 /// A block's feed-forward: one gated MLP, or a mixture of experts.
 enum Ffn {
     Dense(Mlp),
-    Experts(Moe),
+    Experts(Box<Moe>),
 }
 
 pub struct Model {
@@ -94,14 +94,17 @@ impl Model {
                 n_kv_heads: layer.n_kv_head,
                 head_dim: d.head_dim,
                 scale: d.attn_scale,
-                rope: Rope {
+                rope: layer.rope.then(|| Rope {
                     dims: d.rope_dims,
+                    traditional: spec.hf_rope_interleaved,
                     base: layer.rope_base,
                     freqs: rotation.divisors.map(|v| rope_freqs(&v, d.rope_dims, layer.rope_base)),
                     magnitude: rope_magnitude(rotation.magnitude, d.rope_dims, d.head_dim),
-                },
+                }),
                 softcap: d.attn_softcap,
-                window: layer.sliding_window,
+                reach: layer.reach(),
+                unit_qk_norm: (d.qk_unit_norm && layer.rope).then_some(d.norm_eps),
+                temperature: d.query_temperature.filter(|_| !layer.rope),
                 max_len: d.context_length,
             };
             let parts = AttentionParts {
@@ -135,13 +138,18 @@ impl Model {
                 attn,
                 post_attn_norm,
                 ffn_norm: norm(t, &format!("{p}.{pre_ffn}.weight"), h)?,
-                ffn: match (&d.moe, spec.moe) {
-                    (Some(m), Some(names)) => {
-                        Ffn::Experts(Moe::load(t, &format!("{p}.{}", names.block), h, m, &names, act)?)
-                    }
+                ffn: match (d.moe.as_ref().filter(|_| layer.experts), spec.moe) {
+                    (Some(m), Some(names)) => Ffn::Experts(Box::new(Moe::load(
+                        t,
+                        &format!("{p}.{}", names.block),
+                        h,
+                        m,
+                        &names,
+                        act,
+                    )?)),
                     _ => Ffn::Dense(Mlp::load(
                         t,
-                        &format!("{p}.mlp"),
+                        &format!("{p}.{}", spec.hf_ffn),
                         (h, d.intermediate),
                         spec.fused_gate_up,
                         act,

@@ -9,7 +9,7 @@ use mlx_rs::{Array, Dtype};
 
 use crate::config::QuantSpec;
 use crate::tensors::Tensors;
-use parallax_core::arch::Activation;
+use parallax_core::arch::{Activation, QueryTemperature, Reach};
 
 pub type MResult<T> = std::result::Result<T, mlx_rs::error::Exception>;
 
@@ -383,9 +383,11 @@ impl KvCache {
 }
 
 /// How one layer rotates queries and keys: the first `dims` of each head, split-halves (HF
-/// layout), with a base or, when the model scales RoPE, MLX `freqs` (`base^(2i/d) · divisorᵢ`).
+/// layout) or consecutive pairs (`traditional`, Llama 4), with a base or, when the model scales
+/// RoPE, MLX `freqs` (`base^(2i/d) · divisorᵢ`).
 pub struct Rope {
     pub dims: usize,
+    pub traditional: bool,
     pub base: f32,
     pub freqs: Option<Array>,
     /// `[head_dim]`: the magnitude over the rotated dimensions, 1 over the rest (YaRN,
@@ -405,8 +407,8 @@ impl Rope {
             None => x,
         };
         match &self.freqs {
-            Some(f) => fast::rope(x, dims, false, None, 1.0, offset, f),
-            None => fast::rope(x, dims, false, self.base, 1.0, offset, None),
+            Some(f) => fast::rope(x, dims, self.traditional, None, 1.0, offset, f),
+            None => fast::rope(x, dims, self.traditional, self.base, 1.0, offset, None),
         }
     }
 }
@@ -417,11 +419,16 @@ pub struct AttentionConfig {
     pub n_kv_heads: usize,
     pub head_dim: usize,
     pub scale: f32,
-    pub rope: Rope,
+    /// `None` on a layer without RoPE (Llama 4's global layers).
+    pub rope: Option<Rope>,
     /// `cap · tanh(score / cap)` before the mask (Gemma 2).
     pub softcap: Option<f32>,
-    /// Attend only to the last `window` positions.
-    pub window: Option<usize>,
+    /// Which earlier positions a query sees.
+    pub reach: Reach,
+    /// Unweighted RMS norms on queries and keys after RoPE, with this eps (Llama 4).
+    pub unit_qk_norm: Option<f32>,
+    /// Queries multiplied by their position's temperature (Llama 4's NoPE layers).
+    pub temperature: Option<QueryTemperature>,
     pub max_len: usize,
 }
 
@@ -467,11 +474,21 @@ impl Attention {
             q = rms_norm(&q, qn, *eps)?;
             k = rms_norm(&k, kn, *eps)?;
         }
-        let offset = self.cache.len() as i32;
-        q = c.rope.apply(&q, offset)?;
-        k = c.rope.apply(&k, offset)?;
+        let offset = self.cache.len();
+        if let Some(rope) = &c.rope {
+            q = rope.apply(&q, offset as i32)?;
+            k = rope.apply(&k, offset as i32)?;
+        }
+        if let Some(eps) = c.unit_qk_norm {
+            q = fast::rms_norm(&q, None, eps)?;
+            k = fast::rms_norm(&k, None, eps)?;
+        }
+        if let Some(t) = c.temperature {
+            let scales: Vec<f32> = (offset..offset + n as usize).map(|p| t.at(p)).collect();
+            q = q.multiply(Array::from_slice(&scales, &[n, 1]))?;
+        }
         let (keys, values) = self.cache.append(&k, &v, c.max_len)?;
-        let mask = attention_mask(n as usize, self.cache.len(), c.window);
+        let mask = attention_mask(n as usize, self.cache.len(), c.reach);
         let out = match (c.softcap, &self.sinks) {
             (None, None) => match &mask {
                 Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
@@ -555,17 +572,18 @@ enum Mask {
     Array(Array),
 }
 
-/// The mask for `n` new queries over `total` keys (the last `n` of which are the new ones).
-/// MLX's causal mode aligns queries to the end of the keys; a window needs an explicit mask.
-fn attention_mask(n: usize, total: usize, window: Option<usize>) -> Mask {
-    let windowed = window.filter(|&w| total > w);
-    match (n, windowed) {
-        (1, None) => Mask::None,
-        (_, None) => Mask::Causal,
-        (_, Some(w)) => {
+/// The mask for `n` new queries over `total` keys (the last `n` of which are the new ones; key
+/// `j` is position `j`). MLX's causal mode aligns queries to the end of the keys; a window or
+/// chunk that hides a key needs an explicit mask.
+fn attention_mask(n: usize, total: usize, reach: Reach) -> Mask {
+    let hides_keys = reach.first_visible(total - 1) > 0;
+    match (n, hides_keys) {
+        (1, false) => Mask::None,
+        (_, false) => Mask::Causal,
+        (_, true) => {
             let first = total - n;
             let keep: Vec<bool> = (0..n)
-                .flat_map(|i| (0..total).map(move |j| j <= first + i && first + i - j < w))
+                .flat_map(|i| (0..total).map(move |j| j <= first + i && j >= reach.first_visible(first + i)))
                 .collect();
             Mask::Array(Array::from_slice(&keep, &[n as i32, total as i32]))
         }
@@ -591,7 +609,7 @@ mod tests {
 
     #[test]
     fn a_window_mask_keeps_only_the_last_w_positions() {
-        let Mask::Array(m) = attention_mask(2, 5, Some(3)) else {
+        let Mask::Array(m) = attention_mask(2, 5, Reach::Window(3)) else {
             panic!("expected an explicit mask")
         };
         let keep = m.as_slice::<bool>().to_vec();
@@ -603,9 +621,23 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_mask_keeps_only_the_querys_own_chunk() {
+        let Mask::Array(m) = attention_mask(3, 6, Reach::Chunk(4)) else {
+            panic!("expected an explicit mask")
+        };
+        let keep = m.as_slice::<bool>().to_vec();
+        // queries 3, 4, 5: chunk 0..4 up to 3, then chunk 4..8 from 4
+        let rows: Vec<Vec<bool>> = keep.chunks(6).map(<[bool]>::to_vec).collect();
+        assert_eq!(rows[0], vec![true, true, true, true, false, false]);
+        assert_eq!(rows[1], vec![false, false, false, false, true, false]);
+        assert_eq!(rows[2], vec![false, false, false, false, true, true]);
+    }
+
+    #[test]
     fn without_a_reached_window_prefill_is_causal_and_decode_unmasked() {
-        assert!(matches!(attention_mask(4, 4, Some(512)), Mask::Causal));
-        assert!(matches!(attention_mask(1, 9, None), Mask::None));
+        assert!(matches!(attention_mask(4, 4, Reach::Window(512)), Mask::Causal));
+        assert!(matches!(attention_mask(1, 9, Reach::All), Mask::None));
+        assert!(matches!(attention_mask(1, 9, Reach::Chunk(16)), Mask::None));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub enum Family {
     Mixtral,
     Qwen3Moe,
     GptOss,
+    Llama4,
 }
 
 /// How a normalisation weight is applied.
@@ -51,6 +52,28 @@ pub enum SlidingLayers {
     AllButEvery(usize),
 }
 
+/// What the local layers of an `AllButEvery` pattern do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalAttention {
+    /// A window sliding with the query (Gemma, GPT-OSS).
+    Sliding,
+    /// Fixed chunks: a query sees the earlier keys of its own chunk only (Llama 4's
+    /// `attention_chunk_size`); the global layers run without RoPE (NoPE), with the query
+    /// temperature where the model tunes it.
+    ChunkedWithNopeGlobals,
+}
+
+/// How the router's logits become the kept experts' weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gating {
+    /// Softmax over every expert, the top ones kept, their weights mixing the outputs
+    /// (llama.cpp `LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX`).
+    Softmax,
+    /// The top logits kept, their sigmoids scaling each expert's *input* (Llama 4; llama.cpp's
+    /// `weight_before_ffn`).
+    SigmoidScalesInput,
+}
+
 /// Embedding rows are multiplied by √hidden (Gemma).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmbedScale {
@@ -77,6 +100,13 @@ pub struct MoeNames {
     pub router: &'static str,
     /// The stacked experts' module in the block (mlx-lm's `switch_mlp`; GPT-OSS: `experts`).
     pub stacked: &'static str,
+    pub gating: Gating,
+    /// A dense gated MLP every token runs beside its experts, of the experts' inner size
+    /// (Llama 4's `shared_expert`), as its module in the block.
+    pub shared: Option<&'static str>,
+    /// `config.json` key of the interleave step: every `step`-th layer has experts, the others
+    /// a dense MLP (Llama 4's `interleave_moe_layer_step`; GGUF `interleave_moe_layer_step`).
+    pub step_key: Option<&'static str>,
 }
 
 /// One family's block options and converter quirks.
@@ -118,6 +148,15 @@ pub struct FamilySpec {
     pub attn_sinks: bool,
     /// The GGUF name of the norm before the feed-forward (`post_attention_norm` for GPT-OSS).
     pub gguf_ffn_norm: &'static str,
+    /// What the local layers of the `sliding` pattern do.
+    pub local: LocalAttention,
+    /// HF checkpoints already rotate consecutive pairs (Llama 4: mlx-lm's `traditional=True`),
+    /// so llama.cpp runs its interleaved RoPE without permuting them.
+    pub hf_rope_interleaved: bool,
+    /// The feed-forward's module in HF names (`mlp`; Llama 4: `feed_forward`).
+    pub hf_ffn: &'static str,
+    /// `config.json` key of a dense layer's inner size (Llama 4: `intermediate_size_mlp`).
+    pub hf_dense_ff_key: &'static str,
 }
 
 const LLAMA_LIKE: FamilySpec = FamilySpec {
@@ -141,6 +180,10 @@ const LLAMA_LIKE: FamilySpec = FamilySpec {
     attn_out_bias: false,
     attn_sinks: false,
     gguf_ffn_norm: "ffn_norm",
+    local: LocalAttention::Sliding,
+    hf_rope_interleaved: false,
+    hf_ffn: "mlp",
+    hf_dense_ff_key: "intermediate_size",
 };
 
 const GEMMA_LIKE: FamilySpec = FamilySpec {
@@ -225,6 +268,9 @@ pub const FAMILIES: &[FamilySpec] = &[
             biases: false,
             router: "gate",
             stacked: "switch_mlp",
+            gating: Gating::Softmax,
+            shared: None,
+            step_key: None,
         }),
         ..LLAMA_LIKE
     },
@@ -244,6 +290,9 @@ pub const FAMILIES: &[FamilySpec] = &[
             biases: false,
             router: "gate",
             stacked: "switch_mlp",
+            gating: Gating::Softmax,
+            shared: None,
+            step_key: None,
         }),
         ..LLAMA_LIKE
     },
@@ -267,10 +316,43 @@ pub const FAMILIES: &[FamilySpec] = &[
             biases: true,
             router: "router",
             stacked: "experts",
+            gating: Gating::Softmax,
+            shared: None,
+            step_key: None,
         }),
         attn_out_bias: true,
         attn_sinks: true,
         gguf_ffn_norm: "post_attention_norm",
+        ..LLAMA_LIKE
+    },
+    // Llama 4 (text): three chunked-attention layers with RoPE and unit-norm Q/K, then one
+    // global layer without RoPE (query temperature); experts every `interleave_moe_layer_step`
+    // layers, top-1 by sigmoid with a shared expert; HF weights already in interleaved-pair
+    // order, so llama.cpp's converter does not permute them.
+    FamilySpec {
+        family: Family::Llama4,
+        gguf_arch: "llama4",
+        hf_types: &["llama4"],
+        hf_class: "Llama4ForConditionalGeneration",
+        sliding: SlidingLayers::AllButEvery(4),
+        gguf_qk_permuted: false,
+        default_rope_base: 500_000.0,
+        moe: Some(MoeNames {
+            block: "feed_forward",
+            expert_parts: ["gate_proj", "up_proj", "down_proj"],
+            count_key: "num_local_experts",
+            ff_key: "intermediate_size",
+            biases: false,
+            router: "router",
+            stacked: "experts",
+            gating: Gating::SigmoidScalesInput,
+            shared: Some("shared_expert"),
+            step_key: Some("interleave_moe_layer_step"),
+        }),
+        local: LocalAttention::ChunkedWithNopeGlobals,
+        hf_rope_interleaved: true,
+        hf_ffn: "feed_forward",
+        hf_dense_ff_key: "intermediate_size_mlp",
         ..LLAMA_LIKE
     },
 ];
@@ -296,6 +378,7 @@ impl Family {
             Family::Mixtral => "mixtral",
             Family::Qwen3Moe => "qwen3moe",
             Family::GptOss => "gpt-oss",
+            Family::Llama4 => "llama4",
         }
     }
 

@@ -1,8 +1,18 @@
 //! The description from a GGUF header (llama.cpp's `load_hparams`, for the families we run).
 
-use super::{Family, LayerDesc, ModelDesc, MoeDesc, RopeScaling};
+use super::{Family, LayerDesc, ModelDesc, MoeDesc, QueryTemperature, RopeScaling};
 use crate::error::{Error, Result};
 use crate::gguf_meta::{GgufHeader, MetaValue};
+
+/// Llama 4: llama.cpp fixes the chunk and the query temperature's floor at 8192 positions
+/// and its scale at 0.1, whatever the file says (a `sliding_window` of 0 turns chunking off).
+const LLAMA4_CHUNK: usize = 8192;
+const LLAMA4_TEMPERATURE: QueryTemperature = QueryTemperature {
+    floor: 8192,
+    scale: 0.1,
+};
+/// llama.cpp runs Llama 4's Q/K norm on every model but the 128-expert one (Maverick).
+const LLAMA4_NO_QK_NORM_EXPERTS: usize = 128;
 
 /// Gemma 3's local (sliding-window) layers' RoPE base where the file states none.
 const GEMMA3_LOCAL_ROPE_BASE: f32 = 10_000.0;
@@ -66,8 +76,16 @@ impl ModelDesc {
                 experts,
                 experts_used: need("expert_used_count")?,
                 expert_ff: int("expert_feed_forward_length").unwrap_or(intermediate),
-                norm_topk: true,
+                norm_topk: family != Family::Llama4,
             }),
+        };
+        let llama4 = family == Family::Llama4;
+        let chunk = llama4
+            .then_some(LLAMA4_CHUNK)
+            .filter(|_| int("attention.sliding_window") != Some(0));
+        let experts_every = match spec.moe.and_then(|m| m.step_key) {
+            Some(k) => need(k)?,
+            None => 1,
         };
         let desc = ModelDesc {
             family,
@@ -94,7 +112,11 @@ impl ModelDesc {
             bos_token_id: header.get_u64("tokenizer.ggml.bos_token_id").map(|v| v as u32),
             eos_token_id: header.get_u64("tokenizer.ggml.eos_token_id").map(|v| v as u32),
             moe,
+            qk_unit_norm: llama4 && experts != LLAMA4_NO_QK_NORM_EXPERTS,
+            query_temperature: chunk.and(Some(LLAMA4_TEMPERATURE)),
         };
+        let mut desc = desc;
+        desc.apply_layer_pattern(chunk, experts_every);
         desc.validate().map_err(|r| match &desc.moe {
             Some(m) if m.experts_used > m.experts => header.invalid(format!(
                 "`{}` ({}) is greater than `{}` ({})",

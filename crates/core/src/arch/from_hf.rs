@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{longrope_magnitude, Family, LayerDesc, ModelDesc, MoeDesc, RopeScaling};
+use super::{longrope_magnitude, Family, LayerDesc, ModelDesc, MoeDesc, QueryTemperature, RopeScaling};
 use crate::error::{Error, Result};
 
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
@@ -82,14 +82,18 @@ impl ModelDesc {
                     experts: need(names.count_key)?,
                     experts_used: need("num_experts_per_tok")?,
                     expert_ff: need(names.ff_key)?,
-                    norm_topk: family != Family::Qwen3Moe || v["norm_topk_prob"].as_bool().unwrap_or(false),
+                    norm_topk: match family {
+                        Family::Qwen3Moe => v["norm_topk_prob"].as_bool().unwrap_or(false),
+                        Family::Llama4 => false,
+                        _ => true,
+                    },
                 })
             }
         };
         let desc = ModelDesc {
             family,
             hidden,
-            intermediate: need("intermediate_size")?,
+            intermediate: need(spec.hf_dense_ff_key)?,
             vocab: need("vocab_size")?,
             context_length: int("max_position_embeddings").unwrap_or(2048),
             head_dim,
@@ -104,13 +108,28 @@ impl ModelDesc {
             tied_embeddings: root["tie_word_embeddings"]
                 .as_bool()
                 .or(v["tie_word_embeddings"].as_bool())
-                .unwrap_or(spec.family != Family::Llama && spec.family != Family::Mistral),
+                .unwrap_or(!matches!(spec.family, Family::Llama | Family::Mistral | Family::Llama4)),
             rope_local_base: local_base,
             query_pre_attn_scalar: spec.sandwich_norms.then_some(query_pre_attn_scalar).flatten(),
             bos_token_id: token_id(&v["bos_token_id"]).or(token_id(&root["bos_token_id"])),
             eos_token_id: token_id(&v["eos_token_id"]).or(token_id(&root["eos_token_id"])),
             moe,
+            qk_unit_norm: family == Family::Llama4 && v["use_qk_norm"].as_bool().unwrap_or(false),
+            // mlx-lm's `attn_temperature_tuning` (default 4) is a truth value.
+            query_temperature: (family == Family::Llama4
+                && !matches!(&v["attn_temperature_tuning"], Value::Bool(false))
+                && v["attn_temperature_tuning"].as_u64() != Some(0))
+            .then(|| QueryTemperature {
+                floor: int("floor_scale").unwrap_or(8192),
+                scale: float("attn_scale").unwrap_or(0.1),
+            }),
         };
+        let mut desc = desc;
+        let experts_every = match spec.moe.and_then(|m| m.step_key) {
+            Some(k) => int(k).unwrap_or(1),
+            None => 1,
+        };
+        desc.apply_layer_pattern(int("attention_chunk_size"), experts_every);
         desc.validate().map_err(|r| invalid(path, r))?;
         Ok(desc)
     }
@@ -279,5 +298,47 @@ mod tests {
         let err =
             qwen2(serde_json::json!({"type": "longrope", "short_factor": [1.0], "long_factor": "x"})).unwrap_err();
         assert!(err.to_string().contains("long_factor"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod llama4_tests {
+    use super::*;
+    use crate::arch::Reach;
+
+    #[test]
+    fn llama4s_layer_pattern_experts_and_query_temperature_come_from_its_text_config() {
+        let cfg = serde_json::json!({
+            "model_type": "llama4",
+            "text_config": {
+                "hidden_size": 64, "num_hidden_layers": 8, "intermediate_size": 32,
+                "intermediate_size_mlp": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "head_dim": 16, "vocab_size": 10, "num_local_experts": 16, "num_experts_per_tok": 1,
+                "interleave_moe_layer_step": 2, "attention_chunk_size": 8192, "use_qk_norm": true,
+                "floor_scale": 8192, "attn_scale": 0.1, "rms_norm_eps": 1e-5,
+            },
+        });
+        let d = ModelDesc::from_hf_config(Path::new("config.json"), &cfg.to_string()).expect("llama4");
+        assert_eq!((d.family, d.intermediate), (Family::Llama4, 128));
+        let moe = d.moe.as_ref().expect("experts");
+        assert_eq!(
+            (moe.experts, moe.experts_used, moe.expert_ff, moe.norm_topk),
+            (16, 1, 32, false)
+        );
+        let rope: Vec<bool> = d.layers.iter().map(|l| l.rope).collect();
+        assert_eq!(rope, [true, true, true, false, true, true, true, false]);
+        let experts: Vec<bool> = d.layers.iter().map(|l| l.experts).collect();
+        assert_eq!(experts, [false, true, false, true, false, true, false, true]);
+        assert_eq!(d.layers[0].reach(), Reach::Chunk(8192));
+        assert_eq!(d.layers[3].reach(), Reach::All);
+        assert!(d.qk_unit_norm && !d.tied_embeddings);
+        let t = d.query_temperature.expect("temperature");
+        assert_eq!((t.at(0), t.at(8190)), (1.0, 1.0));
+        assert!((t.at(8191) - (1.0 + 0.1 * 2f32.ln())).abs() < 1e-6);
+        // Active parameters: per token, one expert of 32 plus the shared one on expert layers.
+        let (active, total) = d.ffn_params();
+        let (dense, expert, router) = (3 * 64 * 128u64, 3 * 64 * 32u64, 64 * 16u64);
+        assert_eq!(active, 4 * dense + 4 * (2 * expert + router));
+        assert_eq!(total, 4 * dense + 4 * (17 * expert + router));
     }
 }

@@ -11,8 +11,8 @@ mod rope;
 mod shapes;
 
 pub use family::{
-    supported_gguf_archs, supported_hf_types, Activation, EmbedScale, Family, FamilySpec, MoeNames, NormStyle,
-    SlidingLayers, FAMILIES,
+    supported_gguf_archs, supported_hf_types, Activation, EmbedScale, Family, FamilySpec, Gating, LocalAttention,
+    MoeNames, NormStyle, SlidingLayers, FAMILIES,
 };
 pub use names::{gguf_to_hf_module, hf_to_gguf_module};
 pub use rope::{longrope_magnitude, yarn_magnitude, RopeFreqs, RopeScaling};
@@ -27,6 +27,48 @@ pub struct LayerDesc {
     pub rope_base: f32,
     /// Whether the model's RoPE scaling applies to this layer.
     pub rope_scaled: bool,
+    /// Queries and keys are rotated (Llama 4's global layers are not: NoPE).
+    pub rope: bool,
+    /// A query sees the earlier keys of its own chunk of this many positions only (Llama 4).
+    pub attention_chunk: Option<usize>,
+    /// The feed-forward is the model's mixture of experts (else a dense MLP).
+    pub experts: bool,
+}
+
+/// Which earlier positions a query sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    #[default]
+    All,
+    /// The last `n` positions, itself included.
+    Window(usize),
+    /// The positions of its own `n`-position chunk up to itself.
+    Chunk(usize),
+}
+
+impl Reach {
+    /// The first position a query at `p` sees.
+    pub fn first_visible(self, p: usize) -> usize {
+        match self {
+            Reach::All => 0,
+            Reach::Window(w) => (p + 1).saturating_sub(w),
+            Reach::Chunk(c) => p - p % c.max(1),
+        }
+    }
+}
+
+/// Llama 4's query temperature on its NoPE layers: a query at position `p` is multiplied by
+/// `ln(⌊(p + 1) / floor⌋ + 1) · scale + 1` (llama.cpp `f_attn_temp_scale`, mlx-lm `attn_scale`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryTemperature {
+    pub floor: usize,
+    pub scale: f32,
+}
+
+impl QueryTemperature {
+    pub fn at(self, p: usize) -> f32 {
+        (((p + 1) / self.floor.max(1)) as f32 + 1.0).ln() * self.scale + 1.0
+    }
 }
 
 impl LayerDesc {
@@ -40,6 +82,17 @@ impl LayerDesc {
             sliding_window,
             rope_base: local.unwrap_or(base),
             rope_scaled: local.is_none(),
+            rope: true,
+            attention_chunk: None,
+            experts: false,
+        }
+    }
+
+    pub fn reach(&self) -> Reach {
+        match (self.sliding_window, self.attention_chunk) {
+            (Some(w), _) => Reach::Window(w),
+            (None, Some(c)) => Reach::Chunk(c),
+            (None, None) => Reach::All,
         }
     }
 }
@@ -85,8 +138,13 @@ pub struct ModelDesc {
     pub query_pre_attn_scalar: Option<f32>,
     pub bos_token_id: Option<u32>,
     pub eos_token_id: Option<u32>,
-    /// Every layer's feed-forward is a mixture of experts.
+    /// The mixture of experts of the layers that have one (`LayerDesc::experts`).
     pub moe: Option<MoeDesc>,
+    /// Unweighted RMS norms on the rotated layers' queries and keys, after RoPE (Llama 4's
+    /// `use_qk_norm`, its L2 norm).
+    pub qk_unit_norm: bool,
+    /// The query temperature of the layers without RoPE (Llama 4).
+    pub query_temperature: Option<QueryTemperature>,
 }
 
 impl ModelDesc {
@@ -122,27 +180,29 @@ impl ModelDesc {
     }
 
     /// Parameters in the feed-forward that one token reads, and that the model holds: equal
-    /// for a dense model; for a mixture of experts, `experts_used` against `experts` gated MLPs
-    /// (plus the router).
+    /// for a dense layer; for a mixture of experts, `experts_used` against `experts` gated MLPs
+    /// (plus the router and a shared expert).
     pub fn ffn_params(&self) -> (u64, u64) {
         let h = self.hidden as u64;
-        let per_layer = |n: u64, ff: u64| 3 * h * ff * n;
-        let (active, total) = match &self.moe {
-            None => {
-                let p = per_layer(1, self.intermediate as u64);
-                (p, p)
+        let mlp = |n: u64, ff: u64| 3 * h * ff * n;
+        let dense = mlp(1, self.intermediate as u64);
+        let shared = self.spec().moe.is_some_and(|n| n.shared.is_some());
+        let (mut active, mut total) = (0, 0);
+        for layer in &self.layers {
+            match (&self.moe, layer.experts) {
+                (Some(m), true) => {
+                    let ff = m.expert_ff as u64;
+                    let fixed = h * m.experts as u64 + if shared { mlp(1, ff) } else { 0 };
+                    active += mlp(m.experts_used as u64, ff) + fixed;
+                    total += mlp(m.experts as u64, ff) + fixed;
+                }
+                _ => {
+                    active += dense;
+                    total += dense;
+                }
             }
-            Some(m) => {
-                let router = h * m.experts as u64;
-                let ff = m.expert_ff as u64;
-                (
-                    per_layer(m.experts_used as u64, ff) + router,
-                    per_layer(m.experts as u64, ff) + router,
-                )
-            }
-        };
-        let n = self.n_layers() as u64;
-        (active * n, total * n)
+        }
+        (active, total)
     }
 
     /// How `layer` rotates, serving the model's whole context; `Err` says why the stored
@@ -170,7 +230,30 @@ impl ModelDesc {
         match spec.sliding {
             SlidingLayers::None => None,
             SlidingLayers::All => Some(window),
-            SlidingLayers::AllButEvery(n) => (layer % n < n - 1).then_some(window),
+            SlidingLayers::AllButEvery(_) => Self::is_local(spec, layer).then_some(window),
+        }
+    }
+
+    /// Whether `layer` is one of the local layers of an `AllButEvery` pattern.
+    fn is_local(spec: &FamilySpec, layer: usize) -> bool {
+        match spec.sliding {
+            SlidingLayers::AllButEvery(n) => layer % n < n - 1,
+            _ => false,
+        }
+    }
+
+    /// Llama 4's layer pattern: local layers attend within chunks of `chunk` and rotate, the
+    /// others run without RoPE; with `experts_every`, every such layer (1-based) has experts.
+    fn apply_layer_pattern(&mut self, chunk: Option<usize>, experts_every: usize) {
+        let spec = self.spec();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.experts = self.moe.is_some() && (i + 1) % experts_every.max(1) == 0;
+            if spec.local == LocalAttention::ChunkedWithNopeGlobals {
+                let local = Self::is_local(spec, i);
+                layer.sliding_window = None;
+                layer.attention_chunk = chunk.filter(|_| local);
+                layer.rope = local;
+            }
         }
     }
 

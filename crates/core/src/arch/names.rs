@@ -71,11 +71,21 @@ const MOE_NAMES: &[(&str, &str)] = &[
 /// (`ffn_gate.{e}`), in the order of `MoeNames::expert_parts`.
 const PER_EXPERT: [&str; 3] = ["ffn_gate", "ffn_up", "ffn_down"];
 
+/// A shared expert's projections (Llama 4), within its module.
+const SHARED_NAMES: &[(&str, &str)] = &[
+    ("ffn_gate_shexp", "gate_proj"),
+    ("ffn_up_shexp", "up_proj"),
+    ("ffn_down_shexp", "down_proj"),
+];
+
 /// A layer's MoE tensor, GGUF part → HF part.
 fn moe_to_hf(part: &str, spec: &FamilySpec) -> Option<String> {
     let moe = spec.moe?;
     if part == "ffn_gate_inp" {
         return Some(format!("{}.{}", moe.block, moe.router));
+    }
+    if let (Some(shared), Some((_, hf))) = (moe.shared, SHARED_NAMES.iter().find(|(g, _)| *g == part)) {
+        return Some(format!("{}.{shared}.{hf}", moe.block));
     }
     if let Some((_, hf)) = MOE_NAMES.iter().find(|(g, _)| *g == part) {
         return Some(format!("{}.{}.{hf}", moe.block, moe.stacked));
@@ -92,6 +102,13 @@ fn moe_to_gguf(part: &str, spec: &FamilySpec) -> Option<String> {
     let inner = part.strip_prefix(moe.block)?.strip_prefix('.')?;
     if inner == moe.router {
         return Some("ffn_gate_inp".to_owned());
+    }
+    let shared = moe
+        .shared
+        .and_then(|s| inner.strip_prefix(s))
+        .and_then(|p| p.strip_prefix('.'));
+    if let Some((g, _)) = shared.and_then(|p| SHARED_NAMES.iter().find(|(_, h)| *h == p)) {
+        return Some((*g).to_owned());
     }
     let stacked = inner.strip_prefix(moe.stacked).and_then(|s| s.strip_prefix('.'));
     if let Some((g, _)) = stacked.and_then(|p| MOE_NAMES.iter().find(|(_, h)| *h == p)) {
@@ -117,6 +134,11 @@ pub fn gguf_to_hf_module(gguf: &str, spec: &FamilySpec) -> Option<String> {
     let (_, hf, _) = LAYER_NAMES
         .iter()
         .find(|(g, _, when)| *g == part && applies(*when, spec))?;
+    // The table says `mlp.`; Llama 4 calls its feed-forward `feed_forward.`.
+    let hf = match hf.strip_prefix("mlp.") {
+        Some(rest) => format!("{}.{rest}", spec.hf_ffn),
+        None => (*hf).to_owned(),
+    };
     Some(format!("model.layers.{layer}.{hf}"))
 }
 
@@ -130,6 +152,11 @@ pub fn hf_to_gguf_module(hf: &str, spec: &FamilySpec) -> Option<String> {
     if let Some(g) = moe_to_gguf(part, spec) {
         return Some(format!("blk.{layer}.{g}"));
     }
+    let part = match part.strip_prefix(spec.hf_ffn).and_then(|p| p.strip_prefix('.')) {
+        Some(rest) => format!("mlp.{rest}"),
+        None if spec.hf_ffn != "mlp" && part.starts_with("mlp.") => return None,
+        None => part.to_owned(),
+    };
     let (g, _, _) = LAYER_NAMES
         .iter()
         .find(|(_, h, when)| *h == part && applies(*when, spec))?;
@@ -198,6 +225,21 @@ mod tests {
             hf_to_gguf_module("model.layers.1.post_attention_layernorm", gpt).as_deref(),
             Some("blk.1.post_attention_norm")
         );
+        let llama4 = Family::Llama4.spec();
+        for (gguf, hf) in [
+            ("blk.1.ffn_gate_inp", "model.layers.1.feed_forward.router"),
+            ("blk.1.ffn_up_exps", "model.layers.1.feed_forward.experts.up_proj"),
+            (
+                "blk.1.ffn_down_shexp",
+                "model.layers.1.feed_forward.shared_expert.down_proj",
+            ),
+            ("blk.0.ffn_gate", "model.layers.0.feed_forward.gate_proj"),
+            ("blk.0.ffn_norm", "model.layers.0.post_attention_layernorm"),
+        ] {
+            assert_eq!(gguf_to_hf_module(gguf, llama4).as_deref(), Some(hf));
+            assert_eq!(hf_to_gguf_module(hf, llama4).as_deref(), Some(gguf));
+        }
+        assert_eq!(hf_to_gguf_module("model.layers.0.mlp.gate_proj", llama4), None);
         // A dense family has no experts to map.
         assert_eq!(gguf_to_hf_module("blk.0.ffn_gate_inp", Family::Qwen3.spec()), None);
     }

@@ -49,7 +49,7 @@ impl ModelDesc {
                 add("attn_k.bias", vec![kv]);
                 add("attn_v.bias", vec![kv]);
             }
-            match &self.moe {
+            match self.moe.as_ref().filter(|_| l.experts) {
                 Some(m) => {
                     let (n, eff) = (m.experts as u64, m.expert_ff as u64);
                     add("ffn_gate_inp.weight", vec![h, n]);
@@ -69,6 +69,11 @@ impl ModelDesc {
                         add("ffn_gate_exps.bias", vec![eff, n]);
                         add("ffn_up_exps.bias", vec![eff, n]);
                         add("ffn_down_exps.bias", vec![h, n]);
+                    }
+                    if spec.moe.is_some_and(|names| names.shared.is_some()) {
+                        add("ffn_gate_shexp.weight", vec![h, eff]);
+                        add("ffn_up_shexp.weight", vec![h, eff]);
+                        add("ffn_down_shexp.weight", vec![eff, h]);
                     }
                 }
                 None if spec.fused_gate_up => {
