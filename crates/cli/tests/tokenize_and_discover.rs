@@ -151,7 +151,7 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
     );
     let vocab_only = by_id("lmstudio:pub/vocab/gpt2-vocab.gguf");
     assert_eq!(vocab_only["gguf_engine"]["ok"], false);
-    // A mixture of experts says what one token reads; its MXFP4 twin is GGUF-engine only.
+    // A mixture of experts says what one token reads; its MXFP4 twin runs on both engines.
     let moe = by_id("lmstudio:pub/MoE-GGUF/qwen3moe.gguf");
     let active = moe["active_weight_bytes"].as_u64().expect("active bytes");
     assert!(active < moe["size_bytes"].as_u64().unwrap_or(0), "{moe}");
@@ -159,7 +159,7 @@ fn models_in_the_hf_cache_lm_studio_and_a_folder_are_listed_and_run_by_id() {
     let fp4 = by_id("lmstudio:pub/MoE-GGUF/qwen3moe-mxfp4.gguf");
     assert_eq!(
         (fp4["gguf_engine"]["ok"].as_bool(), fp4["mlx_engine"]["ok"].as_bool()),
-        (Some(true), Some(false))
+        (Some(true), Some(true))
     );
     let table = run_with_home(h, &["models"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("MB read per token"));

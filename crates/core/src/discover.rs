@@ -300,12 +300,7 @@ fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {
         context_length,
         kv_bytes_per_token,
         gguf_engine: verdict.clone(),
-        mlx_engine: match &header {
-            Ok(h) if h.tensors.iter().any(|t| t.ggml_type.name == "MXFP4") => {
-                Support::no("MXFP4 tensors: the MLX engine does not map them yet (the GGUF engine runs them)")
-            }
-            _ => verdict,
-        },
+        mlx_engine: verdict,
     })
 }
 

@@ -450,8 +450,8 @@ mod tests {
     use half::f16;
 
     use super::Attend;
-    use parallax_core::arch::Reach;
     use crate::kernels::tests::values;
+    use parallax_core::arch::Reach;
 
     /// The textbook formula, one query at a time, in f64.
     fn reference(a: &Attend, q: &[f32], k: &[f32], v: &[f32], seq: usize, cap: usize) -> Vec<f32> {

@@ -140,11 +140,8 @@ fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
     let desc = ModelDesc::from_gguf(header)?;
     desc.check_gguf_tensors(header)?;
-    if let Some(t) = header.tensors.iter().find(|t| t.ggml_type.name == "MXFP4") {
-        return Err(header.invalid(format!(
-            "tensor `{}` is MXFP4, which the MLX engine does not map to MLX's mxfp4 yet; the GGUF engine runs it",
-            t.name
-        )));
+    if header.tensors.iter().any(|t| t.ggml_type.name == "MXFP4") {
+        return read_gguf_with_mxfp4(header, desc);
     }
     let foreign: BTreeSet<&str> = header
         .tensors
@@ -181,6 +178,30 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
             vec![warning],
         )
     };
+    let mut tensors = to_hf_names(raw, &desc, header)?;
+    crate::experts::stack_experts(&mut tensors, &desc, |r| header.invalid(r))?;
+    Ok(Checkpoint {
+        desc,
+        weight_bytes: total_bytes(&tensors),
+        tensors,
+        weight_format,
+        warnings,
+    })
+}
+
+/// A file with MXFP4 tensors, which MLX's loader cannot read: every tensor through our own
+/// reader, MXFP4 into MLX's `mxfp4` mode (bit-exact).
+fn read_gguf_with_mxfp4(header: &GgufHeader, desc: ModelDesc) -> Result<Checkpoint> {
+    let (raw, requantized) = crate::gguf_tensors::read(header)?;
+    let mut warnings = vec![];
+    if !requantized.is_empty() {
+        warnings.push(format!(
+            "MLX cannot load {} exactly: those tensors were dequantized and requantized to MLX affine \
+             (4-bit, 8-bit for 5/6/8-bit types), group 32: close to the file's weights, not bit-exact",
+            requantized.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let weight_format = format!("GGUF {} → MLX (MXFP4 as MLX mxfp4, bit-exact)", header.dominant_type());
     let mut tensors = to_hf_names(raw, &desc, header)?;
     crate::experts::stack_experts(&mut tensors, &desc, |r| header.invalid(r))?;
     Ok(Checkpoint {

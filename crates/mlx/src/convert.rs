@@ -159,6 +159,11 @@ fn requantize(
         .collect();
     let mut quant = BTreeMap::new();
     for m in modules {
+        if t.get(&format!("{m}.scales")).is_some_and(|s| s.dtype() == Dtype::Uint8) {
+            return Err(mlx_rs::error::Exception::custom(format!(
+                "`{m}` is MXFP4, which `parallax convert` does not write yet (both engines run the GGUF as it is)"
+            )));
+        }
         let (w, s, b) = (
             t.remove(&format!("{m}.weight")).ok_or_else(|| missing(&m))?,
             t.remove(&format!("{m}.scales")).ok_or_else(|| missing(&m))?,

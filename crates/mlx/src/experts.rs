@@ -145,6 +145,7 @@ impl SwitchLinear {
                 spec.bits,
                 sorted,
             )?,
+            Linear::Mxfp4 { w, scales } => crate::mxfp4::gather_matmul(x, w, scales, experts, sorted)?,
         };
         match &self.bias {
             // One bias row per (token, expert) pair, broadcast over the pair's one row.

@@ -24,6 +24,11 @@ pub enum Linear {
         biases: Array,
         spec: QuantSpec,
     },
+    /// MLX's `mxfp4` mode: packed E2M1 codes and E8M0 scale bytes per 32 weights, no biases.
+    Mxfp4 {
+        w: Array,
+        scales: Array,
+    },
 }
 
 impl Linear {
@@ -47,6 +52,15 @@ impl Linear {
             None => {
                 t.expect_shape(module, &w, &[lead, &[out_dim, in_dim]].concat())?;
                 Ok(Linear::Dense { w })
+            }
+            Some(scales) if scales.dtype() == Dtype::Uint8 => {
+                let want = |per: usize| [lead, &[out_dim, in_dim / per]].concat();
+                t.expect_shape(module, &w, &want(8))?;
+                t.expect_shape(&format!("{module}.scales"), &scales, &want(crate::mxfp4::GROUP))?;
+                if !in_dim.is_multiple_of(crate::mxfp4::GROUP) || w.dtype() != Dtype::Uint32 {
+                    return Err(t.invalid(format!("MXFP4 `{module}`: {in_dim} columns in u32 words of 8 codes")));
+                }
+                Ok(Linear::Mxfp4 { w, scales })
             }
             Some(scales) => {
                 let biases = t.take(&format!("{module}.biases"))?;
@@ -91,6 +105,7 @@ impl Linear {
                 biases,
                 spec,
             } => quantized_matmul(x, w, scales, biases, true, spec.group_size, spec.bits),
+            Linear::Mxfp4 { w, scales } => crate::mxfp4::matmul(x, w, scales),
         }
     }
 
@@ -110,6 +125,7 @@ impl Linear {
                 spec.group_size,
                 spec.bits,
             ),
+            Linear::Mxfp4 { w, scales } => crate::mxfp4::dequantize(&w.take_axis(ids, 0)?, &scales.take_axis(ids, 0)?),
         }
     }
 }
