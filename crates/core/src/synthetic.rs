@@ -15,7 +15,14 @@ pub enum ShapeArch {
     /// `llama` (with experts: Mixtral's layout).
     Llama,
     Qwen3Moe,
+    /// `gpt-oss`: biased attention with sinks, a 128-token window on every other layer, biased
+    /// router and experts, the experts in MXFP4 as GPT-OSS ships them (the rest in the shape's
+    /// `quant`).
+    GptOss,
 }
+
+/// Bytes of 32 MXFP4 weights (GPT-OSS's experts).
+const MXFP4_BLOCK_BYTES: u64 = 17;
 
 /// Weight formats a synthetic model can be written in: those both engines read the same way
 /// (MLX maps them exactly), so the comparison is of runtimes, not of formats.
@@ -107,6 +114,15 @@ pub fn presets() -> Vec<Shape> {
             ..base.clone()
         },
         Shape {
+            name: "gpt-oss-small".into(),
+            like: "GPT-OSS 20B: 32 experts, top-4, expert inner size = hidden, experts in MXFP4".into(),
+            arch: ShapeArch::GptOss,
+            ff: 1024,
+            experts: 24,
+            experts_used: 3,
+            ..base.clone()
+        },
+        Shape {
             name: "dense-small".into(),
             like: "a dense Llama with the MoE shapes' total parameters".into(),
             ff: 24_576,
@@ -183,6 +199,7 @@ impl Shape {
         }
         match (self.arch, self.experts) {
             (ShapeArch::Qwen3Moe, 0) => return Err("a Qwen3-MoE shape needs experts".into()),
+            (ShapeArch::GptOss, 0) => return Err("a GPT-OSS shape needs experts".into()),
             (_, 0) => {}
             (_, e) if self.experts_used == 0 || self.experts_used > e => {
                 return Err(format!("{} experts used of {e}", self.experts_used));
@@ -211,10 +228,15 @@ impl Shape {
         (l * (attn + ffn_total) + output, l * (attn + ffn_active) + output)
     }
 
-    /// The file's size, near enough (quantized matrices, f32 norms and router).
+    /// The file's size, near enough (quantized matrices, f32 norms and router; GPT-OSS's
+    /// experts in MXFP4).
     pub fn file_bytes(&self) -> u64 {
         let (total, _) = self.params();
-        total / 32 * self.quant.block_bytes()
+        let experts = match self.arch {
+            ShapeArch::GptOss => 3 * (self.hidden * self.ff * self.experts * self.layers) as u64,
+            _ => 0,
+        };
+        (total - experts) / 32 * self.quant.block_bytes() + experts / 32 * MXFP4_BLOCK_BYTES
     }
 
     /// One line for the report: the sizes, and the parameters in all and per token.
@@ -224,8 +246,12 @@ impl Shape {
             0 => "dense".to_owned(),
             e => format!("{e} experts, {} used", self.experts_used),
         };
+        let quant = match self.arch {
+            ShapeArch::GptOss => format!("{:?} (experts MXFP4)", self.quant),
+            _ => format!("{:?}", self.quant),
+        };
         format!(
-            "{}: {} layers, hidden {}, {}/{} heads of {}, ff {}, {experts}, {:?}; {:.0}M parameters, {:.0}M active per token (like {})",
+            "{}: {} layers, hidden {}, {}/{} heads of {}, ff {}, {experts}, {quant}; {:.0}M parameters, {:.0}M active per token (like {})",
             self.name,
             self.layers,
             self.hidden,
@@ -233,7 +259,6 @@ impl Shape {
             self.kv_heads,
             self.head_dim,
             self.ff,
-            self.quant,
             total as f64 / 1e6,
             active as f64 / 1e6,
             self.like
@@ -248,13 +273,18 @@ mod tests {
     #[test]
     fn the_moe_presets_and_the_dense_one_hold_equal_mlp_parameters() {
         let p = presets();
+        let dense = p.iter().find(|s| s.experts == 0).expect("a dense preset");
         let mlp = |s: &Shape| 3 * s.hidden * s.ff * s.experts.max(1) * s.layers;
-        assert_eq!(mlp(&p[0]), mlp(&p[2]));
-        assert_eq!(mlp(&p[1]), mlp(&p[2]));
-        let (total, active) = p[0].params();
-        assert!(active * 4 < total, "{active} of {total}");
-        let (total, active) = p[2].params();
+        for moe in p.iter().filter(|s| s.experts > 0) {
+            assert_eq!(mlp(moe), mlp(dense), "{}", moe.name);
+            let (total, active) = moe.params();
+            assert!(active * 3 < total, "{}: {active} of {total}", moe.name);
+        }
+        let (total, active) = dense.params();
         assert_eq!(total, active);
+        // GPT-OSS's experts are MXFP4: 17 bytes per 32 weights against Q4_0's 18.
+        let gpt = p.iter().find(|s| s.arch == ShapeArch::GptOss).expect("gpt-oss-small");
+        assert!(gpt.file_bytes() < dense.file_bytes());
     }
 
     #[test]

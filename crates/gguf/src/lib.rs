@@ -17,6 +17,7 @@ mod mapped;
 mod model;
 pub mod synthetic;
 mod weights;
+pub mod write;
 
 use std::path::Path;
 use std::sync::Arc;
