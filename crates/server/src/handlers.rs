@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use parallax_core::{Event, Logprobs};
+use parallax_core::{Event, GenerationResult, GenerationStream, Logprobs};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -85,10 +85,10 @@ async fn respond(
     let Common {
         stream,
         include_usage,
+        n,
         request,
         ..
     } = common;
-    let mut gen = handle.generate(request)?;
     let meta = Meta {
         id: state.next_id(kind),
         model: slot.id.clone(),
@@ -96,88 +96,68 @@ async fn respond(
         kind,
         tokenizer: handle.tokenizer().clone(),
     };
+    // Choice `i` samples with the request's seed plus `i` (the same text at temperature 0).
+    let choice = move |i: usize| {
+        let mut r = request.clone();
+        r.sampling.seed = r.sampling.seed.wrapping_add(i as u64);
+        r
+    };
     // The first event tells whether the request was accepted (e.g. the prompt fits the context),
     // so errors still get a proper status before any streaming starts.
-    let first = match gen.next().await {
-        Some(Ok(ev)) => ev,
-        Some(Err(e)) => return Err(e.into()),
-        None => return Err(parallax_core::Error::WorkerGone.into()),
-    };
+    let mut gen = handle.generate(choice(0))?;
+    let first = first_event(&mut gen).await?;
     if !stream {
-        let mut ev = first;
-        loop {
-            if let Event::Finished(r) = ev {
-                state.metrics.observe_generation(&r);
-                note.finished(&r);
-                return Ok(Json(meta.full(&r)).into_response());
-            }
-            ev = match gen.next().await {
-                Some(e) => e?,
-                None => return Err(parallax_core::Error::WorkerGone.into()),
-            };
+        let mut results = vec![finished(first, &mut gen).await?];
+        for i in 1..n {
+            let mut gen = handle.generate(choice(i))?;
+            let first = first_event(&mut gen).await?;
+            results.push(finished(first, &mut gen).await?);
         }
+        for r in &results {
+            state.metrics.observe_generation(r);
+        }
+        note.finished(&results[0]);
+        return Ok(Json(meta.full(&results)).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
         let _lease = lease;
-        let mut pending = Some(Ok(first));
-        if meta.kind == Kind::Chat
-            && tx
-                .send(meta.chunk(json!({"role": "assistant", "content": ""}), Value::Null, None))
-                .await
-                .is_err()
-        {
+        let Ok(handle) = slot.chat() else {
             return;
-        }
-        // Log-probabilities of tokens whose text is still held back (stop strings, partial
-        // characters) go out with the next chunk that has text.
-        let mut held: Vec<Logprobs> = vec![];
-        let mut offset = 0;
-        loop {
-            let ev = match pending.take() {
-                Some(ev) => Some(ev),
-                None => gen.next().await,
+        };
+        let mut results = Vec::with_capacity(n);
+        let mut next = Some((gen, first));
+        for i in 0..n {
+            let (gen, first) = match next.take() {
+                Some(g) => g,
+                None => {
+                    let started = match handle.generate(choice(i)) {
+                        Ok(mut gen) => first_event(&mut gen).await.map(|first| (gen, first)),
+                        Err(e) => Err(e.into()),
+                    };
+                    match started {
+                        Ok(g) => g,
+                        Err(e) => return send_error(&tx, e).await,
+                    }
+                }
             };
-            let line = match ev {
-                Some(Ok(Event::Token { text, logprobs, .. })) => {
-                    held.extend(logprobs);
-                    if text.is_empty() {
-                        continue;
-                    }
-                    let line = meta.chunk(meta.delta(&text), meta.logprobs(&held, offset), None);
-                    offset += text.len();
-                    held.clear();
-                    line
-                }
-                Some(Ok(Event::Finished(r))) => {
+            match stream_choice(&meta, i, gen, first, &tx).await {
+                Some(r) => {
                     state.metrics.observe_generation(&r);
-                    note.finished(&r);
-                    let mut last = meta.chunk(meta.delta(""), meta.logprobs(&held, offset), Some(&r));
-                    if include_usage {
-                        last.push_str(&meta.usage_chunk(&r));
-                    }
-                    last.push_str("data: [DONE]\n\n");
-                    let _ = tx.send(last).await;
-                    return;
-                }
-                Some(Err(e)) => {
-                    let e = ApiError::from(e);
-                    let _ = tx
-                        .send(sse(
-                            &json!({"error": {"message": e.message, "type": e.kind, "code": e.code}}),
-                        ))
-                        .await;
-                    return;
+                    results.push(r);
                 }
                 None => return,
-                Some(Ok(Event::Started { .. })) => continue,
-            };
-            // A closed channel means the client went away: returning drops `gen`, which
-            // cancels the generation before its next token.
-            if tx.send(line).await.is_err() {
-                return;
             }
         }
+        if let Some(r) = results.first() {
+            note.finished(r);
+        }
+        let mut last = String::new();
+        if include_usage {
+            last.push_str(&meta.usage_chunk(&results));
+        }
+        last.push_str("data: [DONE]\n\n");
+        let _ = tx.send(last).await;
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|s| (Ok::<_, Infallible>(Bytes::from(s)), rx))
@@ -190,6 +170,92 @@ async fn respond(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+async fn first_event(gen: &mut GenerationStream) -> Result<Event, ApiError> {
+    match gen.next().await {
+        Some(Ok(ev)) => Ok(ev),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(parallax_core::Error::WorkerGone.into()),
+    }
+}
+
+/// Runs a generation whose first event is `ev` to its end.
+async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Result<GenerationResult, ApiError> {
+    loop {
+        if let Event::Finished(r) = ev {
+            return Ok(r);
+        }
+        ev = match gen.next().await {
+            Some(e) => e?,
+            None => return Err(parallax_core::Error::WorkerGone.into()),
+        };
+    }
+}
+
+async fn send_error(tx: &tokio::sync::mpsc::Sender<String>, e: ApiError) {
+    let _ = tx
+        .send(sse(
+            &json!({"error": {"message": e.message, "type": e.kind, "code": e.code}}),
+        ))
+        .await;
+}
+
+/// Streams choice `index` (its first event already read) as chunks; returns its result, or
+/// `None` when the client went away or the generation failed (the error was sent).
+async fn stream_choice(
+    meta: &Meta,
+    index: usize,
+    mut gen: GenerationStream,
+    first: Event,
+    tx: &tokio::sync::mpsc::Sender<String>,
+) -> Option<GenerationResult> {
+    if meta.kind == Kind::Chat
+        && tx
+            .send(meta.chunk(index, json!({"role": "assistant", "content": ""}), Value::Null, None))
+            .await
+            .is_err()
+    {
+        return None;
+    }
+    let mut pending = Some(first);
+    // Log-probabilities of tokens whose text is still held back (stop strings, partial
+    // characters) go out with the next chunk that has text.
+    let mut held: Vec<Logprobs> = vec![];
+    let mut offset = 0;
+    loop {
+        let ev = match pending.take() {
+            Some(ev) => Some(Ok(ev)),
+            None => gen.next().await,
+        };
+        let line = match ev {
+            Some(Ok(Event::Token { text, logprobs, .. })) => {
+                held.extend(logprobs);
+                if text.is_empty() {
+                    continue;
+                }
+                let line = meta.chunk(index, meta.delta(&text), meta.logprobs(&held, offset), None);
+                offset += text.len();
+                held.clear();
+                line
+            }
+            Some(Ok(Event::Finished(r))) => {
+                let last = meta.chunk(index, meta.delta(""), meta.logprobs(&held, offset), Some(&r));
+                return tx.send(last).await.ok().map(|()| r);
+            }
+            Some(Err(e)) => {
+                send_error(tx, ApiError::from(e)).await;
+                return None;
+            }
+            None => return None,
+            Some(Ok(Event::Started { .. })) => continue,
+        };
+        // A closed channel means the client went away: returning drops `gen`, which
+        // cancels the generation before its next token.
+        if tx.send(line).await.is_err() {
+            return None;
+        }
+    }
 }
 
 impl AppState {

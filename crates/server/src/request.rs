@@ -6,12 +6,16 @@ use serde_json::Value;
 use crate::error::ApiError;
 
 const DEFAULT_MAX_TOKENS: usize = 512;
+/// Most choices one request may ask for (`n`).
+pub const MAX_CHOICES: usize = 8;
 
 /// What every OpenAI request carries besides the prompt.
 pub struct Common {
     pub model: String,
     pub stream: bool,
     pub include_usage: bool,
+    /// Choices to generate (`n`), each with its own seed (the request's, plus its index).
+    pub n: usize,
     pub request: GenerateRequest,
 }
 
@@ -67,6 +71,14 @@ fn float(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<f32>, Api
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_f64().map(|x| Some(x as f32)).ok_or_else(|| wrong(k, "a number")),
+    }
+}
+
+/// An integer that may be negative (`top_k`: 0 or less turns it off, as llama-server reads it).
+fn int(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<i64>, ApiError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| wrong(k, "an integer")),
     }
 }
 
@@ -151,11 +163,11 @@ fn messages(m: &serde_json::Map<String, Value>) -> Result<Vec<ChatMessage>, ApiE
 
 fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<usize>) -> Result<Common, ApiError> {
     let model = string(m, "model")?;
-    if let Some(n) = uint(m, "n")? {
-        if n != 1 {
-            return Err(ApiError::bad_request("n", "only n = 1 is supported"));
-        }
-    }
+    let n = match uint(m, "n")? {
+        None => 1,
+        Some(n) if (1..=MAX_CHOICES as u64).contains(&n) => n as usize,
+        Some(_) => return Err(wrong("n", &format!("between 1 and {MAX_CHOICES}"))),
+    };
     let max_tokens = match (uint(m, "max_completion_tokens")?, uint(m, "max_tokens")?) {
         (Some(n), _) | (None, Some(n)) => n as usize,
         (None, None) => DEFAULT_MAX_TOKENS,
@@ -167,8 +179,13 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
     let sampling = SamplingParams {
         temperature: float(m, "temperature")?.unwrap_or(1.0),
         top_p: float(m, "top_p")?.unwrap_or(1.0),
-        top_k: 0,
-        min_p: 0.0,
+        top_k: int(m, "top_k")?.map_or(0, |k| k.max(0) as usize),
+        min_p: float(m, "min_p")?.unwrap_or(0.0),
+        // llama-server's name for it, too.
+        repetition_penalty: match float(m, "repetition_penalty")? {
+            Some(p) => p,
+            None => float(m, "repeat_penalty")?.unwrap_or(1.0),
+        },
         presence_penalty: float(m, "presence_penalty")?.unwrap_or(0.0),
         frequency_penalty: float(m, "frequency_penalty")?.unwrap_or(0.0),
         seed: uint(m, "seed")?.unwrap_or_else(parallax_core::sampling::fresh_seed),
@@ -185,6 +202,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
         model,
         stream,
         include_usage,
+        n,
         request: GenerateRequest {
             prompt,
             max_tokens,

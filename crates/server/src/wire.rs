@@ -29,10 +29,15 @@ fn finish(r: &FinishReason) -> &'static str {
     }
 }
 
-pub fn usage(r: &GenerationResult) -> Value {
-    let (p, c) = (r.usage.prompt_tokens, r.usage.completion_tokens);
+/// Usage of a request's choices: the prompt once, every choice's completion tokens.
+pub fn usage(results: &[GenerationResult]) -> Value {
+    let Some(first) = results.first() else {
+        return json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0});
+    };
+    let p = first.usage.prompt_tokens;
+    let c: usize = results.iter().map(|r| r.usage.completion_tokens).sum();
     json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
-        "prompt_tokens_details": {"cached_tokens": r.usage.cached_tokens}})
+        "prompt_tokens_details": {"cached_tokens": first.usage.cached_tokens}})
 }
 
 /// Parallax's own figures, in an extra field clients ignore (as llama-server's `timings`).
@@ -121,10 +126,10 @@ impl Meta {
         }
     }
 
-    /// One streamed chunk; `done` carries the finish reason and timings.
-    pub fn chunk(&self, delta: Value, logprobs: Value, done: Option<&GenerationResult>) -> String {
+    /// One streamed chunk of choice `index`; `done` carries the finish reason and timings.
+    pub fn chunk(&self, index: usize, delta: Value, logprobs: Value, done: Option<&GenerationResult>) -> String {
         let mut choice =
-            json!({"index": 0, "finish_reason": done.map(|r| finish(&r.finish_reason)), "logprobs": logprobs});
+            json!({"index": index, "finish_reason": done.map(|r| finish(&r.finish_reason)), "logprobs": logprobs});
         choice[if self.kind == Kind::Chat { "delta" } else { "text" }] = delta;
         let mut v = json!({"id": self.id, "object": self.object(true), "created": created(), "model": self.model,
             "choices": [choice]});
@@ -135,21 +140,33 @@ impl Meta {
     }
 
     /// The usage-only chunk of `stream_options.include_usage`.
-    pub fn usage_chunk(&self, r: &GenerationResult) -> String {
+    pub fn usage_chunk(&self, results: &[GenerationResult]) -> String {
         sse(
             &json!({"id": self.id, "object": self.object(true), "created": created(),
-            "model": self.model, "choices": [], "usage": usage(r)}),
+            "model": self.model, "choices": [], "usage": usage(results)}),
         )
     }
 
-    pub fn full(&self, r: &GenerationResult) -> Value {
-        let mut choice =
-            json!({"index": 0, "finish_reason": finish(&r.finish_reason), "logprobs": self.logprobs(&r.logprobs, 0)});
-        match self.kind {
-            Kind::Chat => choice["message"] = json!({"role": "assistant", "content": r.text, "refusal": null}),
-            Kind::Text => choice["text"] = json!(r.text),
+    /// The whole response: one choice per result (`n`), timings of the first.
+    pub fn full(&self, results: &[GenerationResult]) -> Value {
+        let choices: Vec<Value> = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut choice = json!({"index": i, "finish_reason": finish(&r.finish_reason),
+                    "logprobs": self.logprobs(&r.logprobs, 0)});
+                match self.kind {
+                    Kind::Chat => choice["message"] = json!({"role": "assistant", "content": r.text, "refusal": null}),
+                    Kind::Text => choice["text"] = json!(r.text),
+                }
+                choice
+            })
+            .collect();
+        let mut v = json!({"id": self.id, "object": self.object(false), "created": created(), "model": self.model,
+            "choices": choices, "usage": usage(results)});
+        if let Some(r) = results.first() {
+            v["timings"] = timings(r, self.engine);
         }
-        json!({"id": self.id, "object": self.object(false), "created": created(), "model": self.model,
-            "choices": [choice], "usage": usage(r), "timings": timings(r, self.engine)})
+        v
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use axum::Router;
 use common::*;
 use parallax_server::{router, AppState, ModelManager, ServerConfig};
 use serde_json::{json, Value};
@@ -22,8 +23,110 @@ async fn a_missing_messages_field_or_a_wrong_type_names_the_param() {
     assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "messages");
     let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"temperature": "hot"})))).await;
     assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "temperature");
-    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"n": 2})))).await;
-    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "n");
+    for n in [0, 9] {
+        let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"n": n})))).await;
+        assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "n");
+    }
+    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"top_k": "many"})))).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "top_k");
+    let (s, v) = json_of(app(), post("/v1/chat/completions", chat(json!({"min_p": 2.0})))).await;
+    assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "min_p");
+}
+
+/// The text of each choice of a non-streamed chat completion.
+async fn choices(app: Router, extra: Value) -> Vec<String> {
+    let (s, v) = json_of(app, post("/v1/chat/completions", chat(extra))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["choices"]
+        .as_array()
+        .expect("choices")
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            assert_eq!(c["index"], i, "{v}");
+            c["message"]["content"].as_str().expect("content").to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn n_choices_come_back_indexed_with_their_own_seeds_streamed_or_not() {
+    let app = app();
+    // Without prompt caching, so each choice's prompt is prefilled the same way (a reused
+    // prefix recomputes only the last prompt token, which can move a sampled choice).
+    let hot = json!({"n": 3, "temperature": 1.2, "seed": 7, "max_tokens": 16, "cache_prompt": false});
+    let texts = choices(app.clone(), hot.clone()).await;
+    assert_eq!(texts.len(), 3);
+    assert!(
+        texts[0] != texts[1] || texts[1] != texts[2],
+        "three seeds, one text: {texts:?}"
+    );
+    // Choice i samples with seed + i: choice 1 of seed 7 is choice 0 of seed 8.
+    let single = choices(
+        app.clone(),
+        json!({"temperature": 1.2, "seed": 8, "max_tokens": 16, "cache_prompt": false}),
+    )
+    .await;
+    assert_eq!(single[0], texts[1]);
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", chat(hot.clone()))).await;
+    assert_eq!(s, StatusCode::OK);
+    let completion: u64 = v["usage"]["completion_tokens"].as_u64().expect("usage");
+    assert!(completion > 16, "usage counts every choice: {v}");
+    // Streamed: each choice's chunks carry its index, and end with its finish reason.
+    let mut body = hot;
+    body["stream"] = json!(true);
+    let (s, _, text) = send(app, post("/v1/chat/completions", chat(body))).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut streamed = vec![String::new(); 3];
+    let mut finished = [false; 3];
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).expect("chunk");
+        let c = &v["choices"][0];
+        let i = c["index"].as_u64().expect("index") as usize;
+        streamed[i].push_str(c["delta"]["content"].as_str().unwrap_or_default());
+        finished[i] |= c["finish_reason"].is_string();
+    }
+    assert_eq!(streamed, texts);
+    assert_eq!(finished, [true; 3]);
+}
+
+#[tokio::test]
+async fn top_k_min_p_and_repetition_penalty_are_honoured() {
+    let app = app();
+    let base = json!({"max_tokens": 24, "seed": 3, "cache_prompt": false});
+    let greedy = choices(
+        app.clone(),
+        json!({"temperature": 0, "max_tokens": 24, "cache_prompt": false}),
+    )
+    .await;
+    let hot = |extra: Value| {
+        let mut b = base.clone();
+        b["temperature"] = json!(1.5);
+        for (k, v) in extra.as_object().expect("object") {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // Sampled hot, the text wanders; keeping one candidate (top_k 1, or min_p 1) is greedy.
+    assert_ne!(choices(app.clone(), hot(json!({}))).await, greedy);
+    assert_eq!(choices(app.clone(), hot(json!({"top_k": 1}))).await, greedy);
+    assert_eq!(choices(app.clone(), hot(json!({"min_p": 1.0}))).await, greedy);
+    // A strong repetition penalty changes even the greedy text (llama-server's name too).
+    let penalised = choices(
+        app.clone(),
+        json!({"temperature": 0, "max_tokens": 24, "repetition_penalty": 3.0, "cache_prompt": false}),
+    )
+    .await;
+    assert_ne!(penalised, greedy);
+    let aliased = choices(
+        app,
+        json!({"temperature": 0, "max_tokens": 24, "repeat_penalty": 3.0, "cache_prompt": false}),
+    )
+    .await;
+    assert_eq!(aliased, penalised);
 }
 
 #[tokio::test]
