@@ -144,6 +144,10 @@ def main(llama_logits, only):
                                        "directory, cpu", "cases": mlx_q4},
         }
         if fam in MOE:
+            fixture["mlx_lm_mxfp4"] = {
+                "reference": f"mlx-lm {mlx_lm.__version__} on its own mxfp4-mode quantization of the HF directory, cpu",
+                "cases": [dict(prompt=c["prompt"], ids=c["ids"], **mlx_reference(TINY / f"{fam}-mlx-mxfp4", c["ids"]))
+                          for c in llama]}
             q4 = TINY / f"{fam}-q4_0.gguf"
             fixture["llama_cpp_q4_0"] = {"gguf_sha256": sha256(q4),
                                          "reference": "llama.cpp on the same weights in Q4_0 (router, norms and "

@@ -404,14 +404,15 @@ def write_gguf(path, c, tensors, reader, vocab, split_max_tensors=0, per_expert=
     w.close()
 
 
-def mlx_quantized(hf_dir, out_dir):
-    """mlx-lm quantizes the float directory: affine 4-bit, group 32 (its `convert -q` path)."""
+def mlx_quantized(hf_dir, out_dir, mode="affine"):
+    """mlx-lm quantizes the float directory: 4-bit, group 32 (its `convert -q` path), affine or
+    in MLX's mxfp4 mode (`convert -q --q-mode mxfp4`, as mlx-community ships GPT-OSS)."""
     import mlx.core as mx
     from mlx_lm.utils import load_model, quantize_model, save_config, save_model
 
     mx.set_default_device(mx.cpu)
     model, config = load_model(hf_dir)
-    model, config = quantize_model(model, config, 32, 4)
+    model, config = quantize_model(model, config, 32, 4, mode=mode)
     save_model(out_dir, model)
     save_config(config, config_path=out_dir / "config.json")
 
@@ -455,6 +456,8 @@ def main():
             # llama.cpp's converter wrote before it stacked experts.
             write_gguf(out / "mixtral-per-expert.gguf", c, tensors, reader, vocab, per_expert=True)
         if c.get("moe"):
+            # mlx-lm's MXFP4 quantization of the HF directory (every matrix in mxfp4 mode).
+            mlx_quantized(hf_dir, out / f"{name}-mlx-mxfp4", mode="mxfp4")
             # Its matrices and experts in Q4_0, so quantized expert matmuls meet llama.cpp too.
             write_gguf(out / f"{name}-q4_0.gguf", c, tensors, reader, vocab, qtype=gguf.GGMLQuantizationType.Q4_0)
             # Its experts in MXFP4 (ggml type 39), the format GPT-OSS ships experts in.

@@ -33,8 +33,9 @@ pub struct Args {
     #[arg(long, required_unless_present_any = ["resume", "synthetic"], conflicts_with = "synthetic")]
     model: Option<String>,
     /// Write a random-weight model of a real model's shape, scaled to this machine, and run
-    /// the suite on it (both engines, the same file): qwen3-moe-small, mixtral-small or
-    /// dense-small, with overrides such as `qwen3-moe-small,layers=4,experts=32,used=4,quant=Q8_0`.
+    /// the suite on it (both engines, the same file): qwen3-moe-small, mixtral-small,
+    /// gpt-oss-small (MXFP4 experts) or dense-small, with overrides such as
+    /// `qwen3-moe-small,layers=4,experts=32,used=4,quant=Q8_0`.
     #[arg(long, value_name = "SHAPE", conflicts_with = "endpoint")]
     synthetic: Option<String>,
     /// Folder for results.json, results.csv, report.md and the raw worker logs.

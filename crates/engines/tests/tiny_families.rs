@@ -357,6 +357,22 @@ fn quantized_experts_match_llama_cpp_on_both_engines() {
             failures.push(format!("{family} {quant}: MLX engine vs llama.cpp"));
         }
     }
+    // mlx-lm's own mxfp4-mode quantization of each HF directory (every matrix, the embedding
+    // too): MLX on both sides, so held to the float tolerance.
+    for family in MOE_FAMILIES {
+        let fx = fixture(family);
+        let (gguf, _) = tiny(family, &fx);
+        let dir = mlx_dir(&gguf, &root().join(format!("models/tiny/{family}-mlx-mxfp4")));
+        let mut on_dir = load("mlx", dir.path());
+        let format = &on_dir.engine.info().weight_format;
+        assert!(format.contains("mxfp4"), "{format}");
+        let c = compare(on_dir.engine.as_mut(), &fx["mlx_lm_mxfp4"]["cases"]);
+        check(
+            &format!("{family}: MLX engine (MLX mxfp4 dir) vs mlx-lm"),
+            &c,
+            &mut failures,
+        );
+    }
     assert!(failures.is_empty(), "{failures:?}");
 }
 

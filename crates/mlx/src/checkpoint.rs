@@ -64,7 +64,8 @@ pub fn read_dir(dir: &Path) -> Result<Checkpoint> {
     let mut tensors = text_model_names(tensors);
     crate::experts::stack_experts(&mut tensors, &desc, invalid)?;
     let weight_format = match quant_in_config(&text) {
-        Some(q) => format!("MLX {}-bit g{}", q.bits, q.group_size),
+        Some((_, Some(mode))) => format!("MLX {mode}"),
+        Some((q, None)) => format!("MLX {}-bit g{}", q.bits, q.group_size),
         None => "MLX (unquantized)".to_owned(),
     };
     Ok(Checkpoint {
@@ -103,9 +104,13 @@ fn text_model_names<T>(tensors: HashMap<String, T>) -> HashMap<String, T> {
         .collect()
 }
 
-fn quant_in_config(text: &str) -> Option<QuantSpec> {
+/// The config's default quantization, and its mode where it is not MLX's affine one
+/// (`mxfp4`, whose tensors `Linear` tells by their u8 scales).
+fn quant_in_config(text: &str) -> Option<(QuantSpec, Option<String>)> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    serde_json::from_value(v.get("quantization")?.clone()).ok()
+    let q = v.get("quantization")?;
+    let mode = q["mode"].as_str().filter(|m| *m != "affine").map(str::to_owned);
+    Some((serde_json::from_value(q.clone()).ok()?, mode))
 }
 
 /// `model.safetensors`, or the shards that `model.safetensors.index.json` lists.
