@@ -121,7 +121,34 @@ def per_model(model):
             raise AssertionError("the abandoned generation never stopped")
         assert chat().choices[0].message.content
 
+    def json_schema_answer():
+        schema = {"type": "object", "additionalProperties": False, "required": ["colours", "count"],
+                  "properties": {"colours": {"type": "array", "items": {"type": "string", "maxLength": 12},
+                                             "minItems": 3, "maxItems": 3},
+                                 "count": {"type": "integer", "minimum": 0, "maximum": 9}}}
+        r = client.chat.completions.create(
+            model=model, messages=QUESTION, max_tokens=80, temperature=1.0, seed=3,
+            response_format={"type": "json_schema", "json_schema": {"name": "colours", "schema": schema, "strict": True}})
+        v = json.loads(r.choices[0].message.content)
+        assert set(v) == {"colours", "count"} and len(v["colours"]) == 3 and 0 <= v["count"] <= 9, v
+
+    def json_object_streamed():
+        stream = chat(max_tokens=48, stream=True, response_format={"type": "json_object"})
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text.lstrip().startswith("{"), text
+
+    def n_and_sampling_extras():
+        r = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=6, temperature=1.0, seed=9, n=3,
+                                           extra_body={"top_k": 1, "min_p": 0.1, "repetition_penalty": 1.1})
+        texts = [c.message.content for c in r.choices]
+        assert [c.index for c in r.choices] == [0, 1, 2], r
+        # top_k 1 keeps one candidate: every choice is the same text whatever its seed.
+        assert len(set(texts)) == 1, texts
+
     for name, fn in [("chat", non_streamed), ("streamed chat + include_usage", streamed_with_usage),
+                     ("json_schema answer validates", json_schema_answer),
+                     ("json_object streamed", json_object_streamed),
+                     ("n = 3 with top_k / min_p / repetition_penalty", n_and_sampling_extras),
                      ("stop sequence", stop_sequence), ("seed reproduces", seed_reproduces), ("logprobs", logprobs),
                      ("8 concurrent streams", concurrent_streams), ("disconnect mid-stream, then success", disconnect_then_success)]:
         check(f"{model}: {name}", fn)
@@ -133,6 +160,9 @@ def errors():
     check("malformed JSON -> 400", lambda: (lambda s: None if s[0] == 400 else (_ for _ in ()).throw(AssertionError(s)))(raw("POST", "/v1/chat/completions", b"{nope")))
     check("missing messages -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(model=model, messages=[], max_tokens=4), param="messages"))
     check("wrong type -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, temperature="hot"), param="temperature"))
+    bad_schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "not": {}}}}
+    check("schema that does not compile -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, response_format=bad_schema), param="response_format"))
+    check("n out of range -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, n=9), param="n"))
     check("unknown model -> 404", lambda: expect_error(openai.NotFoundError, 404, lambda: client.chat.completions.create(**{**ok_chat, "model": "no-such-model"}), code="model_not_found"))
     check("prompt over the context -> 400", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "word " * 9000}]}), code="context_length_exceeded"))
     check("body too large -> 413", lambda: expect_error(openai.APIStatusError, 413, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "x" * (5 << 20)}]})))

@@ -427,6 +427,7 @@ fn request(prompt: Prompt, max_tokens: usize, temperature: f32, seed: u64) -> Ge
         logprobs: None,
         // The suite measures cold prefill: every generation starts from an empty cache.
         cache_prompt: false,
+        format: None,
     }
 }
 

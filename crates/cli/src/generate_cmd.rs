@@ -99,6 +99,7 @@ pub fn run(a: Args) -> Result<()> {
         stop: a.stop,
         logprobs: None,
         cache_prompt: false,
+        format: None,
     })?;
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;

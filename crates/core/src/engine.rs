@@ -75,6 +75,8 @@ pub struct LoadedModel {
     pub load_ms: f64,
     /// The tokens `engine`'s KV cache holds, reused by the next generation's prompt.
     pub prompt_cache: PromptCache,
+    /// The vocabulary compiled for constrained decoding, built by the first request that asks.
+    pub grammars: std::sync::OnceLock<Arc<crate::structured::Grammars>>,
 }
 
 impl LoadedModel {
@@ -90,6 +92,19 @@ impl LoadedModel {
             template,
             load_ms,
             prompt_cache: PromptCache::default(),
+            grammars: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The model's grammar compiler, built on first use.
+    pub fn grammars(&self) -> crate::Result<Arc<crate::structured::Grammars>> {
+        if let Some(g) = self.grammars.get() {
+            return Ok(g.clone());
+        }
+        let built = Arc::new(crate::structured::Grammars::new(
+            self.tokenizer.clone(),
+            self.engine.info().vocab_size,
+        )?);
+        Ok(self.grammars.get_or_init(|| built).clone())
     }
 }

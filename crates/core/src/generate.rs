@@ -41,6 +41,9 @@ pub struct GenerateRequest {
     /// prompt is prefilled from an empty cache, as the benchmark suite measures it.
     #[serde(default = "yes")]
     pub cache_prompt: bool,
+    /// Constrained decoding: the output must match this format (`response_format`).
+    #[serde(default)]
+    pub format: Option<crate::structured::OutputFormat>,
 }
 
 fn yes() -> bool {
@@ -237,6 +240,11 @@ pub fn generate(
             format!("must be at most {MAX_TOP_LOGPROBS}"),
         ));
     }
+    // Compiled before anything runs, so a schema we cannot compile is the request's error.
+    let mut grammar = match &req.format {
+        Some(format) => Some(model.grammars()?.compile(format, "response_format")?),
+        None => None,
+    };
     let cached = reuse_cache(model, &prompt, req.cache_prompt)?;
     if emit(&Event::Started {
         prompt_tokens: prompt.len(),
@@ -262,12 +270,18 @@ pub fn generate(
     loop {
         // The model's own distribution, before penalties and temperature reshape it.
         let raw = req.logprobs.map(|top_n| (top_n, logits.clone()));
+        if let Some(g) = &mut grammar {
+            g.mask(&mut logits)?;
+        }
         let id = sampler.sample(&mut logits, &history, &generated);
         let logprobs = raw.map(|(top_n, raw)| Logprobs::from_logits(&raw, id, top_n));
         let elapsed_ms = ms(start);
         if model.tokenizer.is_eos(id) {
             reason = FinishReason::Stop;
             break;
+        }
+        if let Some(g) = &mut grammar {
+            g.accept(id)?;
         }
         generated.push(id);
         history.push(id);
@@ -285,7 +299,7 @@ pub fn generate(
             reason = FinishReason::Cancelled;
             break;
         }
-        if hit_stop {
+        if hit_stop || grammar.as_ref().is_some_and(|g| g.done()) {
             reason = FinishReason::Stop;
             break;
         }

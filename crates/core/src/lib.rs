@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod stop;
 pub mod strftime;
+pub mod structured;
 pub mod synthetic;
 pub mod tokenizer;
 
@@ -37,4 +38,5 @@ pub use prompt_cache::PromptCache;
 pub use routing::{RoutingCounts, RoutingLog};
 pub use runtime::{EngineHandle, GenerationStream};
 pub use sampling::SamplingParams;
+pub use structured::OutputFormat;
 pub use tokenizer::Tokenizer;

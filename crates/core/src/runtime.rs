@@ -19,7 +19,7 @@ use crate::tokenizer::Tokenizer;
 const EVENT_BUFFER: usize = 64;
 
 enum Command {
-    Generate(GenerateRequest, mpsc::Sender<Result<Event>>),
+    Generate(Box<GenerateRequest>, mpsc::Sender<Result<Event>>),
     Memory(oneshot::Sender<MemoryReport>),
     Routing(bool, oneshot::Sender<Option<RoutingLog>>),
 }
@@ -86,7 +86,7 @@ impl EngineHandle {
     pub fn generate(&self, req: GenerateRequest) -> Result<GenerationStream> {
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         self.live.update(|s| s.waiting += 1);
-        let sent = self.send(Command::Generate(req, tx));
+        let sent = self.send(Command::Generate(Box::new(req), tx));
         if sent.is_err() {
             self.live.update(|s| s.waiting = s.waiting.saturating_sub(1));
         }

@@ -97,6 +97,7 @@ pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -
         stop: vec![],
         logprobs: None,
         cache_prompt: true,
+        format: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn request(prompt: Prompt, cache_prompt: bool) -> GenerateRequest {
         stop: vec![],
         logprobs: None,
         cache_prompt,
+        format: None,
     }
 }
 

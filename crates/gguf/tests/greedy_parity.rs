@@ -63,6 +63,7 @@ fn check(model_id: &str) {
             logprobs: Some(2),
             // Cold, as llama-server made the fixtures.
             cache_prompt: false,
+            format: None,
         };
         let out = generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
         // llama.cpp lists the EOS it stopped at; ours ends the list before it.

@@ -20,6 +20,7 @@ fn unloading_returns_mlx_active_memory_to_near_zero() {
         stop: vec![],
         logprobs: None,
         cache_prompt: false,
+        format: None,
     };
     generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
     let m = model.engine.memory();

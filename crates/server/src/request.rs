@@ -1,6 +1,6 @@
 //! OpenAI request bodies → a core `GenerateRequest`, with errors that name the offending field.
 
-use parallax_core::{ChatMessage, GenerateRequest, Prompt, SamplingParams, MAX_TOP_LOGPROBS};
+use parallax_core::{ChatMessage, GenerateRequest, OutputFormat, Prompt, SamplingParams, MAX_TOP_LOGPROBS};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -210,8 +210,36 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
             stop: stop(m)?,
             logprobs,
             cache_prompt: optional_bool(m, "cache_prompt")?.unwrap_or(true),
+            format: response_format(m)?,
         },
     })
+}
+
+/// `response_format`: `text`, `json_object`, or `json_schema` with its `json_schema.schema`
+/// (compiled by the engine worker: an unsupported keyword is a 400 from there).
+fn response_format(m: &serde_json::Map<String, Value>) -> Result<Option<OutputFormat>, ApiError> {
+    let f = match m.get("response_format") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(f)) => f,
+        Some(_) => return Err(wrong("response_format", "an object")),
+    };
+    match f.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(OutputFormat::JsonObject)),
+        Some("json_schema") => match f.get("json_schema").and_then(|j| j.get("schema")) {
+            Some(schema) if schema.is_object() || schema.is_boolean() => Ok(Some(OutputFormat::JsonSchema {
+                schema: schema.clone(),
+            })),
+            _ => Err(ApiError::bad_request(
+                "response_format",
+                "`response_format.json_schema.schema` must be a JSON schema object",
+            )),
+        },
+        _ => Err(wrong(
+            "response_format",
+            "`{\"type\": \"text\"}`, `{\"type\": \"json_object\"}` or `{\"type\": \"json_schema\", \"json_schema\": {…}}`",
+        )),
+    }
 }
 
 pub fn chat(body: &[u8]) -> Result<Common, ApiError> {

@@ -50,6 +50,7 @@ async fn the_probe_sees_the_engine_its_generation_and_its_load_event() {
             stop: vec![],
             logprobs: None,
             cache_prompt: true,
+            format: None,
         })
         .expect("queued");
     let mut seen = None;

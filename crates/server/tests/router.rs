@@ -504,3 +504,80 @@ async fn plain_completions_take_legacy_logprobs() {
     let (s, v) = json_of(app(), post("/v1/completions", bad.to_string())).await;
     assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "logprobs");
 }
+
+#[tokio::test]
+async fn response_format_constrains_the_output_to_json_and_to_a_schema() {
+    let app = app();
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 24},
+            "population": {"type": "integer"},
+            "capital": {"type": "boolean"}
+        },
+        "required": ["city", "population", "capital"],
+        "additionalProperties": false,
+        "x-guidance": {"whitespace_flexible": false}
+    });
+    for (stream, seed) in [(false, 1), (true, 2)] {
+        // Sampled hot, so the model alone would wander off; the grammar holds it.
+        let body = chat(json!({
+            "temperature": 1.0, "seed": seed, "max_tokens": 96, "stream": stream,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": schema}}
+        }));
+        let (s, _, text) = send(app.clone(), post("/v1/chat/completions", body)).await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        let content = match stream {
+            false => serde_json::from_str::<Value>(&text).expect("json")["choices"][0]["message"]["content"]
+                .as_str()
+                .expect("content")
+                .to_owned(),
+            true => text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .filter(|l| *l != "[DONE]")
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+                .collect(),
+        };
+        let v: Value = serde_json::from_str(&content).unwrap_or_else(|e| panic!("{e}: {content}"));
+        let o = v.as_object().expect("an object");
+        assert_eq!(o.len(), 3, "{content}");
+        assert!(o["city"].as_str().is_some_and(|c| c.chars().count() <= 24), "{content}");
+        assert!(o["population"].is_i64() || o["population"].is_u64(), "{content}");
+        assert!(o["capital"].is_boolean(), "{content}");
+    }
+    // Any JSON object.
+    let body = chat(json!({"temperature": 1.0, "seed": 5, "max_tokens": 64,
+        "response_format": {"type": "json_object", }}));
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let content = v["choices"][0]["message"]["content"].as_str().expect("content");
+    if v["choices"][0]["finish_reason"] == "stop" {
+        assert!(
+            serde_json::from_str::<Value>(content).is_ok_and(|j| j.is_object()),
+            "{content}"
+        );
+    } else {
+        assert!(content.trim_start().starts_with('{'), "{content}");
+    }
+}
+
+#[tokio::test]
+async fn a_schema_that_does_not_compile_is_a_400_naming_the_keyword() {
+    let schema = json!({"type": "object", "not": {"required": ["x"]}});
+    let body =
+        chat(json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}}));
+    let (s, v) = json_of(app(), post("/v1/chat/completions", body)).await;
+    let e = error_of(s, &v, StatusCode::BAD_REQUEST);
+    assert_eq!(e["param"], "response_format");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("`not`")), "{e}");
+    for bad in [json!({"type": "yaml"}), json!({"type": "json_schema"}), json!("json")] {
+        let (s, v) = json_of(
+            app(),
+            post("/v1/chat/completions", chat(json!({"response_format": bad}))),
+        )
+        .await;
+        assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "response_format");
+    }
+}
