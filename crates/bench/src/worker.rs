@@ -428,6 +428,8 @@ fn request(prompt: Prompt, max_tokens: usize, temperature: f32, seed: u64) -> Ge
         // The suite measures cold prefill: every generation starts from an empty cache.
         cache_prompt: false,
         format: None,
+        tools: vec![],
+        tool_choice: Default::default(),
     }
 }
 

@@ -100,6 +100,8 @@ pub fn run(a: Args) -> Result<()> {
         logprobs: None,
         cache_prompt: false,
         format: None,
+        tools: vec![],
+        tool_choice: Default::default(),
     })?;
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;

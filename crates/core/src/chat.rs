@@ -1,17 +1,23 @@
 //! Chat templates: the GGUF's own `tokenizer.chat_template`, rendered with minijinja the way
 //! transformers' `apply_chat_template` renders it with jinja2.
 
-use minijinja::{context, Environment, Error as JinjaError, ErrorKind};
+use minijinja::{Environment, Error as JinjaError, ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gguf_meta::GgufHeader;
+use crate::tools::{Tool, ToolCall, ToolFormat};
 
-/// One turn of a conversation.
+/// One turn of a conversation: an assistant turn may carry the tool calls it made, and a
+/// `tool` turn the id of the call it answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
@@ -19,7 +25,31 @@ impl ChatMessage {
         ChatMessage {
             role: role.into(),
             content: content.into(),
+            tool_calls: vec![],
+            tool_call_id: None,
         }
+    }
+
+    /// The message as templates read it (Hugging Face's shape): calls as
+    /// `{"type": "function", "function": {"name", "arguments": {…}}}` with the arguments an
+    /// object, as transformers passes them.
+    fn for_template(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({"role": self.role, "content": self.content});
+        if !self.tool_calls.is_empty() {
+            v["tool_calls"] = self
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    let args = serde_json::from_str(&c.arguments).unwrap_or(serde_json::json!(c.arguments));
+                    serde_json::json!({"id": c.id, "type": "function",
+                        "function": {"name": c.name, "arguments": args}})
+                })
+                .collect();
+        }
+        if let Some(id) = &self.tool_call_id {
+            v["tool_call_id"] = serde_json::json!(id);
+        }
+        v
     }
 }
 
@@ -114,16 +144,72 @@ impl ChatTemplate {
 
     /// Renders the conversation; `add_generation_prompt` opens the assistant's turn.
     pub fn render(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// How this template writes tool calls.
+    pub fn tool_format(&self) -> ToolFormat {
+        ToolFormat::of_template(&self.source)
+    }
+
+    /// Renders the conversation with the tools it may call: in the template's own `tools`
+    /// variable, or, for a template that knows no tools, described in a system message.
+    pub fn render_with_tools(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[Tool],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         let tmpl = self
             .env
             .get_template("chat")
             .map_err(|e| Error::ChatTemplate(e.to_string()))?;
-        tmpl.render(context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos_token,
-            eos_token => self.eos_token,
-        })
-        .map_err(|e| Error::ChatTemplate(e.to_string()))
+        let mut turns: Vec<serde_json::Value> = messages.iter().map(ChatMessage::for_template).collect();
+        let generic = !tools.is_empty() && self.tool_format() == ToolFormat::Generic;
+        if generic {
+            let note = crate::tools::generic_system_prompt(tools);
+            match turns.first_mut().filter(|t| t["role"] == "system") {
+                Some(system) => {
+                    let text = format!("{}\n\n{note}", system["content"].as_str().unwrap_or_default());
+                    system["content"] = serde_json::json!(text);
+                }
+                None => turns.insert(0, serde_json::json!({"role": "system", "content": note})),
+            }
+        }
+        // A template that knows no tools cannot show a call or a result as such: as text.
+        if generic || self.tool_format() == ToolFormat::Generic {
+            for t in &mut turns {
+                if let Some(calls) = t.get("tool_calls").cloned() {
+                    let text: String = calls
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| format!("<tool_call>{}</tool_call>", c["function"]))
+                        .collect();
+                    t["content"] = serde_json::json!(format!("{}{text}", t["content"].as_str().unwrap_or_default()));
+                }
+                if t["role"] == "tool" {
+                    t["role"] = serde_json::json!("user");
+                    let text = format!(
+                        "<tool_response>{}</tool_response>",
+                        t["content"].as_str().unwrap_or_default()
+                    );
+                    t["content"] = serde_json::json!(text);
+                }
+            }
+        }
+        let mut ctx = serde_json::json!({
+            "messages": turns,
+            "add_generation_prompt": add_generation_prompt,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+        });
+        // `tools` only when there are tools: templates test `tools is defined` as well as
+        // `tools is not none`.
+        if !tools.is_empty() && !generic {
+            ctx["tools"] = tools.iter().map(crate::tools::openai_tool).collect();
+        }
+        tmpl.render(minijinja::Value::from_serialize(&ctx))
+            .map_err(|e| Error::ChatTemplate(e.to_string()))
     }
 }

@@ -44,6 +44,11 @@ pub struct GenerateRequest {
     /// Constrained decoding: the output must match this format (`response_format`).
     #[serde(default)]
     pub format: Option<crate::structured::OutputFormat>,
+    /// Functions a chat may call (rendered by its template; calls parsed back from the reply).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<crate::tools::Tool>,
+    #[serde(default)]
+    pub tool_choice: crate::tools::ToolChoice,
 }
 
 fn yes() -> bool {
@@ -148,6 +153,13 @@ pub struct GenerationResult {
     /// One entry per generated token when the request asked for log-probabilities.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logprobs: Vec<Logprobs>,
+    /// The calls the reply made (its `text` is then what it said besides them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::tools::ToolCall>,
+    /// Text of `text` no `Token` event carried: held back as a possible tool call that turned
+    /// out not to be one (a streaming consumer sends it last).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub held_text: String,
 }
 
 /// What the loop reports as it goes.
@@ -212,7 +224,18 @@ pub fn generate(
         return Err(Error::invalid("max_tokens", "must be at least 1"));
     }
     let mut sampler = Sampler::new(req.sampling.clone())?;
-    let prompt = tokenize_prompt(model, &req.prompt)?;
+    let tool_format = tool_format(model, req)?;
+    let prompt = match (&req.prompt, tool_format) {
+        (Prompt::Chat(messages), Some(_)) => {
+            let template = model
+                .template
+                .as_deref()
+                .ok_or_else(|| Error::ChatTemplate("this model has no chat template; use a raw prompt".into()))?;
+            let text = template.render_with_tools(messages, &req.tools, true)?;
+            model.tokenizer.encode(&text, false)?
+        }
+        _ => tokenize_prompt(model, &req.prompt)?,
+    };
     let context_length = model.engine.info().context_length;
     if prompt.is_empty() {
         return Err(Error::invalid("prompt", "is empty"));
@@ -241,9 +264,24 @@ pub fn generate(
         ));
     }
     // Compiled before anything runs, so a schema we cannot compile is the request's error.
-    let mut grammar = match &req.format {
-        Some(format) => Some(model.grammars()?.compile(format, "response_format")?),
-        None => None,
+    let mut grammar = match (&req.format, tool_format, &req.tool_choice) {
+        (Some(_), Some(_), crate::tools::ToolChoice::Required | crate::tools::ToolChoice::Function(_)) => {
+            return Err(Error::invalid(
+                "response_format",
+                "cannot be combined with a tool_choice that forces a call",
+            ))
+        }
+        (_, Some(f), choice @ (crate::tools::ToolChoice::Required | crate::tools::ToolChoice::Function(_))) => {
+            let tok = model.tokenizer.clone();
+            let lark = crate::tools::forced_call_grammar(f, &req.tools, choice, |t| tok.token_to_id(t))?;
+            Some(
+                model
+                    .grammars()?
+                    .compile(&crate::structured::OutputFormat::Lark { grammar: lark }, "tool_choice")?,
+            )
+        }
+        (Some(format), _, _) => Some(model.grammars()?.compile(format, "response_format")?),
+        (None, _, _) => None,
     };
     let cached = reuse_cache(model, &prompt, req.cache_prompt)?;
     if emit(&Event::Started {
@@ -267,6 +305,9 @@ pub fn generate(
     let mut stops = StopMatcher::new(&req.stop);
     let mut reason = FinishReason::Length;
     let mut all_logprobs = Vec::new();
+    // With tools, text from where a call may begin is held back until the reply is parsed.
+    let mut released = String::new();
+    let mut emitted = 0usize;
     loop {
         // The model's own distribution, before penalties and temperature reshape it.
         let raw = req.logprobs.map(|top_n| (top_n, logits.clone()));
@@ -288,6 +329,16 @@ pub fn generate(
         token_times.push(elapsed_ms);
         let piece = decoder.push(&model.tokenizer, id)?;
         let (text, hit_stop) = stops.push(&piece);
+        let text = match tool_format {
+            None => text,
+            Some(f) => {
+                released.push_str(&text);
+                let limit = f.call_start(&released).unwrap_or(released.len()).max(emitted);
+                let shown = released[emitted..limit].to_owned();
+                emitted = limit;
+                shown
+            }
+        };
         all_logprobs.extend(logprobs.clone());
         if emit(&Event::Token {
             id,
@@ -313,8 +364,20 @@ pub fn generate(
         stops.push(&tail);
     }
     let total_ms = ms(start);
+    let mut text = stops.finish();
+    let (mut tool_calls, mut held_text) = (vec![], String::new());
+    if let Some(f) = tool_format {
+        let (content, calls) = crate::tools::parse_calls(f, &text, crate::tools::next_call_id(4));
+        if !calls.is_empty() {
+            text = content;
+            tool_calls = calls;
+        }
+        held_text = text.get(emitted..).unwrap_or_default().to_owned();
+    }
     let result = GenerationResult {
-        text: stops.finish(),
+        text,
+        tool_calls,
+        held_text,
         usage: Usage {
             prompt_tokens: prompt.len(),
             completion_tokens: generated.len(),
@@ -327,6 +390,27 @@ pub fn generate(
         logprobs: all_logprobs,
     };
     Ok(finish(result, emit))
+}
+
+/// The call format of a chat that offers tools (and does not turn them off); a tool choice
+/// naming a function the request does not offer is an error.
+fn tool_format(model: &LoadedModel, req: &GenerateRequest) -> Result<Option<crate::tools::ToolFormat>> {
+    use crate::tools::ToolChoice;
+    if let ToolChoice::Function(name) = &req.tool_choice {
+        if !req.tools.iter().any(|t| &t.name == name) {
+            return Err(Error::invalid(
+                "tool_choice",
+                format!("names `{name}`, which is not among the tools"),
+            ));
+        }
+    }
+    if matches!(req.tool_choice, ToolChoice::Required) && req.tools.is_empty() {
+        return Err(Error::invalid("tool_choice", "`required` needs tools"));
+    }
+    if req.tools.is_empty() || req.tool_choice == ToolChoice::None || !matches!(req.prompt, Prompt::Chat(_)) {
+        return Ok(None);
+    }
+    Ok(model.template.as_deref().map(ChatTemplate::tool_format))
 }
 
 /// Truncates the engine's cache to the prefix `prompt` shares with it (everything when
@@ -375,6 +459,8 @@ fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> Generat
         timings: Timings::from_token_times(prompt.len(), vec![], ms(start)),
         kv_len: 0,
         logprobs: vec![],
+        tool_calls: vec![],
+        held_text: String::new(),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod strftime;
 pub mod structured;
 pub mod synthetic;
 pub mod tokenizer;
+pub mod tools;
 
 pub use arch::{Family, ModelDesc};
 pub use chat::{ChatMessage, ChatTemplate};

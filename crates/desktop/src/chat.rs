@@ -98,6 +98,8 @@ pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -
         logprobs: None,
         cache_prompt: true,
         format: None,
+        tools: vec![],
+        tool_choice: Default::default(),
     }
 }
 

@@ -35,6 +35,8 @@ fn request(prompt: Prompt, cache_prompt: bool) -> GenerateRequest {
         logprobs: None,
         cache_prompt,
         format: None,
+        tools: vec![],
+        tool_choice: Default::default(),
     }
 }
 

@@ -34,6 +34,8 @@ fn both_engines_answer_json_valid_against_the_schema() {
                 logprobs: None,
                 cache_prompt: false,
                 format: Some(OutputFormat::JsonSchema { schema: schema.clone() }),
+                tools: vec![],
+                tool_choice: Default::default(),
             };
             let r = generate(&mut m, &req, &mut |_| Flow::Continue).expect("generate");
             let v: Value =

@@ -64,6 +64,8 @@ fn check(model_id: &str) {
             // Cold, as llama-server made the fixtures.
             cache_prompt: false,
             format: None,
+            tools: vec![],
+            tool_choice: Default::default(),
         };
         let out = generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
         // llama.cpp lists the EOS it stopped at; ours ends the list before it.

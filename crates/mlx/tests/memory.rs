@@ -21,6 +21,8 @@ fn unloading_returns_mlx_active_memory_to_near_zero() {
         logprobs: None,
         cache_prompt: false,
         format: None,
+        tools: vec![],
+        tool_choice: Default::default(),
     };
     generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
     let m = model.engine.memory();

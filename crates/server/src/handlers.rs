@@ -240,7 +240,16 @@ async fn stream_choice(
                 line
             }
             Some(Ok(Event::Finished(r))) => {
-                let last = meta.chunk(index, meta.delta(""), meta.logprobs(&held, offset), Some(&r));
+                // Text held back as a possible tool call, then the calls, then the end.
+                let mut last = String::new();
+                if !r.held_text.is_empty() {
+                    last.push_str(&meta.chunk(index, meta.delta(&r.held_text), Value::Null, None));
+                }
+                if !r.tool_calls.is_empty() {
+                    let calls = json!({"tool_calls": crate::wire::tool_calls(&r, true)});
+                    last.push_str(&meta.chunk(index, calls, Value::Null, None));
+                }
+                last.push_str(&meta.chunk(index, meta.delta(""), meta.logprobs(&held, offset), Some(&r)));
                 return tx.send(last).await.ok().map(|()| r);
             }
             Some(Err(e)) => {

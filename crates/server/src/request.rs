@@ -1,5 +1,6 @@
 //! OpenAI request bodies → a core `GenerateRequest`, with errors that name the offending field.
 
+use parallax_core::tools::{Tool, ToolCall, ToolChoice};
 use parallax_core::{ChatMessage, GenerateRequest, OutputFormat, Prompt, SamplingParams, MAX_TOP_LOGPROBS};
 use serde_json::Value;
 
@@ -143,22 +144,122 @@ fn messages(m: &serde_json::Map<String, Value>) -> Result<Vec<ChatMessage>, ApiE
         Some(_) => return Err(wrong("messages", "an array of messages")),
         None => return Err(ApiError::bad_request("messages", "`messages` is required")),
     };
+    list.iter().enumerate().map(|(i, msg)| message(msg, i)).collect()
+}
+
+fn message(msg: &Value, i: usize) -> Result<ChatMessage, ApiError> {
+    let role = msg["role"]
+        .as_str()
+        .ok_or_else(|| wrong(&format!("messages[{i}].role"), "a string"))?;
+    if !["system", "user", "assistant", "developer", "tool"].contains(&role) {
+        return Err(ApiError::bad_request(
+            &format!("messages[{i}].role"),
+            format!("unsupported role `{role}`"),
+        ));
+    }
+    let role = if role == "developer" { "system" } else { role };
+    let calls = match &msg["tool_calls"] {
+        Value::Null => vec![],
+        Value::Array(calls) if role == "assistant" => calls
+            .iter()
+            .enumerate()
+            .map(|(j, c)| tool_call(c, &format!("messages[{i}].tool_calls[{j}]")))
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(wrong(
+                &format!("messages[{i}].tool_calls"),
+                "an array on an assistant message",
+            ))
+        }
+    };
+    // An assistant turn that only calls tools has `content: null`.
+    let text = match (&msg["content"], role) {
+        (Value::Null, "assistant") => String::new(),
+        (c, _) => content(c, i)?,
+    };
+    let mut message = ChatMessage::new(role, text);
+    message.tool_calls = calls;
+    if role == "tool" {
+        let id = msg["tool_call_id"].as_str().ok_or_else(|| {
+            ApiError::bad_request(
+                &format!("messages[{i}].tool_call_id"),
+                "a `tool` message needs the `tool_call_id` of the call it answers",
+            )
+        })?;
+        message.tool_call_id = Some(id.to_owned());
+    }
+    Ok(message)
+}
+
+/// `{"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}`.
+fn tool_call(c: &Value, param: &str) -> Result<ToolCall, ApiError> {
+    let f = &c["function"];
+    let name = f["name"]
+        .as_str()
+        .ok_or_else(|| wrong(&format!("{param}.function.name"), "a string"))?;
+    let arguments = match &f["arguments"] {
+        Value::String(s) => s.clone(),
+        Value::Null => "{}".to_owned(),
+        other => other.to_string(),
+    };
+    Ok(ToolCall {
+        id: c["id"].as_str().unwrap_or_default().to_owned(),
+        name: name.to_owned(),
+        arguments,
+    })
+}
+
+/// `tools`: function tools, each with a name and a JSON-schema object of parameters.
+fn tools(m: &serde_json::Map<String, Value>) -> Result<Vec<Tool>, ApiError> {
+    let list = match m.get("tools") {
+        None | Some(Value::Null) => return Ok(vec![]),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(wrong("tools", "an array of function tools")),
+    };
     list.iter()
         .enumerate()
-        .map(|(i, msg)| {
-            let role = msg["role"]
-                .as_str()
-                .ok_or_else(|| wrong(&format!("messages[{i}].role"), "a string"))?;
-            if !["system", "user", "assistant", "developer"].contains(&role) {
-                return Err(ApiError::bad_request(
-                    &format!("messages[{i}].role"),
-                    format!("unsupported role `{role}`"),
-                ));
+        .map(|(i, t)| {
+            let bad = |why: &str| ApiError::bad_request("tools", format!("`tools[{i}]`: {why}"));
+            if t["type"] != "function" {
+                return Err(bad("only `type: \"function\"` tools are supported"));
             }
-            let role = if role == "developer" { "system" } else { role };
-            Ok(ChatMessage::new(role, content(&msg["content"], i)?))
+            let f = &t["function"];
+            let name = f["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| bad("`function.name` must be a string"))?;
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(bad("`function.name` may hold only letters, digits, `_` and `-`"));
+            }
+            let parameters = match &f["parameters"] {
+                Value::Null => serde_json::json!({"type": "object", "properties": {}}),
+                p @ Value::Object(o) if o.get("type").is_none_or(|t| t == "object") => p.clone(),
+                _ => return Err(bad("`function.parameters` must be a JSON schema of an object")),
+            };
+            Ok(Tool {
+                name: name.to_owned(),
+                description: f["description"].as_str().map(str::to_owned),
+                parameters,
+            })
         })
         .collect()
+}
+
+/// `tool_choice`: `auto`, `none`, `required`, or `{"type": "function", "function": {"name"}}`.
+fn tool_choice(m: &serde_json::Map<String, Value>) -> Result<ToolChoice, ApiError> {
+    match m.get("tool_choice") {
+        None | Some(Value::Null) => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" => Ok(ToolChoice::Required),
+            _ => Err(wrong("tool_choice", "`auto`, `none`, `required` or a named function")),
+        },
+        Some(v) => v["function"]["name"]
+            .as_str()
+            .map(|n| ToolChoice::Function(n.to_owned()))
+            .ok_or_else(|| wrong("tool_choice", "`auto`, `none`, `required` or a named function")),
+    }
 }
 
 fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<usize>) -> Result<Common, ApiError> {
@@ -211,6 +312,8 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
             logprobs,
             cache_prompt: optional_bool(m, "cache_prompt")?.unwrap_or(true),
             format: response_format(m)?,
+            tools: tools(m)?,
+            tool_choice: tool_choice(m)?,
         },
     })
 }
@@ -255,5 +358,9 @@ pub fn completion(body: &[u8]) -> Result<Common, ApiError> {
         Some(_) => return Err(wrong("prompt", "a string")),
         None => return Err(ApiError::bad_request("prompt", "`prompt` is required")),
     };
-    common(&m, prompt, completion_logprobs(&m)?)
+    let common = common(&m, prompt, completion_logprobs(&m)?)?;
+    if !common.request.tools.is_empty() {
+        return Err(ApiError::bad_request("tools", "tools need /v1/chat/completions"));
+    }
+    Ok(common)
 }

@@ -22,11 +22,27 @@ pub fn created() -> u64 {
         .unwrap_or(0)
 }
 
-fn finish(r: &FinishReason) -> &'static str {
-    match r {
+fn finish(r: &GenerationResult) -> &'static str {
+    match r.finish_reason {
+        _ if !r.tool_calls.is_empty() => "tool_calls",
         FinishReason::Length => "length",
         FinishReason::Stop | FinishReason::Cancelled => "stop",
     }
+}
+
+/// OpenAI's `tool_calls` of a message (or, with `index`, of a streamed delta).
+pub fn tool_calls(r: &GenerationResult, streamed: bool) -> Value {
+    r.tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut v = json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}});
+            if streamed {
+                v["index"] = json!(i);
+            }
+            v
+        })
+        .collect()
 }
 
 /// Usage of a request's choices: the prompt once, every choice's completion tokens.
@@ -128,8 +144,7 @@ impl Meta {
 
     /// One streamed chunk of choice `index`; `done` carries the finish reason and timings.
     pub fn chunk(&self, index: usize, delta: Value, logprobs: Value, done: Option<&GenerationResult>) -> String {
-        let mut choice =
-            json!({"index": index, "finish_reason": done.map(|r| finish(&r.finish_reason)), "logprobs": logprobs});
+        let mut choice = json!({"index": index, "finish_reason": done.map(finish), "logprobs": logprobs});
         choice[if self.kind == Kind::Chat { "delta" } else { "text" }] = delta;
         let mut v = json!({"id": self.id, "object": self.object(true), "created": created(), "model": self.model,
             "choices": [choice]});
@@ -153,10 +168,19 @@ impl Meta {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let mut choice = json!({"index": i, "finish_reason": finish(&r.finish_reason),
+                let mut choice = json!({"index": i, "finish_reason": finish(r),
                     "logprobs": self.logprobs(&r.logprobs, 0)});
                 match self.kind {
-                    Kind::Chat => choice["message"] = json!({"role": "assistant", "content": r.text, "refusal": null}),
+                    Kind::Chat => {
+                        let content = match (r.text.is_empty(), r.tool_calls.is_empty()) {
+                            (true, false) => Value::Null,
+                            _ => json!(r.text),
+                        };
+                        choice["message"] = json!({"role": "assistant", "content": content, "refusal": null});
+                        if !r.tool_calls.is_empty() {
+                            choice["message"]["tool_calls"] = tool_calls(r, false);
+                        }
+                    }
                     Kind::Text => choice["text"] = json!(r.text),
                 }
                 choice

@@ -51,6 +51,8 @@ async fn the_probe_sees_the_engine_its_generation_and_its_load_event() {
             logprobs: None,
             cache_prompt: true,
             format: None,
+            tools: vec![],
+            tool_choice: Default::default(),
         })
         .expect("queued");
     let mut seen = None;

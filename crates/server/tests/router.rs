@@ -581,3 +581,111 @@ async fn a_schema_that_does_not_compile_is_a_400_naming_the_keyword() {
         assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], "response_format");
     }
 }
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "get_weather", "description": "Current weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+            "required": ["city"], "additionalProperties": false}}})
+}
+
+#[tokio::test]
+async fn a_required_tool_call_comes_back_as_tool_calls_and_the_result_goes_back_in() {
+    let app = app();
+    let ask = json!([{"role": "user", "content": "What is the weather in Paris?"}]);
+    let body = chat(json!({"messages": ask, "tools": [weather_tool()], "tool_choice": "required", "max_tokens": 64}));
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{v}");
+    assert!(choice["message"]["content"].is_null(), "{v}");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().expect("arguments")).expect("JSON");
+    assert!(args["city"].is_string(), "{args}");
+    // The call and its result go back in (content null, the tool role); the model answers.
+    let id = call["id"].as_str().expect("id").to_owned();
+    let turns = json!([
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": id, "content": "{\"celsius\": 21}"}
+    ]);
+    let body = chat(json!({"messages": turns, "tools": [weather_tool()], "tool_choice": "none", "max_tokens": 16}));
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+    assert!(v["choices"][0]["message"].get("tool_calls").is_none(), "{v}");
+    // Streamed, a named call arrives as a tool_calls delta.
+    let body = chat(
+        json!({"messages": ask, "tools": [weather_tool()], "stream": true, "max_tokens": 64,
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+    );
+    let (s, _, text) = send(app, post("/v1/chat/completions", body)).await;
+    assert_eq!(s, StatusCode::OK);
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|l| *l != "[DONE]")
+        .map(|l| serde_json::from_str(l).expect("chunk"))
+        .collect();
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+        .collect();
+    assert_eq!(calls.len(), 1, "{text}");
+    assert_eq!(calls[0][0]["function"]["name"], "get_weather");
+    assert_eq!(calls[0][0]["index"], 0);
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(
+        !content.contains("tool_call"),
+        "the call is not streamed as text: {content}"
+    );
+    assert_eq!(
+        chunks.last().expect("last")["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+}
+
+#[tokio::test]
+async fn bad_tool_requests_are_400s_naming_the_parameter() {
+    let ask = json!([{"role": "user", "content": "Hi"}]);
+    let cases = [
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "x y"}}]}),
+            "tools",
+        ),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": "nope"}}]}),
+            "tools",
+        ),
+        (json!({"tools": [{"type": "retrieval"}]}), "tools"),
+        (
+            json!({"tools": [weather_tool()], "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+            "tool_choice",
+        ),
+        (
+            json!({"tools": [weather_tool()], "tool_choice": "sometimes"}),
+            "tool_choice",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "content": "21"}]}),
+            "messages[1].tool_call_id",
+        ),
+    ];
+    for (extra, param) in cases {
+        let mut body = json!({"messages": ask});
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let (s, v) = json_of(app(), post("/v1/chat/completions", chat(body))).await;
+        assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], param, "{v}");
+    }
+}
