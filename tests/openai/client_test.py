@@ -145,7 +145,40 @@ def per_model(model):
         # top_k 1 keeps one candidate: every choice is the same text whatever its seed.
         assert len(set(texts)) == 1, texts
 
+    weather = {"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather of a city",
+        "parameters": {"type": "object", "additionalProperties": False, "required": ["city"],
+                       "properties": {"city": {"type": "string", "maxLength": 20}}}}}
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+    def tool_round_trip():
+        r = client.chat.completions.create(model=model, messages=ask, tools=[weather], tool_choice="required",
+                                           max_tokens=64, temperature=0)
+        choice = r.choices[0]
+        assert choice.finish_reason == "tool_calls", choice
+        call = choice.message.tool_calls[0]
+        assert call.function.name == "get_weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+        turns = ask + [choice.message.model_dump(exclude_none=True),
+                       {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"celsius": 21})}]
+        final = client.chat.completions.create(model=model, messages=turns, tools=[weather], tool_choice="none",
+                                               max_tokens=16, temperature=0)
+        assert final.choices[0].message.content and not final.choices[0].message.tool_calls, final
+
+    def streamed_tool_call():
+        stream = client.chat.completions.create(
+            model=model, messages=ask, tools=[weather], max_tokens=64, temperature=0, stream=True,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}})
+        name, args, reasons = "", "", []
+        for c in stream:
+            for call in c.choices[0].delta.tool_calls or []:
+                name += call.function.name or ""
+                args += call.function.arguments or ""
+            reasons.append(c.choices[0].finish_reason)
+        assert name == "get_weather" and "city" in json.loads(args) and reasons[-1] == "tool_calls", (name, args)
+
     for name, fn in [("chat", non_streamed), ("streamed chat + include_usage", streamed_with_usage),
+                     ("tool round trip: call, result, final answer", tool_round_trip),
+                     ("streamed tool call", streamed_tool_call),
                      ("json_schema answer validates", json_schema_answer),
                      ("json_object streamed", json_object_streamed),
                      ("n = 3 with top_k / min_p / repetition_penalty", n_and_sampling_extras),
@@ -162,6 +195,8 @@ def errors():
     check("wrong type -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, temperature="hot"), param="temperature"))
     bad_schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "not": {}}}}
     check("schema that does not compile -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, response_format=bad_schema), param="response_format"))
+    check("tool_choice naming no tool -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, tools=[{"type": "function", "function": {"name": "f"}}], tool_choice={"type": "function", "function": {"name": "g"}}), param="tool_choice"))
+    check("tool message without tool_call_id -> 400", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}]})))
     check("n out of range -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, n=9), param="n"))
     check("unknown model -> 404", lambda: expect_error(openai.NotFoundError, 404, lambda: client.chat.completions.create(**{**ok_chat, "model": "no-such-model"}), code="model_not_found"))
     check("prompt over the context -> 400", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "word " * 9000}]}), code="context_length_exceeded"))

@@ -1,6 +1,7 @@
 //! `parallax serve` over a real socket, driven by the official `openai` clients: the Python
 //! package (in .venv) and the npm package (tests/openai/node_modules), both from `make deps`,
-//! on the real SmolLM2 with both engines (tests/openai/client_test.{py,mjs}).
+//! on the real SmolLM2 with both engines (tests/openai/client_test.{py,mjs}); and by the
+//! official `anthropic` Python client on the Messages API (tests/openai/anthropic_test.py).
 
 mod common;
 
@@ -50,4 +51,10 @@ fn the_official_python_and_npm_clients_work_against_parallax_serve() {
         server.port(),
     );
     run_client(Path::new("node"), "tests/openai/client_test.mjs", server.port());
+    // Anthropic's Messages API, by its official Python client.
+    run_client(
+        &root().join(".venv/bin/python"),
+        "tests/openai/anthropic_test.py",
+        server.port(),
+    );
 }

@@ -224,18 +224,7 @@ pub fn generate(
         return Err(Error::invalid("max_tokens", "must be at least 1"));
     }
     let mut sampler = Sampler::new(req.sampling.clone())?;
-    let tool_format = tool_format(model, req)?;
-    let prompt = match (&req.prompt, tool_format) {
-        (Prompt::Chat(messages), Some(_)) => {
-            let template = model
-                .template
-                .as_deref()
-                .ok_or_else(|| Error::ChatTemplate("this model has no chat template; use a raw prompt".into()))?;
-            let text = template.render_with_tools(messages, &req.tools, true)?;
-            model.tokenizer.encode(&text, false)?
-        }
-        _ => tokenize_prompt(model, &req.prompt)?,
-    };
+    let (prompt, tool_format) = prompt_tokens(&model.tokenizer, model.template.as_deref(), req)?;
     let context_length = model.engine.info().context_length;
     if prompt.is_empty() {
         return Err(Error::invalid("prompt", "is empty"));
@@ -392,9 +381,28 @@ pub fn generate(
     Ok(finish(result, emit))
 }
 
+/// A request's prompt as token ids (a chat rendered with its tools), and the call format its
+/// replies are parsed in when it offers tools.
+pub fn prompt_tokens(
+    tokenizer: &Tokenizer,
+    template: Option<&ChatTemplate>,
+    req: &GenerateRequest,
+) -> Result<(Vec<u32>, Option<crate::tools::ToolFormat>)> {
+    let format = tool_format(template, req)?;
+    let ids = match (&req.prompt, format, template) {
+        (Prompt::Chat(messages), Some(_), Some(template)) => {
+            tokenizer.encode(&template.render_with_tools(messages, &req.tools, true)?, false)?
+        }
+        (Prompt::Chat(messages), _, _) => encode_chat(tokenizer, template, messages)?,
+        (Prompt::Raw(text), _, _) => tokenizer.encode(text, true)?,
+        (Prompt::Tokens(ids), _, _) => ids.clone(),
+    };
+    Ok((ids, format))
+}
+
 /// The call format of a chat that offers tools (and does not turn them off); a tool choice
 /// naming a function the request does not offer is an error.
-fn tool_format(model: &LoadedModel, req: &GenerateRequest) -> Result<Option<crate::tools::ToolFormat>> {
+fn tool_format(template: Option<&ChatTemplate>, req: &GenerateRequest) -> Result<Option<crate::tools::ToolFormat>> {
     use crate::tools::ToolChoice;
     if let ToolChoice::Function(name) = &req.tool_choice {
         if !req.tools.iter().any(|t| &t.name == name) {
@@ -410,7 +418,7 @@ fn tool_format(model: &LoadedModel, req: &GenerateRequest) -> Result<Option<crat
     if req.tools.is_empty() || req.tool_choice == ToolChoice::None || !matches!(req.prompt, Prompt::Chat(_)) {
         return Ok(None);
     }
-    Ok(model.template.as_deref().map(ChatTemplate::tool_format))
+    Ok(template.map(ChatTemplate::tool_format))
 }
 
 /// Truncates the engine's cache to the prefix `prompt` shares with it (everything when

@@ -33,6 +33,7 @@ pub struct EngineHandle {
     backend: &'static str,
     load_ms: f64,
     tokenizer: Arc<Tokenizer>,
+    template: Option<Arc<crate::ChatTemplate>>,
     live: Live,
     thread: Option<JoinHandle<()>>,
 }
@@ -44,6 +45,7 @@ impl EngineHandle {
         let backend = model.engine.backend();
         let load_ms = model.load_ms;
         let tokenizer = model.tokenizer.clone();
+        let template = model.template.clone();
         let live = Live::default();
         let memory = model.engine.memory();
         live.update(|s| s.memory = memory);
@@ -58,6 +60,7 @@ impl EngineHandle {
             backend,
             load_ms,
             tokenizer,
+            template,
             live,
             thread,
         }
@@ -75,6 +78,12 @@ impl EngineHandle {
     /// The model's tokenizer (e.g. to spell out token ids for log-probabilities).
     pub fn tokenizer(&self) -> &Arc<Tokenizer> {
         &self.tokenizer
+    }
+
+    /// The tokens `req`'s prompt would take (its chat rendered with its tools), without running
+    /// anything: Anthropic's `count_tokens`.
+    pub fn prompt_tokens(&self, req: &GenerateRequest) -> Result<usize> {
+        crate::generate::prompt_tokens(&self.tokenizer, self.template.as_deref(), req).map(|(ids, _)| ids.len())
     }
 
     /// What the worker is doing now; never waits for it.

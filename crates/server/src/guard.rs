@@ -69,16 +69,18 @@ pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next)
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
+            HeaderValue::from_static("authorization, content-type, x-api-key, anthropic-version"),
         );
         h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
         return with_cors(resp, origin.as_deref());
     }
     if let Some(key) = &state.config.api_key {
+        // OpenAI clients send `Authorization: Bearer`; Anthropic's send `x-api-key`.
         let sent = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
         if req.uri().path() != "/health" && sent != Some(key.as_str()) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -5,6 +5,7 @@
 //! allowlist (DNS rebinding, cf. Ollama CVE-2024-28224), CORS answers only allowlisted origins
 //! and never echoes a foreign one, an optional bearer key guards all but `/health`, bodies are size-limited.
 
+mod anthropic;
 mod embeddings;
 mod error;
 mod guard;
@@ -114,6 +115,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/completions", post(handlers::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))

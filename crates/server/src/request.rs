@@ -68,7 +68,7 @@ fn completion_logprobs(m: &serde_json::Map<String, Value>) -> Result<Option<usiz
     }
 }
 
-fn float(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<f32>, ApiError> {
+pub(crate) fn float(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<f32>, ApiError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_f64().map(|x| Some(x as f32)).ok_or_else(|| wrong(k, "a number")),
@@ -76,21 +76,21 @@ fn float(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<f32>, Api
 }
 
 /// An integer that may be negative (`top_k`: 0 or less turns it off, as llama-server reads it).
-fn int(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn int(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<i64>, ApiError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or_else(|| wrong(k, "an integer")),
     }
 }
 
-fn uint(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn uint(m: &serde_json::Map<String, Value>, k: &str) -> Result<Option<u64>, ApiError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_u64().map(Some).ok_or_else(|| wrong(k, "a non-negative integer")),
     }
 }
 
-fn boolean(m: &serde_json::Map<String, Value>, k: &str) -> Result<bool, ApiError> {
+pub(crate) fn boolean(m: &serde_json::Map<String, Value>, k: &str) -> Result<bool, ApiError> {
     Ok(optional_bool(m, k)?.unwrap_or(false))
 }
 

@@ -689,3 +689,61 @@ async fn bad_tool_requests_are_400s_naming_the_parameter() {
         assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], param, "{v}");
     }
 }
+
+#[tokio::test]
+async fn anthropic_messages_answer_stream_and_count_in_their_own_shapes() {
+    let app = app();
+    let body = json!({"model": MODEL, "max_tokens": 12, "temperature": 0, "system": "You are terse.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Name three colours."}]}]});
+    let (s, v) = json_of(app.clone(), post("/v1/messages", body.to_string())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["type"].as_str(), v["role"].as_str()),
+        (Some("message"), Some("assistant"))
+    );
+    let text = v["content"][0]["text"].as_str().expect("a text block").to_owned();
+    assert!(
+        ["end_turn", "max_tokens"].contains(&v["stop_reason"].as_str().unwrap_or("")),
+        "{v}"
+    );
+    let input = v["usage"]["input_tokens"].as_u64().expect("usage");
+    // count_tokens agrees with the prompt the message ran.
+    let (s, c) = json_of(app.clone(), post("/v1/messages/count_tokens", body.to_string())).await;
+    assert_eq!((s, c["input_tokens"].as_u64()), (StatusCode::OK, Some(input)), "{c}");
+    // Streamed: Anthropic's events in order, the same text.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (s, _, sse) = send(app.clone(), post("/v1/messages", streamed.to_string())).await;
+    assert_eq!(s, StatusCode::OK);
+    let events: Vec<&str> = sse.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+    assert_eq!(events.first(), Some(&"message_start"), "{sse}");
+    assert_eq!(
+        &events[events.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    let got: String = sse
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(got, text);
+    // Without max_tokens: a 400 in Anthropic's error shape.
+    let (s, e) = json_of(
+        app,
+        post(
+            "/v1/messages",
+            json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        (e["type"].as_str(), e["error"]["type"].as_str()),
+        (Some("error"), Some("invalid_request_error"))
+    );
+    assert!(
+        e["error"]["message"].as_str().is_some_and(|m| m.contains("max_tokens")),
+        "{e}"
+    );
+}
