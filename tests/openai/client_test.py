@@ -176,7 +176,33 @@ def per_model(model):
             reasons.append(c.choices[0].finish_reason)
         assert name == "get_weather" and "city" in json.loads(args) and reasons[-1] == "tool_calls", (name, args)
 
+    resp_weather = {"type": "function", **weather["function"]}
+
+    def responses_api():
+        r = client.responses.create(model=model, input="Name three colours.", instructions="You are terse.",
+                                    max_output_tokens=12, temperature=0)
+        assert r.output_text and r.status in ("completed", "incomplete"), r
+        events = list(client.responses.create(model=model, input="Name three colours.", instructions="You are terse.",
+                                              max_output_tokens=12, temperature=0, stream=True))
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        assert text == r.output_text, (text, r.output_text)
+        assert events[0].type == "response.created" and events[-1].type in ("response.completed", "response.incomplete")
+        assert [e.sequence_number for e in events] == list(range(len(events)))
+
+    def responses_function_tools():
+        r = client.responses.create(model=model, input=ask, tools=[resp_weather], tool_choice="required",
+                                    max_output_tokens=64, temperature=0)
+        call = next(o for o in r.output if o.type == "function_call")
+        assert call.name == "get_weather" and "city" in json.loads(call.arguments), call
+        final = client.responses.create(
+            model=model, tools=[resp_weather], tool_choice="none", max_output_tokens=16, temperature=0,
+            input=ask + [call.model_dump(exclude_none=True),
+                         {"type": "function_call_output", "call_id": call.call_id, "output": json.dumps({"celsius": 21})}])
+        assert final.output_text, final
+
     for name, fn in [("chat", non_streamed), ("streamed chat + include_usage", streamed_with_usage),
+                     ("responses: create, streamed events", responses_api),
+                     ("responses: function call round trip", responses_function_tools),
                      ("tool round trip: call, result, final answer", tool_round_trip),
                      ("streamed tool call", streamed_tool_call),
                      ("json_schema answer validates", json_schema_answer),
@@ -197,6 +223,7 @@ def errors():
     check("schema that does not compile -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, response_format=bad_schema), param="response_format"))
     check("tool_choice naming no tool -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, tools=[{"type": "function", "function": {"name": "f"}}], tool_choice={"type": "function", "function": {"name": "g"}}), param="tool_choice"))
     check("tool message without tool_call_id -> 400", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}]})))
+    check("responses: previous_response_id -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.responses.create(model=model, input="hi", previous_response_id="resp_1"), param="previous_response_id"))
     check("n out of range -> 400 param", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**ok_chat, n=9), param="n"))
     check("unknown model -> 404", lambda: expect_error(openai.NotFoundError, 404, lambda: client.chat.completions.create(**{**ok_chat, "model": "no-such-model"}), code="model_not_found"))
     check("prompt over the context -> 400", lambda: expect_error(openai.BadRequestError, 400, lambda: client.chat.completions.create(**{**ok_chat, "messages": [{"role": "user", "content": "word " * 9000}]}), code="context_length_exceeded"))

@@ -16,6 +16,7 @@ mod monitor_sse;
 pub mod probe;
 mod request;
 pub mod requests;
+mod responses;
 mod wire;
 
 use std::sync::atomic::AtomicU64;
@@ -117,6 +118,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/responses", post(responses::responses))
         .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
