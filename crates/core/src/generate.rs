@@ -171,6 +171,9 @@ pub enum Event {
         /// Of those, reused from the KV cache.
         #[serde(default)]
         cached_tokens: usize,
+        /// The prompt opened a `<think>` block: the reply starts as reasoning.
+        #[serde(default)]
+        thinking: bool,
     },
     /// `text` may be empty while a possible stop string or an incomplete character is held back.
     Token {
@@ -273,9 +276,11 @@ pub fn generate(
         (None, _, _) => None,
     };
     let cached = reuse_cache(model, &prompt, req.cache_prompt)?;
+    let tail = model.tokenizer.decode(&prompt[prompt.len().saturating_sub(8)..])?;
     if emit(&Event::Started {
         prompt_tokens: prompt.len(),
         cached_tokens: cached,
+        thinking: crate::reasoning::prompt_opens_thinking(&tail),
     }) == Flow::Cancel
     {
         return Ok(finish(empty_result(&prompt, start, FinishReason::Cancelled), emit));

@@ -15,6 +15,7 @@ pub mod heap;
 pub mod live;
 pub mod pretokenize;
 pub mod prompt_cache;
+pub mod reasoning;
 pub mod routing;
 pub mod runtime;
 pub mod sampling;

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use parallax_core::reasoning::ThinkSplitter;
 use parallax_core::{Event, GenerationResult, GenerationStream, Logprobs};
 use serde_json::{json, Value};
 
@@ -113,11 +114,23 @@ async fn respond(
             let first = first_event(&mut gen).await?;
             results.push(finished(first, &mut gen).await?);
         }
-        for r in &results {
+        for (r, _) in &results {
             state.metrics.observe_generation(r);
         }
-        note.finished(&results[0]);
-        return Ok(Json(meta.full(&results)).into_response());
+        note.finished(&results[0].0);
+        // A reasoning model's think block goes out as `reasoning_content`.
+        let (results, reasoning): (Vec<GenerationResult>, Vec<String>) = results
+            .into_iter()
+            .map(|(mut r, thinking)| {
+                let (reasoning, answer) = match kind {
+                    Kind::Chat => ThinkSplitter::split(&r.text, thinking),
+                    Kind::Text => (String::new(), r.text.clone()),
+                };
+                r.text = answer;
+                (r, reasoning)
+            })
+            .unzip();
+        return Ok(Json(meta.full(&results, &reasoning)).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
@@ -180,11 +193,15 @@ async fn first_event(gen: &mut GenerationStream) -> Result<Event, ApiError> {
     }
 }
 
-/// Runs a generation whose first event is `ev` to its end.
-async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Result<GenerationResult, ApiError> {
+/// Runs a generation whose first event is `ev` to its end; says whether the prompt opened a
+/// think block.
+async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Result<(GenerationResult, bool), ApiError> {
+    let mut thinking = false;
     loop {
-        if let Event::Finished(r) = ev {
-            return Ok(r);
+        match ev {
+            Event::Finished(r) => return Ok((r, thinking)),
+            Event::Started { thinking: t, .. } => thinking = t,
+            Event::Token { .. } => {}
         }
         ev = match gen.next().await {
             Some(e) => e?,
@@ -218,6 +235,10 @@ async fn stream_choice(
     {
         return None;
     }
+    let mut think = match &first {
+        Event::Started { thinking, .. } => ThinkSplitter::new(*thinking),
+        _ => ThinkSplitter::new(false),
+    };
     let mut pending = Some(first);
     // Log-probabilities of tokens whose text is still held back (stop strings, partial
     // characters) go out with the next chunk that has text.
@@ -234,7 +255,14 @@ async fn stream_choice(
                 if text.is_empty() {
                     continue;
                 }
-                let line = meta.chunk(index, meta.delta(&text), meta.logprobs(&held, offset), None);
+                let delta = match meta.kind {
+                    Kind::Chat => meta.split_delta(think.push(&text)),
+                    Kind::Text => meta.delta(&text),
+                };
+                if delta.as_object().is_some_and(|d| d.is_empty()) {
+                    continue;
+                }
+                let line = meta.chunk(index, delta, meta.logprobs(&held, offset), None);
                 offset += text.len();
                 held.clear();
                 line
@@ -242,8 +270,18 @@ async fn stream_choice(
             Some(Ok(Event::Finished(r))) => {
                 // Text held back as a possible tool call, then the calls, then the end.
                 let mut last = String::new();
-                if !r.held_text.is_empty() {
-                    last.push_str(&meta.chunk(index, meta.delta(&r.held_text), Value::Null, None));
+                let tail = match meta.kind {
+                    Kind::Chat => {
+                        let (mut reasoning, mut answer) = think.push(&r.held_text);
+                        let (r2, a2) = think.finish();
+                        reasoning.push_str(&r2);
+                        answer.push_str(&a2);
+                        meta.split_delta((reasoning, answer))
+                    }
+                    Kind::Text => meta.delta(&r.held_text),
+                };
+                if tail.as_object().is_none_or(|d| !d.is_empty()) && tail != json!("") {
+                    last.push_str(&meta.chunk(index, tail, Value::Null, None));
                 }
                 if !r.tool_calls.is_empty() {
                     let calls = json!({"tool_calls": crate::wire::tool_calls(&r, true)});

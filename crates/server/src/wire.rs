@@ -88,6 +88,18 @@ impl Meta {
         }
     }
 
+    /// A chat delta of reasoning and answer text (either may be empty; `{}` when both are).
+    pub fn split_delta(&self, (reasoning, answer): (String, String)) -> Value {
+        let mut d = json!({});
+        if !reasoning.is_empty() {
+            d["reasoning_content"] = json!(reasoning);
+        }
+        if !answer.is_empty() {
+            d["content"] = json!(answer);
+        }
+        d
+    }
+
     fn token_text(&self, id: u32) -> String {
         self.tokenizer.decode(&[id]).unwrap_or_default()
     }
@@ -162,8 +174,9 @@ impl Meta {
         )
     }
 
-    /// The whole response: one choice per result (`n`), timings of the first.
-    pub fn full(&self, results: &[GenerationResult]) -> Value {
+    /// The whole response: one choice per result (`n`), each with its reasoning text (empty for
+    /// none), timings of the first.
+    pub fn full(&self, results: &[GenerationResult], reasoning: &[String]) -> Value {
         let choices: Vec<Value> = results
             .iter()
             .enumerate()
@@ -177,6 +190,9 @@ impl Meta {
                             _ => json!(r.text),
                         };
                         choice["message"] = json!({"role": "assistant", "content": content, "refusal": null});
+                        if let Some(text) = reasoning.get(i).filter(|t| !t.is_empty()) {
+                            choice["message"]["reasoning_content"] = json!(text);
+                        }
                         if !r.tool_calls.is_empty() {
                             choice["message"]["tool_calls"] = tool_calls(r, false);
                         }
