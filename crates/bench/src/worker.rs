@@ -430,6 +430,7 @@ fn request(prompt: Prompt, max_tokens: usize, temperature: f32, seed: u64) -> Ge
         format: None,
         tools: vec![],
         tool_choice: Default::default(),
+        logit_bias: vec![],
     }
 }
 

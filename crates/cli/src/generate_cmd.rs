@@ -102,6 +102,7 @@ pub fn run(a: Args) -> Result<()> {
         format: None,
         tools: vec![],
         tool_choice: Default::default(),
+        logit_bias: vec![],
     })?;
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;

@@ -49,6 +49,9 @@ pub struct GenerateRequest {
     pub tools: Vec<crate::tools::Tool>,
     #[serde(default)]
     pub tool_choice: crate::tools::ToolChoice,
+    /// Added to a token's logit before sampling (OpenAI's `logit_bias`; −100 bans a token).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logit_bias: Vec<(u32, f32)>,
 }
 
 fn yes() -> bool {
@@ -239,6 +242,12 @@ pub fn generate(
         });
     }
     let vocab = model.engine.info().vocab_size as u32;
+    if let Some(&(bad, _)) = req.logit_bias.iter().find(|(id, _)| *id >= vocab) {
+        return Err(Error::invalid(
+            "logit_bias",
+            format!("token id {bad} is outside the vocabulary ({vocab} tokens)"),
+        ));
+    }
     if let Some(bad) = prompt.iter().find(|&&id| id >= vocab) {
         return Err(Error::invalid(
             "prompt",
@@ -305,6 +314,11 @@ pub fn generate(
     loop {
         // The model's own distribution, before penalties and temperature reshape it.
         let raw = req.logprobs.map(|top_n| (top_n, logits.clone()));
+        for &(id, bias) in &req.logit_bias {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l += bias;
+            }
+        }
         if let Some(g) = &mut grammar {
             g.mask(&mut logits)?;
         }

@@ -100,6 +100,7 @@ pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -
         format: None,
         tools: vec![],
         tool_choice: Default::default(),
+        logit_bias: vec![],
     }
 }
 

@@ -37,6 +37,7 @@ fn request(prompt: Prompt, cache_prompt: bool) -> GenerateRequest {
         format: None,
         tools: vec![],
         tool_choice: Default::default(),
+        logit_bias: vec![],
     }
 }
 

@@ -36,6 +36,7 @@ fn both_engines_answer_json_valid_against_the_schema() {
                 format: Some(OutputFormat::JsonSchema { schema: schema.clone() }),
                 tools: vec![],
                 tool_choice: Default::default(),
+                logit_bias: vec![],
             };
             let r = generate(&mut m, &req, &mut |_| Flow::Continue).expect("generate");
             let v: Value =

@@ -66,6 +66,7 @@ fn check(model_id: &str) {
             format: None,
             tools: vec![],
             tool_choice: Default::default(),
+            logit_bias: vec![],
         };
         let out = generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
         // llama.cpp lists the EOS it stopped at; ours ends the list before it.

@@ -208,7 +208,7 @@ mod against_mlx {
             let got = ours.get(name).unwrap_or_else(|| panic!("{name} missing"));
             let same = got.dtype() == want.dtype()
                 && got.shape() == want.shape()
-                && mlx_rs::ops::array_eq(got, want, None).expect("eq").item::<bool>();
+                && mlx_rs::ops::array_eq(got, want, None).expect("eq").item_exact::<bool>();
             assert!(
                 same,
                 "{name}: ours {:?} {:?}, MLX's {:?} {:?}",

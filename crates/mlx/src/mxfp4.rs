@@ -176,6 +176,6 @@ mod tests {
             .and_then(|d| d.abs())
             .and_then(|d| d.max(None))
             .expect("diff");
-        assert!(diff.item::<f32>() < 1e-3, "{diff:?}");
+        assert!(diff.item_exact::<f32>() < 1e-3, "{diff:?}");
     }
 }

@@ -23,6 +23,7 @@ fn unloading_returns_mlx_active_memory_to_near_zero() {
         format: None,
         tools: vec![],
         tool_choice: Default::default(),
+        logit_bias: vec![],
     };
     generate(&mut model, &req, &mut |_| Flow::Continue).expect("generate");
     let m = model.engine.memory();

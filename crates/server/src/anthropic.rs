@@ -240,6 +240,7 @@ fn parse(body: &[u8], need_max_tokens: bool) -> Result<Parsed, ApiError> {
             format: None,
             tools: tools(&m)?,
             tool_choice: tool_choice(&m)?,
+            logit_bias: vec![],
         },
     })
 }

@@ -87,6 +87,7 @@ async fn respond(
         stream,
         include_usage,
         n,
+        one_call,
         request,
         ..
     } = common;
@@ -122,6 +123,9 @@ async fn respond(
         let (results, reasoning): (Vec<GenerationResult>, Vec<String>) = results
             .into_iter()
             .map(|(mut r, thinking)| {
+                if one_call {
+                    r.tool_calls.truncate(1);
+                }
                 let (reasoning, answer) = match kind {
                     Kind::Chat => ThinkSplitter::split(&r.text, thinking),
                     Kind::Text => (String::new(), r.text.clone()),
@@ -154,7 +158,7 @@ async fn respond(
                     }
                 }
             };
-            match stream_choice(&meta, i, gen, first, &tx).await {
+            match stream_choice(&meta, i, gen, first, &tx, one_call).await {
                 Some(r) => {
                     state.metrics.observe_generation(&r);
                     results.push(r);
@@ -226,6 +230,7 @@ async fn stream_choice(
     mut gen: GenerationStream,
     first: Event,
     tx: &tokio::sync::mpsc::Sender<String>,
+    one_call: bool,
 ) -> Option<GenerationResult> {
     if meta.kind == Kind::Chat
         && tx
@@ -267,7 +272,10 @@ async fn stream_choice(
                 held.clear();
                 line
             }
-            Some(Ok(Event::Finished(r))) => {
+            Some(Ok(Event::Finished(mut r))) => {
+                if one_call {
+                    r.tool_calls.truncate(1);
+                }
                 // Text held back as a possible tool call, then the calls, then the end.
                 let mut last = String::new();
                 let tail = match meta.kind {

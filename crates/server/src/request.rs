@@ -17,7 +17,59 @@ pub struct Common {
     pub include_usage: bool,
     /// Choices to generate (`n`), each with its own seed (the request's, plus its index).
     pub n: usize,
+    /// `parallel_tool_calls: false`: at most one call per reply.
+    pub one_call: bool,
     pub request: GenerateRequest,
+}
+
+/// OpenAI parameters that change the output and that we cannot honour: refused by name rather
+/// than dropped (parameters we do not know at all are ignored, as OpenAI ignores them).
+const REFUSED: &[(&str, &str)] = &[
+    ("audio", "audio output is not supported"),
+    ("prediction", "predicted outputs are not supported"),
+    ("web_search_options", "web search is not supported"),
+    ("reasoning_effort", "reasoning effort cannot be set for these models"),
+    ("functions", "the legacy `functions` are not supported: use `tools`"),
+    (
+        "function_call",
+        "the legacy `function_call` is not supported: use `tool_choice`",
+    ),
+];
+
+fn refuse_unsupported(m: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    for (param, why) in REFUSED {
+        if m.get(*param).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad_request(param, *why));
+        }
+    }
+    match m.get("modalities") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(a)) if a.iter().all(|v| v == "text") => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "modalities",
+            "only `[\"text\"]` output is supported",
+        )),
+    }
+}
+
+/// `logit_bias`: `{"token id": bias}`, each bias in [−100, 100].
+fn logit_bias(m: &serde_json::Map<String, Value>) -> Result<Vec<(u32, f32)>, ApiError> {
+    let map = match m.get("logit_bias") {
+        None | Some(Value::Null) => return Ok(vec![]),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(wrong("logit_bias", "an object of token id to bias")),
+    };
+    map.iter()
+        .map(|(id, bias)| {
+            let id: u32 = id
+                .parse()
+                .map_err(|_| wrong("logit_bias", "an object whose keys are token ids"))?;
+            match bias.as_f64() {
+                Some(b) if (-100.0..=100.0).contains(&b) => Ok((id, b as f32)),
+                _ => Err(wrong("logit_bias", "an object of biases between -100 and 100")),
+            }
+        })
+        .collect()
 }
 
 pub fn obj(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
@@ -264,6 +316,7 @@ fn tool_choice(m: &serde_json::Map<String, Value>) -> Result<ToolChoice, ApiErro
 
 fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<usize>) -> Result<Common, ApiError> {
     let model = string(m, "model")?;
+    refuse_unsupported(m)?;
     let n = match uint(m, "n")? {
         None => 1,
         Some(n) if (1..=MAX_CHOICES as u64).contains(&n) => n as usize,
@@ -304,6 +357,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
         stream,
         include_usage,
         n,
+        one_call: optional_bool(m, "parallel_tool_calls")? == Some(false),
         request: GenerateRequest {
             prompt,
             max_tokens,
@@ -314,6 +368,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
             format: response_format(m)?,
             tools: tools(m)?,
             tool_choice: tool_choice(m)?,
+            logit_bias: logit_bias(m)?,
         },
     })
 }

@@ -235,6 +235,7 @@ fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
             format: format(&m)?,
             tools: tools(&m)?,
             tool_choice: tool_choice(&m)?,
+            logit_bias: vec![],
         },
     })
 }

@@ -53,6 +53,7 @@ async fn the_probe_sees_the_engine_its_generation_and_its_load_event() {
             format: None,
             tools: vec![],
             tool_choice: Default::default(),
+            logit_bias: vec![],
         })
         .expect("queued");
     let mut seen = None;

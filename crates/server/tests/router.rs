@@ -747,3 +747,56 @@ async fn anthropic_messages_answer_stream_and_count_in_their_own_shapes() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn logit_bias_is_honoured_and_output_changing_parameters_we_lack_are_refused_by_name() {
+    let app = app();
+    let greedy = json!({"temperature": 0, "max_tokens": 8, "cache_prompt": false, "logprobs": true});
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", chat(greedy.clone()))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let first = v["choices"][0]["logprobs"]["content"][0]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let text = v["choices"][0]["message"]["content"].as_str().expect("text").to_owned();
+    // Ban the greedy first token: the reply must start otherwise.
+    let tok = parallax_core::catalog::resolve(MODEL).expect("model");
+    let header = parallax_core::GgufHeader::read(&tok.path).expect("header");
+    let tokenizer = parallax_core::Tokenizer::from_gguf(&header).expect("tokenizer");
+    let id = tokenizer.encode(&first, false).expect("encode")[0];
+    let mut banned = greedy.clone();
+    banned["logit_bias"] = json!({ id.to_string(): -100 });
+    let (s, v) = json_of(app.clone(), post("/v1/chat/completions", chat(banned))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_ne!(
+        v["choices"][0]["message"]["content"].as_str(),
+        Some(text.as_str()),
+        "{v}"
+    );
+    assert_ne!(
+        v["choices"][0]["logprobs"]["content"][0]["token"].as_str(),
+        Some(first.as_str())
+    );
+    for (extra, param) in [
+        (json!({"logit_bias": {"x": 1}}), "logit_bias"),
+        (json!({"logit_bias": {"5": 500}}), "logit_bias"),
+        (json!({"logit_bias": {"99999999": 1}}), "logit_bias"),
+        (json!({"audio": {"voice": "alloy"}}), "audio"),
+        (json!({"modalities": ["text", "audio"]}), "modalities"),
+        (json!({"functions": [{"name": "f"}]}), "functions"),
+        (json!({"reasoning_effort": "high"}), "reasoning_effort"),
+    ] {
+        let (s, v) = json_of(app.clone(), post("/v1/chat/completions", chat(extra))).await;
+        assert_eq!(error_of(s, &v, StatusCode::BAD_REQUEST)["param"], param, "{v}");
+    }
+    // Unknown parameters are ignored, as OpenAI ignores them; informational ones too.
+    let (s, v) = json_of(
+        app,
+        post(
+            "/v1/chat/completions",
+            chat(json!({"user": "u1", "frobnicate": 3, "modalities": ["text"], "parallel_tool_calls": false})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
