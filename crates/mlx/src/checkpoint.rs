@@ -183,6 +183,17 @@ pub fn read_gguf(header: &GgufHeader) -> Result<Checkpoint> {
             vec![warning],
         )
     };
+    gguf_checkpoint(raw, desc, header, weight_format, warnings)
+}
+
+/// GGUF-named arrays as a checkpoint under HF names, per-expert tensors stacked.
+fn gguf_checkpoint(
+    raw: HashMap<String, Array>,
+    desc: ModelDesc,
+    header: &GgufHeader,
+    weight_format: String,
+    warnings: Vec<String>,
+) -> Result<Checkpoint> {
     let mut tensors = to_hf_names(raw, &desc, header)?;
     crate::experts::stack_experts(&mut tensors, &desc, |r| header.invalid(r))?;
     Ok(Checkpoint {
@@ -207,15 +218,7 @@ fn read_gguf_with_mxfp4(header: &GgufHeader, desc: ModelDesc) -> Result<Checkpoi
         ));
     }
     let weight_format = format!("GGUF {} → MLX (MXFP4 as MLX mxfp4, bit-exact)", header.dominant_type());
-    let mut tensors = to_hf_names(raw, &desc, header)?;
-    crate::experts::stack_experts(&mut tensors, &desc, |r| header.invalid(r))?;
-    Ok(Checkpoint {
-        desc,
-        weight_bytes: total_bytes(&tensors),
-        tensors,
-        weight_format,
-        warnings,
-    })
+    gguf_checkpoint(raw, desc, header, weight_format, warnings)
 }
 
 fn native_spec(ggml_type: &str) -> Option<QuantSpec> {

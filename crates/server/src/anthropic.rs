@@ -2,22 +2,20 @@
 //! Claude-style clients: parse → the same core request → the same generation → Anthropic's
 //! shapes (content blocks, `tool_use` / `tool_result`, its stream events and error body).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use parallax_core::tools::{Tool, ToolCall, ToolChoice};
-use parallax_core::{ChatMessage, Event, FinishReason, GenerateRequest, GenerationResult, Prompt, SamplingParams};
+use parallax_core::{ChatMessage, Event, FinishReason, GenerateRequest, GenerationResult, Prompt};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::handlers::body_bytes;
-use crate::request::{boolean, float, int, obj, string, uint};
+use crate::handlers::{body_bytes, finished, next_event, sse_response, start, Started};
+use crate::request::{boolean, obj, sampling, string, text_parts, tools_with, uint};
 use crate::requests::RequestNote;
 use crate::AppState;
 
@@ -65,22 +63,6 @@ fn bad(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(param, message)
 }
 
-/// Text of a string or of an array of `text` blocks.
-fn text_of(v: &Value, param: &str) -> Result<String, ApiError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(blocks) => blocks
-            .iter()
-            .map(|b| match (b["type"].as_str(), b["text"].as_str()) {
-                (Some("text"), Some(t)) => Ok(t),
-                _ => Err(bad(param, format!("`{param}` may hold only text blocks here"))),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|t| t.concat()),
-        _ => Err(bad(param, format!("`{param}` must be a string or an array of blocks"))),
-    }
-}
-
 /// One Anthropic message as chat turns: `tool_result` blocks become `tool` turns, `tool_use`
 /// blocks the assistant's calls.
 fn turns(msg: &Value, i: usize, out: &mut Vec<ChatMessage>) -> Result<(), ApiError> {
@@ -119,7 +101,7 @@ fn turns(msg: &Value, i: usize, out: &mut Vec<ChatMessage>) -> Result<(), ApiErr
                     .ok_or_else(|| bad(&at, "a `tool_result` block needs its `tool_use_id`"))?;
                 let content = match &b["content"] {
                     Value::Null => String::new(),
-                    c => text_of(c, &at)?,
+                    c => text_parts(c, &at)?,
                 };
                 let mut m = ChatMessage::new("tool", content);
                 m.tool_call_id = Some(id.to_owned());
@@ -137,35 +119,13 @@ fn turns(msg: &Value, i: usize, out: &mut Vec<ChatMessage>) -> Result<(), ApiErr
     Ok(())
 }
 
+/// Tools: `{"name", "description", "input_schema"}` (a schema is required).
 fn tools(m: &serde_json::Map<String, Value>) -> Result<Vec<Tool>, ApiError> {
-    let Some(list) = m.get("tools").filter(|v| !v.is_null()) else {
-        return Ok(vec![]);
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| bad("tools", "`tools` must be an array"))?;
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let name = t["name"]
-                .as_str()
-                .ok_or_else(|| bad("tools", format!("`tools[{i}].name` must be a string")))?;
-            let schema = match &t["input_schema"] {
-                s @ Value::Object(_) => s.clone(),
-                _ => {
-                    return Err(bad(
-                        "tools",
-                        format!("`tools[{i}].input_schema` must be a JSON schema object"),
-                    ))
-                }
-            };
-            Ok(Tool {
-                name: name.to_owned(),
-                description: t["description"].as_str().map(str::to_owned),
-                parameters: schema,
-            })
-        })
-        .collect()
+    tools_with(m, |t| {
+        t["input_schema"]
+            .is_object()
+            .then_some((&t["name"], &t["description"], &t["input_schema"]))
+    })
 }
 
 fn tool_choice(m: &serde_json::Map<String, Value>) -> Result<ToolChoice, ApiError> {
@@ -199,7 +159,7 @@ fn parse(body: &[u8], need_max_tokens: bool) -> Result<Parsed, ApiError> {
     };
     let mut messages = vec![];
     if let Some(system) = m.get("system").filter(|s| !s.is_null()) {
-        messages.push(ChatMessage::new("system", text_of(system, "system")?));
+        messages.push(ChatMessage::new("system", text_parts(system, "system")?));
     }
     match m.get("messages") {
         Some(Value::Array(list)) if !list.is_empty() => {
@@ -218,15 +178,7 @@ fn parse(body: &[u8], need_max_tokens: bool) -> Result<Parsed, ApiError> {
             .ok_or_else(|| bad("stop_sequences", "`stop_sequences` must be an array of strings"))?,
         Some(_) => return Err(bad("stop_sequences", "`stop_sequences` must be an array of strings")),
     };
-    let sampling = SamplingParams {
-        temperature: float(&m, "temperature")?.unwrap_or(1.0),
-        top_p: float(&m, "top_p")?.unwrap_or(1.0),
-        top_k: int(&m, "top_k")?.map_or(0, |k| k.max(0) as usize),
-        min_p: 0.0,
-        seed: parallax_core::sampling::fresh_seed(),
-        ..SamplingParams::default()
-    };
-    sampling.validate().map_err(ApiError::from)?;
+    let sampling = sampling(&m)?;
     Ok(Parsed {
         model,
         stream: boolean(&m, "stream")?,
@@ -299,35 +251,19 @@ async fn respond(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let p = parse(&body_bytes(body)?, true)?;
-    note.model(&p.model);
-    let slot = state.models.get(&p.model).await?;
-    let handle = slot.chat()?;
-    let lease = slot.enqueue()?;
-    let id = format!(
-        "msg_{}",
-        state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let model = slot.id.clone();
-    let mut gen = handle.generate(p.request)?;
-    // The first event says whether the request was accepted, before any streaming starts.
-    let first = match gen.next().await {
-        Some(Ok(ev)) => ev,
-        Some(Err(e)) => return Err(e.into()),
-        None => return Err(parallax_core::Error::WorkerGone.into()),
-    };
+    let Started {
+        model,
+        number,
+        lease,
+        mut gen,
+        first,
+    } = start(&state, &note, &p.model, p.request).await?;
+    let id = format!("msg_{number}");
     if !p.stream {
-        let mut ev = first;
-        loop {
-            if let Event::Finished(r) = ev {
-                state.metrics.observe_generation(&r);
-                note.finished(&r);
-                return Ok(Json(message(&id, &model, &r)).into_response());
-            }
-            ev = match gen.next().await {
-                Some(e) => e?,
-                None => return Err(parallax_core::Error::WorkerGone.into()),
-            };
-        }
+        let (r, _) = finished(first, &mut gen).await?;
+        state.metrics.observe_generation(&r);
+        note.finished(&r);
+        return Ok(Json(message(&id, &model, &r)).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
@@ -335,12 +271,8 @@ async fn respond(
         let mut pending = Some(first);
         let mut text_open = false;
         loop {
-            let ev = match pending.take() {
-                Some(ev) => Ok(ev),
-                None => match gen.next().await {
-                    Some(ev) => ev,
-                    None => return,
-                },
+            let Some(ev) = next_event(&mut pending, &mut gen).await else {
+                return;
             };
             let out = match ev {
                 Ok(Event::Started { prompt_tokens, .. }) => event(
@@ -390,17 +322,7 @@ async fn respond(
             }
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|s| (Ok::<_, Infallible>(Bytes::from(s)), rx))
-    });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(sse_response(rx))
 }
 
 /// The stream's end: held-back text, the text block closed, each call as a `tool_use` block,

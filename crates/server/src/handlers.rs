@@ -176,20 +176,71 @@ async fn respond(
         last.push_str("data: [DONE]\n\n");
         let _ = tx.send(last).await;
     });
+    Ok(sse_response(rx))
+}
+
+/// A server-sent-events response whose body is what `rx` receives (each item whole events).
+pub(crate) fn sse_response(rx: tokio::sync::mpsc::Receiver<String>) -> Response {
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|s| (Ok::<_, Infallible>(Bytes::from(s)), rx))
     });
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(body),
     )
-        .into_response())
+        .into_response()
 }
 
-async fn first_event(gen: &mut GenerationStream) -> Result<Event, ApiError> {
+/// One request to the single-choice APIs (Anthropic's, Responses): the model acquired, a place
+/// in its queue, the generation started and its first event read.
+pub(crate) struct Started {
+    /// The model's id as loaded.
+    pub model: String,
+    /// A number unique to this server's requests, for response ids.
+    pub number: u64,
+    pub lease: crate::models::Lease,
+    pub gen: GenerationStream,
+    pub first: Event,
+}
+
+pub(crate) async fn start(
+    state: &AppState,
+    note: &RequestNote,
+    model: &str,
+    request: parallax_core::GenerateRequest,
+) -> Result<Started, ApiError> {
+    note.model(model);
+    let slot = state.models.get(model).await?;
+    let handle = slot.chat()?;
+    let lease = slot.enqueue()?;
+    let mut gen = handle.generate(request)?;
+    let first = first_event(&mut gen).await?;
+    Ok(Started {
+        model: slot.id.clone(),
+        number: state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        lease,
+        gen,
+        first,
+    })
+}
+
+/// The next event: `pending` first (an event already read), then the stream's.
+pub(crate) async fn next_event(
+    pending: &mut Option<Event>,
+    gen: &mut GenerationStream,
+) -> Option<parallax_core::Result<Event>> {
+    match pending.take() {
+        Some(ev) => Some(Ok(ev)),
+        None => gen.next().await,
+    }
+}
+
+/// The first event of a generation: whether the worker accepted the request (e.g. the prompt
+/// fits the context), so errors get their status before any streaming starts.
+pub(crate) async fn first_event(gen: &mut GenerationStream) -> Result<Event, ApiError> {
     match gen.next().await {
         Some(Ok(ev)) => Ok(ev),
         Some(Err(e)) => Err(e.into()),
@@ -199,7 +250,7 @@ async fn first_event(gen: &mut GenerationStream) -> Result<Event, ApiError> {
 
 /// Runs a generation whose first event is `ev` to its end; says whether the prompt opened a
 /// think block.
-async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Result<(GenerationResult, bool), ApiError> {
+pub(crate) async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Result<(GenerationResult, bool), ApiError> {
     let mut thinking = false;
     loop {
         match ev {
@@ -250,11 +301,7 @@ async fn stream_choice(
     let mut held: Vec<Logprobs> = vec![];
     let mut offset = 0;
     loop {
-        let ev = match pending.take() {
-            Some(ev) => Some(Ok(ev)),
-            None => gen.next().await,
-        };
-        let line = match ev {
+        let line = match next_event(&mut pending, &mut gen).await {
             Some(Ok(Event::Token { text, logprobs, .. })) => {
                 held.extend(logprobs);
                 if text.is_empty() {

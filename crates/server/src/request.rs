@@ -169,21 +169,29 @@ fn stop(m: &serde_json::Map<String, Value>) -> Result<Vec<String>, ApiError> {
     }
 }
 
-/// A message's `content`: a string, or an array of `{"type": "text", "text": …}` parts.
+/// A message's `content`: a string, or an array of text parts (`text`; the Responses API's
+/// `input_text` / `output_text` too).
 fn content(v: &Value, i: usize) -> Result<String, ApiError> {
-    let param = format!("messages[{i}].content");
+    text_parts(v, &format!("messages[{i}].content"))
+}
+
+/// The text of a string or of an array of text parts, any other part an error naming `param`.
+pub(crate) fn text_parts(v: &Value, param: &str) -> Result<String, ApiError> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Array(parts) => parts
             .iter()
             .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
-                (Some("text"), Some(t)) => Ok(t),
-                _ => Err(ApiError::bad_request(&param, "only text content parts are supported")),
+                (Some("text" | "input_text" | "output_text"), Some(t)) => Ok(t),
+                _ => Err(ApiError::bad_request(
+                    param,
+                    format!("`{param}`: only text parts are supported"),
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|t| t.concat()),
         _ => Err(ApiError::bad_request(
-            &param,
+            param,
             format!("`{param}` must be a string or an array of text parts"),
         )),
     }
@@ -263,6 +271,19 @@ fn tool_call(c: &Value, param: &str) -> Result<ToolCall, ApiError> {
 
 /// `tools`: function tools, each with a name and a JSON-schema object of parameters.
 fn tools(m: &serde_json::Map<String, Value>) -> Result<Vec<Tool>, ApiError> {
+    tools_with(m, |t| {
+        (t["type"] == "function")
+            .then_some(&t["function"])
+            .map(|f| (&f["name"], &f["description"], &f["parameters"]))
+    })
+}
+
+/// `tools`, each read by `parts` into its name, description and parameters schema (`None`: not
+/// a function tool). The three APIs nest them differently; the checks are one.
+pub(crate) fn tools_with(
+    m: &serde_json::Map<String, Value>,
+    parts: impl Fn(&Value) -> Option<(&Value, &Value, &Value)>,
+) -> Result<Vec<Tool>, ApiError> {
     let list = match m.get("tools") {
         None | Some(Value::Null) => return Ok(vec![]),
         Some(Value::Array(a)) => a,
@@ -272,25 +293,22 @@ fn tools(m: &serde_json::Map<String, Value>) -> Result<Vec<Tool>, ApiError> {
         .enumerate()
         .map(|(i, t)| {
             let bad = |why: &str| ApiError::bad_request("tools", format!("`tools[{i}]`: {why}"));
-            if t["type"] != "function" {
-                return Err(bad("only `type: \"function\"` tools are supported"));
-            }
-            let f = &t["function"];
-            let name = f["name"]
+            let (name, description, parameters) = parts(t).ok_or_else(|| bad("only function tools are supported"))?;
+            let name = name
                 .as_str()
                 .filter(|n| !n.is_empty())
-                .ok_or_else(|| bad("`function.name` must be a string"))?;
+                .ok_or_else(|| bad("its name must be a string"))?;
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(bad("`function.name` may hold only letters, digits, `_` and `-`"));
+                return Err(bad("its name may hold only letters, digits, `_` and `-`"));
             }
-            let parameters = match &f["parameters"] {
+            let parameters = match parameters {
                 Value::Null => serde_json::json!({"type": "object", "properties": {}}),
                 p @ Value::Object(o) if o.get("type").is_none_or(|t| t == "object") => p.clone(),
-                _ => return Err(bad("`function.parameters` must be a JSON schema of an object")),
+                _ => return Err(bad("its parameters must be a JSON schema of an object")),
             };
             Ok(Tool {
                 name: name.to_owned(),
-                description: f["description"].as_str().map(str::to_owned),
+                description: description.as_str().map(str::to_owned),
                 parameters,
             })
         })
@@ -299,18 +317,25 @@ fn tools(m: &serde_json::Map<String, Value>) -> Result<Vec<Tool>, ApiError> {
 
 /// `tool_choice`: `auto`, `none`, `required`, or `{"type": "function", "function": {"name"}}`.
 fn tool_choice(m: &serde_json::Map<String, Value>) -> Result<ToolChoice, ApiError> {
+    tool_choice_with(m, |v| v["function"]["name"].as_str())
+}
+
+/// `tool_choice` where a named function's name is at `name_of` (the Responses API puts it at
+/// the top of the object).
+pub(crate) fn tool_choice_with(
+    m: &serde_json::Map<String, Value>,
+    name_of: fn(&Value) -> Option<&str>,
+) -> Result<ToolChoice, ApiError> {
+    let bad = || wrong("tool_choice", "`auto`, `none`, `required` or a named function");
     match m.get("tool_choice") {
         None | Some(Value::Null) => Ok(ToolChoice::Auto),
         Some(Value::String(s)) => match s.as_str() {
             "auto" => Ok(ToolChoice::Auto),
             "none" => Ok(ToolChoice::None),
             "required" => Ok(ToolChoice::Required),
-            _ => Err(wrong("tool_choice", "`auto`, `none`, `required` or a named function")),
+            _ => Err(bad()),
         },
-        Some(v) => v["function"]["name"]
-            .as_str()
-            .map(|n| ToolChoice::Function(n.to_owned()))
-            .ok_or_else(|| wrong("tool_choice", "`auto`, `none`, `required` or a named function")),
+        Some(v) => name_of(v).map(|n| ToolChoice::Function(n.to_owned())).ok_or_else(bad),
     }
 }
 
@@ -329,23 +354,7 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
     if max_tokens == 0 {
         return Err(ApiError::bad_request("max_tokens", "`max_tokens` must be at least 1"));
     }
-    let defaults = SamplingParams::default();
-    let sampling = SamplingParams {
-        temperature: float(m, "temperature")?.unwrap_or(1.0),
-        top_p: float(m, "top_p")?.unwrap_or(1.0),
-        top_k: int(m, "top_k")?.map_or(0, |k| k.max(0) as usize),
-        min_p: float(m, "min_p")?.unwrap_or(0.0),
-        // llama-server's name for it, too.
-        repetition_penalty: match float(m, "repetition_penalty")? {
-            Some(p) => p,
-            None => float(m, "repeat_penalty")?.unwrap_or(1.0),
-        },
-        presence_penalty: float(m, "presence_penalty")?.unwrap_or(0.0),
-        frequency_penalty: float(m, "frequency_penalty")?.unwrap_or(0.0),
-        seed: uint(m, "seed")?.unwrap_or_else(parallax_core::sampling::fresh_seed),
-        ..defaults
-    };
-    sampling.validate().map_err(ApiError::from)?;
+    let sampling = sampling(m)?;
     let stream = boolean(m, "stream")?;
     let include_usage = match m.get("stream_options") {
         Some(Value::Object(o)) => o.get("include_usage").and_then(Value::as_bool).unwrap_or(false),
@@ -371,6 +380,28 @@ fn common(m: &serde_json::Map<String, Value>, prompt: Prompt, logprobs: Option<u
             logit_bias: logit_bias(m)?,
         },
     })
+}
+
+/// The sampling parameters every API shares (each reads those its clients send; llama-server's
+/// extras are accepted everywhere), validated. Without a `seed`, a fresh one.
+pub(crate) fn sampling(m: &serde_json::Map<String, Value>) -> Result<SamplingParams, ApiError> {
+    let sampling = SamplingParams {
+        temperature: float(m, "temperature")?.unwrap_or(1.0),
+        top_p: float(m, "top_p")?.unwrap_or(1.0),
+        top_k: int(m, "top_k")?.map_or(0, |k| k.max(0) as usize),
+        min_p: float(m, "min_p")?.unwrap_or(0.0),
+        // llama-server's name for it, too.
+        repetition_penalty: match float(m, "repetition_penalty")? {
+            Some(p) => p,
+            None => float(m, "repeat_penalty")?.unwrap_or(1.0),
+        },
+        presence_penalty: float(m, "presence_penalty")?.unwrap_or(0.0),
+        frequency_penalty: float(m, "frequency_penalty")?.unwrap_or(0.0),
+        seed: uint(m, "seed")?.unwrap_or_else(parallax_core::sampling::fresh_seed),
+        ..SamplingParams::default()
+    };
+    sampling.validate().map_err(ApiError::from)?;
+    Ok(sampling)
 }
 
 /// `response_format`: `text`, `json_object`, or `json_schema` with its `json_schema.schema`

@@ -3,24 +3,20 @@
 //! `text.format`, streamed as its typed events or not. Nothing is stored: `previous_response_id`
 //! and `store: true` are refused by name.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use parallax_core::tools::{Tool, ToolCall, ToolChoice};
-use parallax_core::{
-    ChatMessage, Event, FinishReason, GenerateRequest, GenerationResult, OutputFormat, Prompt, SamplingParams,
-};
+use parallax_core::{ChatMessage, Event, FinishReason, GenerateRequest, GenerationResult, OutputFormat, Prompt};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::handlers::body_bytes;
-use crate::request::{boolean, float, obj, string, uint};
+use crate::handlers::{body_bytes, finished, next_event, sse_response, start, Started};
+use crate::request::{boolean, obj, sampling, string, text_parts, tool_choice_with, tools_with, uint};
 use crate::requests::RequestNote;
 use crate::wire::created;
 use crate::AppState;
@@ -29,25 +25,6 @@ const DEFAULT_MAX_TOKENS: usize = 512;
 
 fn bad(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(param, message)
-}
-
-/// A message item's text: a string, or `input_text` / `output_text` parts.
-fn text_of(v: &Value, param: &str) -> Result<String, ApiError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => parts
-            .iter()
-            .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
-                (Some("input_text" | "output_text" | "text"), Some(t)) => Ok(t),
-                _ => Err(bad(param, format!("`{param}`: only text parts are supported"))),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|t| t.concat()),
-        _ => Err(bad(
-            param,
-            format!("`{param}` must be a string or an array of text parts"),
-        )),
-    }
 }
 
 fn items(input: &Value, out: &mut Vec<ChatMessage>) -> Result<(), ApiError> {
@@ -70,7 +47,7 @@ fn items(input: &Value, out: &mut Vec<ChatMessage>) -> Result<(), ApiError> {
                 };
                 out.push(ChatMessage::new(
                     role,
-                    text_of(&item["content"], &format!("{at}.content"))?,
+                    text_parts(&item["content"], &format!("{at}.content"))?,
                 ));
             }
             "function_call" => {
@@ -110,58 +87,15 @@ fn items(input: &Value, out: &mut Vec<ChatMessage>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Function tools, flat: `{"type": "function", "name", "description", "parameters"}`.
 fn tools(m: &serde_json::Map<String, Value>) -> Result<Vec<Tool>, ApiError> {
-    let Some(list) = m.get("tools").filter(|v| !v.is_null()) else {
-        return Ok(vec![]);
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| bad("tools", "`tools` must be an array"))?;
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if t["type"] != "function" {
-                return Err(bad("tools", format!("`tools[{i}]`: only function tools are supported")));
-            }
-            let name = t["name"]
-                .as_str()
-                .ok_or_else(|| bad("tools", format!("`tools[{i}].name` must be a string")))?;
-            let parameters = match &t["parameters"] {
-                Value::Null => json!({"type": "object", "properties": {}}),
-                p @ Value::Object(_) => p.clone(),
-                _ => return Err(bad("tools", format!("`tools[{i}].parameters` must be a JSON schema"))),
-            };
-            Ok(Tool {
-                name: name.to_owned(),
-                description: t["description"].as_str().map(str::to_owned),
-                parameters,
-            })
-        })
-        .collect()
+    tools_with(m, |t| {
+        (t["type"] == "function").then_some((&t["name"], &t["description"], &t["parameters"]))
+    })
 }
 
 fn tool_choice(m: &serde_json::Map<String, Value>) -> Result<ToolChoice, ApiError> {
-    match m.get("tool_choice") {
-        None | Some(Value::Null) => Ok(ToolChoice::Auto),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" => Ok(ToolChoice::Required),
-            _ => Err(bad(
-                "tool_choice",
-                "`tool_choice` must be `auto`, `none`, `required` or a function",
-            )),
-        },
-        Some(v) => v["name"]
-            .as_str()
-            .map(|n| ToolChoice::Function(n.to_owned()))
-            .ok_or_else(|| {
-                bad(
-                    "tool_choice",
-                    "`tool_choice` must be `auto`, `none`, `required` or a function",
-                )
-            }),
-    }
+    tool_choice_with(m, |v| v["name"].as_str())
 }
 
 /// `text.format`: `text`, `json_object` or `json_schema` (with `schema` beside `type`).
@@ -213,15 +147,7 @@ fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
         Some(n) => n as usize,
         None => DEFAULT_MAX_TOKENS,
     };
-    let sampling = SamplingParams {
-        temperature: float(&m, "temperature")?.unwrap_or(1.0),
-        top_p: float(&m, "top_p")?.unwrap_or(1.0),
-        top_k: 0,
-        min_p: 0.0,
-        seed: parallax_core::sampling::fresh_seed(),
-        ..SamplingParams::default()
-    };
-    sampling.validate().map_err(ApiError::from)?;
+    let sampling = sampling(&m)?;
     Ok(Parsed {
         model,
         stream: boolean(&m, "stream")?,
@@ -293,34 +219,19 @@ async fn respond(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let p = parse(&body_bytes(body)?)?;
-    note.model(&p.model);
-    let slot = state.models.get(&p.model).await?;
-    let handle = slot.chat()?;
-    let lease = slot.enqueue()?;
-    let id = state
-        .requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        .to_string();
-    let model = slot.id.clone();
-    let mut gen = handle.generate(p.request)?;
-    let first = match gen.next().await {
-        Some(Ok(ev)) => ev,
-        Some(Err(e)) => return Err(e.into()),
-        None => return Err(parallax_core::Error::WorkerGone.into()),
-    };
+    let Started {
+        model,
+        number,
+        lease,
+        mut gen,
+        first,
+    } = start(&state, &note, &p.model, p.request).await?;
+    let id = number.to_string();
     if !p.stream {
-        let mut ev = first;
-        loop {
-            if let Event::Finished(r) = ev {
-                state.metrics.observe_generation(&r);
-                note.finished(&r);
-                return Ok(Json(response(&id, &model, Some(&r))).into_response());
-            }
-            ev = match gen.next().await {
-                Some(e) => e?,
-                None => return Err(parallax_core::Error::WorkerGone.into()),
-            };
-        }
+        let (r, _) = finished(first, &mut gen).await?;
+        state.metrics.observe_generation(&r);
+        note.finished(&r);
+        return Ok(Json(response(&id, &model, Some(&r))).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
@@ -333,12 +244,8 @@ async fn respond(
         }
         let mut text = String::new();
         loop {
-            let ev = match pending.take() {
-                Some(ev) => Ok(ev),
-                None => match gen.next().await {
-                    Some(ev) => ev,
-                    None => return,
-                },
+            let Some(ev) = next_event(&mut pending, &mut gen).await else {
+                return;
             };
             let out = match ev {
                 Ok(Event::Started { .. }) => continue,
@@ -374,17 +281,7 @@ async fn respond(
             }
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|s| (Ok::<_, Infallible>(Bytes::from(s)), rx))
-    });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response())
+    Ok(sse_response(rx))
 }
 
 /// The stream's typed events, numbered.
