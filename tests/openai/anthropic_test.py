@@ -9,23 +9,14 @@ import sys
 
 import anthropic
 
+from checks import check, tally
+
 BASE, KEY, MODELS = sys.argv[1].removesuffix("/v1"), sys.argv[2], sys.argv[3:]
 client = anthropic.Anthropic(base_url=BASE, api_key=KEY, max_retries=0, timeout=300)
-results = []
 WEATHER = {"name": "get_weather", "description": "Current weather of a city",
            "input_schema": {"type": "object", "additionalProperties": False, "required": ["city"],
                             "properties": {"city": {"type": "string", "maxLength": 20}}}}
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
-
-
-def check(name, fn):
-    try:
-        fn()
-        results.append(True)
-        print(f"ok    {name}", flush=True)
-    except Exception as e:  # a failed check is reported, and the others still run
-        results.append(False)
-        print(f"FAIL  {name}: {type(e).__name__}: {e}", flush=True)
 
 
 def per_model(model):
@@ -110,6 +101,4 @@ def errors():
 for m in MODELS:
     per_model(m)
 errors()
-passed, failed = results.count(True), results.count(False)
-print(f"anthropic: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+tally("anthropic")

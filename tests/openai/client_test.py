@@ -13,21 +13,12 @@ import urllib.parse
 
 import openai
 
+from checks import check, tally
+
 BASE, KEY, MODELS = sys.argv[1], sys.argv[2], sys.argv[3:]
 URL = urllib.parse.urlparse(BASE)
 client = openai.OpenAI(base_url=BASE, api_key=KEY, max_retries=0, timeout=300)
-results = []
 QUESTION = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Name three colours."}]
-
-
-def check(name, fn):
-    try:
-        fn()
-        results.append(True)
-        print(f"ok    {name}", flush=True)
-    except Exception as e:  # a failed check is reported, and the others still run
-        results.append(False)
-        print(f"FAIL  {name}: {type(e).__name__}: {e}", flush=True)
 
 
 def raw(method, path, body=b"", headers=None):
@@ -257,6 +248,4 @@ def errors():
 for m in MODELS:
     per_model(m)
 errors()
-passed, failed = results.count(True), results.count(False)
-print(f"python: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+tally("python")

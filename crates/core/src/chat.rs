@@ -68,6 +68,8 @@ pub struct ChatTemplate {
     eos_token: String,
     /// True when the template came from Parallax's built-ins rather than the file.
     pub is_builtin: bool,
+    /// How it writes tool calls, read from its source once.
+    tool_format: ToolFormat,
 }
 
 impl ChatTemplate {
@@ -124,6 +126,7 @@ impl ChatTemplate {
         Ok(ChatTemplate {
             env,
             clock,
+            tool_format: ToolFormat::of_template(&source),
             source,
             bos_token: bos_token.into(),
             eos_token: eos_token.into(),
@@ -149,7 +152,7 @@ impl ChatTemplate {
 
     /// How this template writes tool calls.
     pub fn tool_format(&self) -> ToolFormat {
-        ToolFormat::of_template(&self.source)
+        self.tool_format
     }
 
     /// Renders the conversation with the tools it may call: in the template's own `tools`
@@ -165,7 +168,8 @@ impl ChatTemplate {
             .get_template("chat")
             .map_err(|e| Error::ChatTemplate(e.to_string()))?;
         let mut turns: Vec<serde_json::Value> = messages.iter().map(ChatMessage::for_template).collect();
-        let generic = !tools.is_empty() && self.tool_format() == ToolFormat::Generic;
+        let knows_tools = self.tool_format != ToolFormat::Generic;
+        let generic = !tools.is_empty() && !knows_tools;
         if generic {
             let note = crate::tools::generic_system_prompt(tools);
             match turns.first_mut().filter(|t| t["role"] == "system") {
@@ -177,7 +181,7 @@ impl ChatTemplate {
             }
         }
         // A template that knows no tools cannot show a call or a result as such: as text.
-        if generic || self.tool_format() == ToolFormat::Generic {
+        if !knows_tools {
             for t in &mut turns {
                 if let Some(calls) = t.get("tool_calls").cloned() {
                     let text: String = calls

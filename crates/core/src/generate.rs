@@ -198,9 +198,13 @@ pub enum Flow {
 
 /// Turns a prompt into token ids.
 pub fn tokenize_prompt(model: &LoadedModel, prompt: &Prompt) -> Result<Vec<u32>> {
+    encode_prompt(&model.tokenizer, model.template.as_deref(), prompt)
+}
+
+fn encode_prompt(tokenizer: &Tokenizer, template: Option<&ChatTemplate>, prompt: &Prompt) -> Result<Vec<u32>> {
     match prompt {
-        Prompt::Chat(messages) => encode_chat(&model.tokenizer, model.template.as_deref(), messages),
-        Prompt::Raw(text) => model.tokenizer.encode(text, true),
+        Prompt::Chat(messages) => encode_chat(tokenizer, template, messages),
+        Prompt::Raw(text) => tokenizer.encode(text, true),
         Prompt::Tokens(ids) => Ok(ids.clone()),
     }
 }
@@ -273,8 +277,7 @@ pub fn generate(
             ))
         }
         (_, Some(f), choice @ (crate::tools::ToolChoice::Required | crate::tools::ToolChoice::Function(_))) => {
-            let tok = model.tokenizer.clone();
-            let lark = crate::tools::forced_call_grammar(f, &req.tools, choice, |t| tok.token_to_id(t))?;
+            let lark = crate::tools::forced_call_grammar(f, &req.tools, choice, |t| model.tokenizer.token_to_id(t))?;
             Some(
                 model
                     .grammars()?
@@ -375,7 +378,7 @@ pub fn generate(
     let mut text = stops.finish();
     let (mut tool_calls, mut held_text) = (vec![], String::new());
     if let Some(f) = tool_format {
-        let (content, calls) = crate::tools::parse_calls(f, &text, crate::tools::next_call_id(4));
+        let (content, calls) = crate::tools::parse_calls(f, &text);
         if !calls.is_empty() {
             text = content;
             tool_calls = calls;
@@ -412,9 +415,7 @@ pub fn prompt_tokens(
         (Prompt::Chat(messages), Some(_), Some(template)) => {
             tokenizer.encode(&template.render_with_tools(messages, &req.tools, true)?, false)?
         }
-        (Prompt::Chat(messages), _, _) => encode_chat(tokenizer, template, messages)?,
-        (Prompt::Raw(text), _, _) => tokenizer.encode(text, true)?,
-        (Prompt::Tokens(ids), _, _) => ids.clone(),
+        (prompt, _, _) => encode_prompt(tokenizer, template, prompt)?,
     };
     Ok((ids, format))
 }

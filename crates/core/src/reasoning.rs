@@ -83,23 +83,20 @@ impl ThinkSplitter {
         }
     }
 
-    /// What is still held at the end.
-    pub fn finish(&mut self) -> (String, String) {
+    /// The last text, and what is still held, at the end.
+    pub fn finish(&mut self, last: &str) -> (String, String) {
+        let (mut reasoning, mut answer) = self.push(last);
         let held = std::mem::take(&mut self.held);
         match self.state {
-            State::Thinking => (held, String::new()),
-            _ => (String::new(), held),
+            State::Thinking => reasoning.push_str(&held),
+            _ => answer.push_str(&held),
         }
+        (reasoning, answer)
     }
 
     /// A whole reply split at once.
     pub fn split(text: &str, thinking: bool) -> (String, String) {
-        let mut s = ThinkSplitter::new(thinking);
-        let (mut reasoning, mut answer) = s.push(text);
-        let (r, a) = s.finish();
-        reasoning.push_str(&r);
-        answer.push_str(&a);
-        (reasoning, answer)
+        ThinkSplitter::new(thinking).finish(text)
     }
 }
 
@@ -135,7 +132,7 @@ mod tests {
                 r.push_str(&x);
                 a.push_str(&y);
             }
-            let (x, y) = s.finish();
+            let (x, y) = s.finish("");
             r.push_str(&x);
             a.push_str(&y);
             assert_eq!((r, a), whole, "chunks of {step}");

@@ -104,8 +104,8 @@ impl ToolFormat {
     }
 }
 
-/// The first of `n` fresh call ids (ids count up through the process).
-pub fn next_call_id(n: usize) -> usize {
+/// The first of `n` fresh call numbers (they count up through the process).
+fn next_call_numbers(n: usize) -> usize {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     NEXT.fetch_add(n, std::sync::atomic::Ordering::Relaxed)
 }
@@ -129,14 +129,23 @@ pub fn openai_tool(t: &Tool) -> Value {
     json!({"type": "function", "function": f})
 }
 
-/// A reply split into its text and the calls it made. Text that looks like a call but does not
-/// parse stays text.
-pub fn parse_calls(format: ToolFormat, reply: &str, first_id: usize) -> (String, Vec<ToolCall>) {
+/// A reply split into its text and the calls it made, each with a fresh id. Text that looks
+/// like a call but does not parse stays text.
+pub fn parse_calls(format: ToolFormat, reply: &str) -> (String, Vec<ToolCall>) {
+    let (text, mut calls) = parse(format, reply);
+    let first = next_call_numbers(calls.len());
+    for (i, c) in calls.iter_mut().enumerate() {
+        // Nine alphanumerics: Mistral's templates refuse any other id.
+        c.id = format!("call{:05}", (first + i) % 100_000);
+    }
+    (text, calls)
+}
+
+fn parse(format: ToolFormat, reply: &str) -> (String, Vec<ToolCall>) {
     let mut calls = Vec::new();
     let mut push = |name: &str, args: &Value| {
         calls.push(ToolCall {
-            // Nine alphanumerics: Mistral's templates refuse any other id.
-            id: format!("call{:05}", (first_id + calls.len()) % 100_000),
+            id: String::new(),
             name: name.to_owned(),
             arguments: match args {
                 Value::String(s) => s.clone(),
@@ -335,7 +344,7 @@ mod tests {
             ),
         ];
         for (format, reply, text) in cases {
-            let (got_text, calls) = parse_calls(format, reply, 0);
+            let (got_text, calls) = parse_calls(format, reply);
             assert_eq!(got_text, text, "{format:?}");
             assert_eq!(calls.len(), 1, "{format:?}: {reply}");
             assert_eq!(calls[0].name, "get_weather");
@@ -343,10 +352,10 @@ mod tests {
             assert_eq!(args, json!({"city": "Paris"}), "{format:?}");
         }
         // Not a call: the text stays text.
-        let (text, calls) = parse_calls(ToolFormat::Hermes, "<tool_call>not json</tool_call> ok", 0);
+        let (text, calls) = parse_calls(ToolFormat::Hermes, "<tool_call>not json</tool_call> ok");
         assert!(calls.is_empty());
         assert_eq!(text, "<tool_call>not json</tool_call> ok");
-        let (text, calls) = parse_calls(ToolFormat::Llama3, "{\"answer\": 4}", 0);
+        let (text, calls) = parse_calls(ToolFormat::Llama3, "{\"answer\": 4}");
         assert!(calls.is_empty() && text == "{\"answer\": 4}");
     }
 

@@ -72,7 +72,7 @@ fn each_familys_template_renders_tools_and_a_round_trip() {
             text.contains("Paris") && text.contains("21"),
             "{file}: the call or its result is missing\n{text}"
         );
-        let (_, calls) = parse_calls(format, reply, 0);
+        let (_, calls) = parse_calls(format, reply);
         assert_eq!(calls.len(), 1, "{file}");
         assert_eq!(calls[0].name, "get_weather");
         assert_eq!(

@@ -273,6 +273,8 @@ pub struct Attention {
     sinks: Option<std::sync::Arc<[f32]>>,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
+    /// The unit weight and eps of `cfg.unit_qk_norm`, made once.
+    unit_norm: Option<(Tensor, f32)>,
     cfg: AttentionConfig,
     pub cache: KvCache,
 }
@@ -336,7 +338,12 @@ impl Attention {
             }
             false => None,
         };
+        let unit_norm = match cfg.unit_qk_norm {
+            Some(eps) => Some((Tensor::ones(cfg.head_dim, DType::F32, &Device::Cpu)?, eps as f32)),
+            None => None,
+        };
         Ok(Attention {
+            unit_norm,
             qkv,
             wo: w.matmul(&format!("{prefix}.attn_output.weight"))?,
             wo_bias: parts
@@ -397,9 +404,9 @@ impl Attention {
             q = c.rope.apply(&q, &cos, &sin)?;
             k = c.rope.apply(&k, &cos, &sin)?;
         }
-        if let Some(eps) = c.unit_qk_norm {
-            q = candle_nn::ops::rms_norm(&q, &Tensor::ones(c.head_dim, q.dtype(), q.device())?, eps as f32)?;
-            k = candle_nn::ops::rms_norm(&k, &Tensor::ones(c.head_dim, k.dtype(), k.device())?, eps as f32)?;
+        if let Some((ones, eps)) = &self.unit_norm {
+            q = candle_nn::ops::rms_norm(&q, ones, *eps)?;
+            k = candle_nn::ops::rms_norm(&k, ones, *eps)?;
         }
         if let Some(t) = c.temperature {
             let scales: Vec<f32> = (pos..pos + seq).map(|p| t.at(p)).collect();

@@ -265,6 +265,11 @@ pub(crate) async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Resul
     }
 }
 
+/// A delta that carries nothing: `{}` (chat) or `""` (plain completions).
+fn no_text(delta: &Value) -> bool {
+    delta.as_object().is_some_and(|d| d.is_empty()) || delta.as_str() == Some("")
+}
+
 async fn send_error(tx: &tokio::sync::mpsc::Sender<String>, e: ApiError) {
     let _ = tx
         .send(sse(
@@ -311,7 +316,7 @@ async fn stream_choice(
                     Kind::Chat => meta.split_delta(think.push(&text)),
                     Kind::Text => meta.delta(&text),
                 };
-                if delta.as_object().is_some_and(|d| d.is_empty()) {
+                if no_text(&delta) {
                     continue;
                 }
                 let line = meta.chunk(index, delta, meta.logprobs(&held, offset), None);
@@ -326,16 +331,10 @@ async fn stream_choice(
                 // Text held back as a possible tool call, then the calls, then the end.
                 let mut last = String::new();
                 let tail = match meta.kind {
-                    Kind::Chat => {
-                        let (mut reasoning, mut answer) = think.push(&r.held_text);
-                        let (r2, a2) = think.finish();
-                        reasoning.push_str(&r2);
-                        answer.push_str(&a2);
-                        meta.split_delta((reasoning, answer))
-                    }
+                    Kind::Chat => meta.split_delta(think.finish(&r.held_text)),
                     Kind::Text => meta.delta(&r.held_text),
                 };
-                if tail.as_object().is_none_or(|d| !d.is_empty()) && tail != json!("") {
+                if !no_text(&tail) {
                     last.push_str(&meta.chunk(index, tail, Value::Null, None));
                 }
                 if !r.tool_calls.is_empty() {
