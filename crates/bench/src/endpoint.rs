@@ -26,12 +26,12 @@ pub struct Endpoint {
     pub api_key: Option<String>,
 }
 
-struct Answer {
-    text: String,
-    chunk_times_ms: Vec<f64>,
-    total_ms: f64,
-    usage: Option<(usize, usize)>,
-    finish: FinishReason,
+pub(crate) struct Answer {
+    pub text: String,
+    pub chunk_times_ms: Vec<f64>,
+    pub total_ms: f64,
+    pub usage: Option<(usize, usize)>,
+    pub finish: FinishReason,
 }
 
 fn post(ep: &Endpoint, body: &Value) -> Result<ureq::http::Response<ureq::Body>, String> {
@@ -60,7 +60,7 @@ fn usage_of(v: &Value) -> Option<(usize, usize)> {
     ))
 }
 
-fn ask(
+pub(crate) fn ask(
     ep: &Endpoint,
     messages: &[ChatMessage],
     max_tokens: usize,

@@ -3,6 +3,7 @@
 //! `results.json`, `results.csv` and `report.md`. See the report's "Definitions" section for
 //! what each figure means.
 
+pub mod concurrency;
 pub mod endpoint;
 pub mod fingerprint;
 pub mod memory;

@@ -19,11 +19,15 @@ enum SuiteArg {
     Leak,
     Context,
     All,
+    /// Several clients at once against `parallax serve --parallel N` per engine, and against
+    /// `llama-server -np N` as the anchor.
+    Concurrency,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which suite: quick (smoke), standard (the study's design), leak, context, or all.
+    /// Which suite: quick (smoke), standard (the study's design), leak, context, all (standard,
+    /// leak and context), or concurrency (clients at once against a server, `--clients`).
     #[arg(long, value_enum, default_value = "quick")]
     suite: SuiteArg,
     /// Engines to compare, each in its own fresh process, one after the other.
@@ -50,6 +54,19 @@ pub struct Args {
     /// Context lengths of the context suite (prompt + 128 generated tokens).
     #[arg(long, value_delimiter = ',', default_value = "4096,8192,32768")]
     contexts: Vec<usize>,
+    /// Concurrency suite: the client counts to load each server with.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    clients: Vec<usize>,
+    /// Concurrency suite: requests each client sends, one after the other.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Concurrency suite: most tokens each request generates.
+    #[arg(long, default_value_t = 64)]
+    max_tokens: usize,
+    /// Concurrency suite: the llama-server binary of the anchor (default: the one
+    /// `scripts/bench/llama_bench_build.py --server` builds, when present).
+    #[arg(long, value_name = "PATH")]
+    llama_server: Option<PathBuf>,
     /// Sampling temperature of every run.
     #[arg(long, default_value_t = 0.7)]
     temperature: f32,
@@ -181,6 +198,7 @@ fn run_spec(a: &Args) -> Result<RunSpec> {
         SuiteArg::Leak => vec![Suite::Leak],
         SuiteArg::Context => vec![Suite::Context],
         SuiteArg::All => vec![Suite::Standard, Suite::Leak, Suite::Context],
+        SuiteArg::Concurrency => bail!("the concurrency suite has no run spec"),
     };
     for e in &a.engines {
         if !engines::ENGINES.contains(&e.as_str()) {
@@ -262,6 +280,26 @@ fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parall
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.suite == SuiteArg::Concurrency {
+        if a.endpoint.is_some() || a.synthetic.is_some() || a.resume {
+            bail!(
+                "--suite concurrency starts its own servers: it takes --model, not --endpoint, --synthetic or --resume"
+            );
+        }
+        let model = a
+            .model
+            .as_deref()
+            .ok_or_else(|| anyhow!("--suite concurrency needs --model"))?;
+        return crate::concurrency_cmd::run(crate::concurrency_cmd::Plan {
+            model,
+            engines: &a.engines,
+            clients: &a.clients,
+            rounds: a.rounds.max(1),
+            max_tokens: a.max_tokens.max(1),
+            llama_server: a.llama_server.clone(),
+            out: &a.out,
+        });
+    }
     let spec = run_spec(&a)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut view = ProgressView::new(a.json_progress);

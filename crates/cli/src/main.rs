@@ -1,6 +1,7 @@
 //! `parallax`: the headless front end. Same core and engines as the desktop app, no Tauri.
 
 mod bench_cmd;
+mod concurrency_cmd;
 mod convert_cmd;
 mod engines;
 mod generate_cmd;

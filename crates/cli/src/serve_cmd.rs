@@ -27,6 +27,11 @@ pub struct Args {
     /// Requests per model that may run or wait at once; more get 429.
     #[arg(long, default_value_t = 16)]
     queue_depth: usize,
+    /// Generations each model runs at once, batched in one forward pass per step (each in
+    /// its own KV cache slot); more wait in the queue.
+    #[arg(long, value_name = "N", default_value_t = parallax_core::DEFAULT_SLOTS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    parallel: u64,
     /// Unload a model after it has been idle this many seconds (default: never).
     #[arg(long, value_name = "SECS")]
     ttl: Option<u64>,
@@ -98,6 +103,7 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--ttl must be at least 1 second"));
     }
     let mut models = ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth)
+        .with_parallel(a.parallel as usize)
         .with_ttl(a.ttl.map(Duration::from_secs))
         .with_memory_budget(a.memory_budget.map(|mb| mb * 1_000_000));
     for (engine, policy) in policies {

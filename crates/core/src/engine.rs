@@ -65,6 +65,43 @@ pub trait Engine: Send {
     fn take_routing(&mut self) -> Option<crate::routing::RoutingLog> {
         None
     }
+    /// Makes room for `n` sequences, each with its own KV cache ("slots" `0..n`), and returns
+    /// how many the engine holds now. Slots beyond `n` are dropped; a cache costs memory only
+    /// as it fills. Slot 0 is selected afterwards.
+    fn set_slots(&mut self, _n: usize) -> Result<usize> {
+        Ok(1)
+    }
+    /// Which slot `forward`, `reset`, `truncate` and `kv_len` act on (0 until changed).
+    fn select_slot(&mut self, slot: usize) -> Result<()> {
+        match slot {
+            0 => Ok(()),
+            _ => Err(crate::Error::Engine(format!("slot {slot} does not exist (one slot)"))),
+        }
+    }
+    /// Several sequences in one step: each row's tokens are appended to its own slot's cache,
+    /// and each row's last logits come back, in order. Slots in one call are distinct. An
+    /// engine that batches runs the rows' projections together, so decode rows from different
+    /// requests share each weight read; the default runs them one after the other. Leaves
+    /// the selected slot unspecified.
+    fn forward_batch(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
+        rows.iter()
+            .map(|r| {
+                self.select_slot(r.slot)?;
+                self.forward(r.tokens)
+            })
+            .collect()
+    }
+    /// Whether `forward_batch` shares weight reads across rows (false: one row after another).
+    fn batches(&self) -> bool {
+        false
+    }
+}
+
+/// One row of a batched step: tokens to append to a slot's cache.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotTokens<'a> {
+    pub slot: usize,
+    pub tokens: &'a [u32],
 }
 
 /// An engine together with the tokenizer and chat template of its model.
@@ -73,8 +110,11 @@ pub struct LoadedModel {
     pub tokenizer: Arc<Tokenizer>,
     pub template: Option<Arc<ChatTemplate>>,
     pub load_ms: f64,
-    /// The tokens `engine`'s KV cache holds, reused by the next generation's prompt.
-    pub prompt_cache: PromptCache,
+    /// For each of the engine's slots, the tokens its KV cache holds, reused by the next
+    /// generation's prompt there.
+    pub prompt_caches: Vec<PromptCache>,
+    /// The engine's selected slot.
+    slot: usize,
     /// The vocabulary compiled for constrained decoding, built by the first request that asks.
     pub grammars: std::sync::OnceLock<Arc<crate::structured::Grammars>>,
 }
@@ -91,9 +131,41 @@ impl LoadedModel {
             tokenizer,
             template,
             load_ms,
-            prompt_cache: PromptCache::default(),
+            prompt_caches: vec![PromptCache::default()],
+            slot: 0,
             grammars: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the engine `n` slots (it may hold fewer); returns how many it holds.
+    pub fn set_slots(&mut self, n: usize) -> Result<usize> {
+        let held = self.engine.set_slots(n.max(1))?;
+        self.prompt_caches = vec![PromptCache::default(); held];
+        self.slot = 0;
+        Ok(held)
+    }
+
+    /// Slots the engine holds.
+    pub fn slots(&self) -> usize {
+        self.prompt_caches.len()
+    }
+
+    /// Makes `slot` the one single-sequence calls act on.
+    pub fn select_slot(&mut self, slot: usize) -> Result<()> {
+        // Always passed on: a caller that drove `forward_batch` itself may have moved it.
+        self.engine.select_slot(slot)?;
+        self.slot = slot;
+        Ok(())
+    }
+
+    /// The selected slot.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// The selected slot's prompt cache.
+    pub fn prompt_cache(&mut self) -> &mut PromptCache {
+        &mut self.prompt_caches[self.slot]
     }
 
     /// The model's grammar compiler, built on first use.

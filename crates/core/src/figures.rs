@@ -11,6 +11,17 @@ pub fn rate(count: usize, ms: f64) -> f64 {
     }
 }
 
+/// The `q`-th percentile (0–100) of `values` by nearest rank: TTFT p50/p95 of a load test.
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// Prompt tok/s: the prompt tokens prefilled (those reused from the KV cache excluded) over the
 /// time to the first generated token.
 pub fn prompt_tps(prefilled: usize, ttft_ms: f64) -> f64 {

@@ -222,61 +222,324 @@ pub fn encode_chat(
     tokenizer.encode(&text, false)
 }
 
-/// Runs one generation. `emit` sees every event; returning `Flow::Cancel` stops the work
-/// before the next token. The final event is also returned.
+/// Runs one generation on the selected slot. `emit` sees every event; returning
+/// `Flow::Cancel` stops the work before the next token. The final event is also returned.
 pub fn generate(
     model: &mut LoadedModel,
     req: &GenerateRequest,
     emit: &mut dyn FnMut(&Event) -> Flow,
 ) -> Result<GenerationResult> {
-    let start = Instant::now();
-    if req.max_tokens == 0 {
-        return Err(Error::invalid("max_tokens", "must be at least 1"));
-    }
-    let mut sampler = Sampler::new(req.sampling.clone())?;
-    let (prompt, tool_format) = prompt_tokens(&model.tokenizer, model.template.as_deref(), req)?;
-    let context_length = model.engine.info().context_length;
-    if prompt.is_empty() {
-        return Err(Error::invalid("prompt", "is empty"));
-    }
-    if prompt.len() >= context_length {
-        return Err(Error::ContextLengthExceeded {
-            prompt_tokens: prompt.len(),
-            context_length,
-        });
-    }
-    let vocab = model.engine.info().vocab_size as u32;
-    if let Some(&(bad, _)) = req.logit_bias.iter().find(|(id, _)| *id >= vocab) {
-        return Err(Error::invalid(
-            "logit_bias",
-            format!("token id {bad} is outside the vocabulary ({vocab} tokens)"),
-        ));
-    }
-    if let Some(bad) = prompt.iter().find(|&&id| id >= vocab) {
-        return Err(Error::invalid(
-            "prompt",
-            format!("token id {bad} is outside the vocabulary"),
-        ));
-    }
-    let finish = |result: GenerationResult, emit: &mut dyn FnMut(&Event) -> Flow| {
-        emit(&Event::Finished(result.clone()));
-        result
+    let mut seq = match Sequence::start(model, req.clone(), &[model.slot()], emit)? {
+        Begun::Running(seq) => seq,
+        Begun::Finished(result) => return Ok(*result),
     };
-    if req.logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
-        return Err(Error::invalid(
-            "top_logprobs",
-            format!("must be at most {MAX_TOP_LOGPROBS}"),
-        ));
+    loop {
+        let logits = feed(model, seq.next_input())?;
+        if let Some(result) = seq.advance(model, logits, emit)? {
+            return Ok(result);
+        }
     }
-    // Compiled before anything runs, so a schema we cannot compile is the request's error.
-    let mut grammar = match (&req.format, tool_format, &req.tool_choice) {
-        (Some(_), Some(_), crate::tools::ToolChoice::Required | crate::tools::ToolChoice::Function(_)) => {
+}
+
+/// How a generation began: running, or already over (cancelled before its first step).
+pub enum Begun {
+    Running(Box<Sequence>),
+    Finished(Box<GenerationResult>),
+}
+
+/// One generation in progress, between two engine steps: the loop's state, so a scheduler can
+/// run several on one engine (each on its own slot) and [`generate`] can run one alone, through
+/// the same code. The engine step is the caller's: it feeds [`Sequence::next_input`] to the
+/// sequence's slot and hands the logits to [`Sequence::advance`].
+pub struct Sequence {
+    req: GenerateRequest,
+    start: Instant,
+    slot: usize,
+    sampler: Sampler,
+    tool_format: Option<crate::tools::ToolFormat>,
+    grammar: Option<crate::structured::Grammar>,
+    prompt_len: usize,
+    cached: usize,
+    /// Prompt tokens not yet fed, then the last sampled token.
+    input: Vec<u32>,
+    /// Where the next prefill chunk starts in `input`; `input.len()` once decoding.
+    fed: usize,
+    prefilling: bool,
+    /// Generated tokens fed back to the engine (the cache holds the prompt and these).
+    fed_back: usize,
+    max_new: usize,
+    history: Vec<u32>,
+    generated: Vec<u32>,
+    token_times: Vec<f64>,
+    decoder: StreamDecoder,
+    stops: StopMatcher,
+    all_logprobs: Vec<Logprobs>,
+    /// With tools, text from where a call may begin is held back until the reply is parsed.
+    released: String,
+    emitted: usize,
+}
+
+impl Sequence {
+    /// Checks the request, renders and tokenizes its prompt, compiles any constraint, and
+    /// reuses what the selected slot's cache shares with the prompt; emits `Started`.
+    /// `free`: the slots it may take; it takes the one whose cache shares the longest prefix
+    /// with its prompt, and leaves it selected.
+    pub fn start(
+        model: &mut LoadedModel,
+        req: GenerateRequest,
+        free: &[usize],
+        emit: &mut dyn FnMut(&Event) -> Flow,
+    ) -> Result<Begun> {
+        let start = Instant::now();
+        if req.max_tokens == 0 {
+            return Err(Error::invalid("max_tokens", "must be at least 1"));
+        }
+        let sampler = Sampler::new(req.sampling.clone())?;
+        let (prompt, tool_format) = prompt_tokens(&model.tokenizer, model.template.as_deref(), &req)?;
+        let context_length = model.engine.info().context_length;
+        if prompt.is_empty() {
+            return Err(Error::invalid("prompt", "is empty"));
+        }
+        if prompt.len() >= context_length {
+            return Err(Error::ContextLengthExceeded {
+                prompt_tokens: prompt.len(),
+                context_length,
+            });
+        }
+        let vocab = model.engine.info().vocab_size as u32;
+        if let Some(&(bad, _)) = req.logit_bias.iter().find(|(id, _)| *id >= vocab) {
+            return Err(Error::invalid(
+                "logit_bias",
+                format!("token id {bad} is outside the vocabulary ({vocab} tokens)"),
+            ));
+        }
+        if let Some(bad) = prompt.iter().find(|&&id| id >= vocab) {
+            return Err(Error::invalid(
+                "prompt",
+                format!("token id {bad} is outside the vocabulary"),
+            ));
+        }
+        if req.logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
+            return Err(Error::invalid(
+                "top_logprobs",
+                format!("must be at most {MAX_TOP_LOGPROBS}"),
+            ));
+        }
+        let grammar = constraint(model, &req, tool_format)?;
+        model.select_slot(best_slot(model, &prompt, free)?)?;
+        let cached = reuse_cache(model, &prompt, req.cache_prompt)?;
+        let tail = model.tokenizer.decode(&prompt[prompt.len().saturating_sub(8)..])?;
+        if emit(&Event::Started {
+            prompt_tokens: prompt.len(),
+            cached_tokens: cached,
+            thinking: crate::reasoning::prompt_opens_thinking(&tail),
+        }) == Flow::Cancel
+        {
+            let result = empty_result(&prompt, start, FinishReason::Cancelled);
+            emit(&Event::Finished(result.clone()));
+            return Ok(Begun::Finished(Box::new(result)));
+        }
+        Ok(Begun::Running(Box::new(Sequence {
+            start,
+            slot: model.slot(),
+            sampler,
+            tool_format,
+            grammar,
+            prompt_len: prompt.len(),
+            cached,
+            input: prompt[cached..].to_vec(),
+            fed: 0,
+            prefilling: true,
+            fed_back: 0,
+            max_new: req.max_tokens.min(context_length - prompt.len()),
+            history: prompt,
+            generated: Vec::new(),
+            token_times: Vec::new(),
+            decoder: StreamDecoder::default(),
+            stops: StopMatcher::new(&req.stop),
+            all_logprobs: Vec::new(),
+            released: String::new(),
+            emitted: 0,
+            req,
+        })))
+    }
+
+    /// The slot whose cache holds this sequence.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Whether the prompt is still going in (the next input is a chunk of it).
+    pub fn prefilling(&self) -> bool {
+        self.prefilling
+    }
+
+    /// The tokens the engine runs next: the next prompt chunk (at most [`PREFILL_CHUNK`]), or
+    /// the token sampled last.
+    pub fn next_input(&self) -> &[u32] {
+        match self.prefilling {
+            true => &self.input[self.fed..(self.fed + PREFILL_CHUNK).min(self.input.len())],
+            false => &self.input,
+        }
+    }
+
+    /// Takes the logits of the step that ran [`Self::next_input`]: moves through the prompt,
+    /// or samples and emits the next token. Returns the result once the generation is over.
+    pub fn advance(
+        &mut self,
+        model: &LoadedModel,
+        mut logits: Vec<f32>,
+        emit: &mut dyn FnMut(&Event) -> Flow,
+    ) -> Result<Option<GenerationResult>> {
+        if !self.prefilling {
+            self.fed_back += 1;
+        } else {
+            self.fed = (self.fed + PREFILL_CHUNK).min(self.input.len());
+            if self.fed < self.input.len() {
+                return Ok(None);
+            }
+            self.prefilling = false;
+        }
+        let req = &self.req;
+        // The model's own distribution, before penalties and temperature reshape it.
+        let raw = req.logprobs.map(|top_n| (top_n, logits.clone()));
+        for &(id, bias) in &req.logit_bias {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l += bias;
+            }
+        }
+        if let Some(g) = &mut self.grammar {
+            g.mask(&mut logits)?;
+        }
+        let id = self.sampler.sample(&mut logits, &self.history, &self.generated);
+        let logprobs = raw.map(|(top_n, raw)| Logprobs::from_logits(&raw, id, top_n));
+        let elapsed_ms = ms(self.start);
+        if model.tokenizer.is_eos(id) {
+            return self.finish(model, FinishReason::Stop, emit).map(Some);
+        }
+        if let Some(g) = &mut self.grammar {
+            g.accept(id)?;
+        }
+        self.generated.push(id);
+        self.history.push(id);
+        self.token_times.push(elapsed_ms);
+        let piece = self.decoder.push(&model.tokenizer, id)?;
+        let (text, hit_stop) = self.stops.push(&piece);
+        let text = match self.tool_format {
+            None => text,
+            Some(f) => {
+                self.released.push_str(&text);
+                let limit = f
+                    .call_start(&self.released)
+                    .unwrap_or(self.released.len())
+                    .max(self.emitted);
+                let shown = self.released[self.emitted..limit].to_owned();
+                self.emitted = limit;
+                shown
+            }
+        };
+        self.all_logprobs.extend(logprobs.clone());
+        if emit(&Event::Token {
+            id,
+            text,
+            elapsed_ms,
+            logprobs,
+        }) == Flow::Cancel
+        {
+            return self.finish(model, FinishReason::Cancelled, emit).map(Some);
+        }
+        if hit_stop || self.grammar.as_ref().is_some_and(|g| g.done()) {
+            return self.finish(model, FinishReason::Stop, emit).map(Some);
+        }
+        if self.generated.len() >= self.max_new {
+            return self.finish(model, FinishReason::Length, emit).map(Some);
+        }
+        self.input = vec![id];
+        Ok(None)
+    }
+
+    /// Ends the generation for `reason` (e.g. `Cancelled` when its consumer left between
+    /// steps): the result, also emitted as the final event.
+    pub fn finish(
+        &mut self,
+        model: &LoadedModel,
+        reason: FinishReason,
+        emit: &mut dyn FnMut(&Event) -> Flow,
+    ) -> Result<GenerationResult> {
+        if reason != FinishReason::Cancelled {
+            let tail = self.decoder.flush(&model.tokenizer)?;
+            self.stops.push(&tail);
+        }
+        let total_ms = ms(self.start);
+        let kv_len = self.prompt_len + self.fed_back;
+        let mut text = std::mem::take(&mut self.stops).finish();
+        let (mut tool_calls, mut held_text) = (vec![], String::new());
+        if let Some(f) = self.tool_format {
+            let (content, calls) = crate::tools::parse_calls(f, &text);
+            if !calls.is_empty() {
+                text = content;
+                tool_calls = calls;
+            }
+            held_text = text.get(self.emitted..).unwrap_or_default().to_owned();
+        }
+        let result = GenerationResult {
+            text,
+            tool_calls,
+            held_text,
+            usage: Usage {
+                prompt_tokens: self.prompt_len,
+                completion_tokens: self.generated.len(),
+                cached_tokens: self.cached,
+            },
+            timings: Timings::from_token_times(
+                self.prompt_len - self.cached,
+                std::mem::take(&mut self.token_times),
+                total_ms,
+            ),
+            token_ids: std::mem::take(&mut self.generated),
+            finish_reason: reason,
+            kv_len,
+            logprobs: std::mem::take(&mut self.all_logprobs),
+        };
+        emit(&Event::Finished(result.clone()));
+        Ok(result)
+    }
+}
+
+/// Of the `free` slots, the one whose cache shares the longest prefix with `prompt` (the
+/// first on a tie).
+fn best_slot(model: &LoadedModel, prompt: &[u32], free: &[usize]) -> Result<usize> {
+    let shared = |slot: usize| {
+        let cached = model.prompt_caches.get(slot).map_or(&[][..], |c| c.tokens());
+        cached.iter().zip(prompt).take_while(|(a, b)| a == b).count()
+    };
+    let mut best: Option<(usize, usize)> = None;
+    for &slot in free {
+        let n = shared(slot);
+        if best.is_none_or(|(_, m)| n > m) {
+            best = Some((slot, n));
+        }
+    }
+    best.map(|(slot, _)| slot)
+        .ok_or_else(|| Error::Engine("no free slot for the generation".into()))
+}
+
+/// The constraint a request decodes under, compiled before anything runs, so a schema we
+/// cannot compile is the request's error.
+fn constraint(
+    model: &LoadedModel,
+    req: &GenerateRequest,
+    tool_format: Option<crate::tools::ToolFormat>,
+) -> Result<Option<crate::structured::Grammar>> {
+    use crate::tools::ToolChoice;
+    Ok(match (&req.format, tool_format, &req.tool_choice) {
+        (Some(_), Some(_), ToolChoice::Required | ToolChoice::Function(_)) => {
             return Err(Error::invalid(
                 "response_format",
                 "cannot be combined with a tool_choice that forces a call",
             ))
         }
-        (_, Some(f), choice @ (crate::tools::ToolChoice::Required | crate::tools::ToolChoice::Function(_))) => {
+        (_, Some(f), choice @ (ToolChoice::Required | ToolChoice::Function(_))) => {
             let lark = crate::tools::forced_call_grammar(f, &req.tools, choice, |t| model.tokenizer.token_to_id(t))?;
             Some(
                 model
@@ -286,121 +549,7 @@ pub fn generate(
         }
         (Some(format), _, _) => Some(model.grammars()?.compile(format, "response_format")?),
         (None, _, _) => None,
-    };
-    let cached = reuse_cache(model, &prompt, req.cache_prompt)?;
-    let tail = model.tokenizer.decode(&prompt[prompt.len().saturating_sub(8)..])?;
-    if emit(&Event::Started {
-        prompt_tokens: prompt.len(),
-        cached_tokens: cached,
-        thinking: crate::reasoning::prompt_opens_thinking(&tail),
-    }) == Flow::Cancel
-    {
-        return Ok(finish(empty_result(&prompt, start, FinishReason::Cancelled), emit));
-    }
-
-    let mut logits = Vec::new();
-    for chunk in prompt[cached..].chunks(PREFILL_CHUNK) {
-        logits = feed(model, chunk)?;
-    }
-
-    let max_new = req.max_tokens.min(context_length - prompt.len());
-    let mut history = prompt.clone();
-    let mut generated: Vec<u32> = Vec::new();
-    let mut token_times = Vec::new();
-    let mut decoder = StreamDecoder::default();
-    let mut stops = StopMatcher::new(&req.stop);
-    let mut reason = FinishReason::Length;
-    let mut all_logprobs = Vec::new();
-    // With tools, text from where a call may begin is held back until the reply is parsed.
-    let mut released = String::new();
-    let mut emitted = 0usize;
-    loop {
-        // The model's own distribution, before penalties and temperature reshape it.
-        let raw = req.logprobs.map(|top_n| (top_n, logits.clone()));
-        for &(id, bias) in &req.logit_bias {
-            if let Some(l) = logits.get_mut(id as usize) {
-                *l += bias;
-            }
-        }
-        if let Some(g) = &mut grammar {
-            g.mask(&mut logits)?;
-        }
-        let id = sampler.sample(&mut logits, &history, &generated);
-        let logprobs = raw.map(|(top_n, raw)| Logprobs::from_logits(&raw, id, top_n));
-        let elapsed_ms = ms(start);
-        if model.tokenizer.is_eos(id) {
-            reason = FinishReason::Stop;
-            break;
-        }
-        if let Some(g) = &mut grammar {
-            g.accept(id)?;
-        }
-        generated.push(id);
-        history.push(id);
-        token_times.push(elapsed_ms);
-        let piece = decoder.push(&model.tokenizer, id)?;
-        let (text, hit_stop) = stops.push(&piece);
-        let text = match tool_format {
-            None => text,
-            Some(f) => {
-                released.push_str(&text);
-                let limit = f.call_start(&released).unwrap_or(released.len()).max(emitted);
-                let shown = released[emitted..limit].to_owned();
-                emitted = limit;
-                shown
-            }
-        };
-        all_logprobs.extend(logprobs.clone());
-        if emit(&Event::Token {
-            id,
-            text,
-            elapsed_ms,
-            logprobs,
-        }) == Flow::Cancel
-        {
-            reason = FinishReason::Cancelled;
-            break;
-        }
-        if hit_stop || grammar.as_ref().is_some_and(|g| g.done()) {
-            reason = FinishReason::Stop;
-            break;
-        }
-        if generated.len() >= max_new {
-            break;
-        }
-        logits = feed(model, &[id])?;
-    }
-    if reason != FinishReason::Cancelled {
-        let tail = decoder.flush(&model.tokenizer)?;
-        stops.push(&tail);
-    }
-    let total_ms = ms(start);
-    let mut text = stops.finish();
-    let (mut tool_calls, mut held_text) = (vec![], String::new());
-    if let Some(f) = tool_format {
-        let (content, calls) = crate::tools::parse_calls(f, &text);
-        if !calls.is_empty() {
-            text = content;
-            tool_calls = calls;
-        }
-        held_text = text.get(emitted..).unwrap_or_default().to_owned();
-    }
-    let result = GenerationResult {
-        text,
-        tool_calls,
-        held_text,
-        usage: Usage {
-            prompt_tokens: prompt.len(),
-            completion_tokens: generated.len(),
-            cached_tokens: cached,
-        },
-        timings: Timings::from_token_times(prompt.len() - cached, token_times, total_ms),
-        token_ids: generated,
-        finish_reason: reason,
-        kv_len: model.engine.kv_len(),
-        logprobs: all_logprobs,
-    };
-    Ok(finish(result, emit))
+    })
 }
 
 /// A request's prompt as token ids (a chat rendered with its tools), and the call format its
@@ -445,29 +594,57 @@ fn tool_format(template: Option<&ChatTemplate>, req: &GenerateRequest) -> Result
 /// `enabled` is off or nothing is shared) and returns how many prompt tokens it kept.
 fn reuse_cache(model: &mut LoadedModel, prompt: &[u32], enabled: bool) -> Result<usize> {
     let keep = if enabled {
-        model.prompt_cache.reusable(prompt, model.engine.kv_len())
+        model.prompt_caches[model.slot()].reusable(prompt, model.engine.kv_len())
     } else {
         0
     };
     if keep > 0 && model.engine.truncate(keep).is_ok() {
-        model.prompt_cache.keep(keep);
+        model.prompt_cache().keep(keep);
         return Ok(keep);
     }
-    model.prompt_cache.clear();
+    model.prompt_cache().clear();
     model.engine.reset()?;
     Ok(0)
 }
 
-/// One forward pass that keeps the cache's label in step: on failure the engine's cache is in
-/// an unknown state, so it is emptied and nothing is reused next time.
-fn feed(model: &mut LoadedModel, tokens: &[u32]) -> Result<Vec<f32>> {
+/// One batched step over several slots (see [`crate::Engine::forward_batch`]) that keeps each
+/// slot's label in step, and the selected slot as it was. On failure every row's slot is
+/// emptied, as [`feed`] empties one.
+pub fn feed_batch(model: &mut LoadedModel, rows: &[crate::SlotTokens]) -> Result<Vec<Vec<f32>>> {
+    let selected = model.slot();
+    let out = model.engine.forward_batch(rows);
+    let out = match out {
+        Ok(logits) if logits.len() == rows.len() => {
+            for r in rows {
+                model.prompt_caches[r.slot].extend(r.tokens);
+            }
+            Ok(logits)
+        }
+        Ok(_) => Err(Error::Engine("a batched step returned another number of rows".into())),
+        Err(e) => Err(e),
+    };
+    if out.is_err() {
+        for r in rows {
+            model.prompt_caches[r.slot].clear();
+            if model.engine.select_slot(r.slot).is_ok() {
+                let _ = model.engine.reset();
+            }
+        }
+    }
+    model.engine.select_slot(selected)?;
+    out
+}
+
+/// One forward pass on the selected slot that keeps the cache's label in step: on failure the
+/// engine's cache is in an unknown state, so it is emptied and nothing is reused next time.
+pub fn feed(model: &mut LoadedModel, tokens: &[u32]) -> Result<Vec<f32>> {
     match model.engine.forward(tokens) {
         Ok(logits) => {
-            model.prompt_cache.extend(tokens);
+            model.prompt_cache().extend(tokens);
             Ok(logits)
         }
         Err(e) => {
-            model.prompt_cache.clear();
+            model.prompt_cache().clear();
             let _ = model.engine.reset();
             Err(e)
         }

@@ -28,7 +28,7 @@ pub mod tools;
 
 pub use arch::{Family, ModelDesc};
 pub use chat::{ChatMessage, ChatTemplate};
-pub use engine::{Engine, LoadedModel, MemoryReport, ModelInfo};
+pub use engine::{Engine, LoadedModel, MemoryReport, ModelInfo, SlotTokens};
 pub use error::{Error, Result};
 pub use generate::{
     generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Logprobs, Prompt, Timings, TokenLogprob,
@@ -38,7 +38,7 @@ pub use gguf_meta::{GgufHeader, GgufPart, SplitName, TensorEntry};
 pub use live::{LiveGeneration, LiveStatus};
 pub use prompt_cache::PromptCache;
 pub use routing::{RoutingCounts, RoutingLog};
-pub use runtime::{EngineHandle, GenerationStream};
+pub use runtime::{EngineHandle, GenerationStream, DEFAULT_SLOTS};
 pub use sampling::SamplingParams;
 pub use structured::OutputFormat;
 pub use tokenizer::Tokenizer;

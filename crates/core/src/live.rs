@@ -9,6 +9,10 @@ use crate::engine::MemoryReport;
 /// A generation in progress, as seen between two of its tokens.
 #[derive(Debug, Clone)]
 pub struct LiveGeneration {
+    /// Numbered from 1 in the order the worker took the requests in.
+    pub id: u64,
+    /// The engine slot (KV cache) it runs in.
+    pub slot: usize,
     pub started: Instant,
     pub prompt_tokens: usize,
     pub tokens: usize,
@@ -37,14 +41,16 @@ impl LiveGeneration {
     }
 }
 
-/// The worker's state: memory as measured after load and after each generation, the running
-/// generation, and how many requests wait behind it.
+/// The worker's state: memory as measured after load and after each generation, the
+/// generations running now (one per busy slot), and how many requests wait for a slot.
 #[derive(Debug, Clone, Default)]
 pub struct LiveStatus {
     pub memory: MemoryReport,
-    pub generation: Option<LiveGeneration>,
+    pub generations: Vec<LiveGeneration>,
     pub generations_done: u64,
     pub waiting: usize,
+    /// Sequences the engine runs at once.
+    pub slots: usize,
 }
 
 /// Shared between an [`crate::EngineHandle`] and its worker thread.

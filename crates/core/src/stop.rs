@@ -3,6 +3,7 @@
 //! character boundaries because the input arrives as whole characters.
 
 /// Thread-safety: plain data, one per generation.
+#[derive(Default)]
 pub struct StopMatcher {
     stops: Vec<String>,
     text: String,

@@ -38,6 +38,11 @@ pub struct KvCache {
 const KV_STEP: usize = 256;
 
 impl KvCache {
+    /// An empty cache of the same size, type and reach (another slot's).
+    pub fn empty_like(&self) -> Self {
+        KvCache::new(self.max_len, self.dtype, self.reach)
+    }
+
     pub fn new(max_len: usize, dtype: DType, reach: Reach) -> Self {
         KvCache {
             k: None,
@@ -276,7 +281,17 @@ pub struct Attention {
     /// The unit weight and eps of `cfg.unit_qk_norm`, made once.
     unit_norm: Option<(Tensor, f32)>,
     cfg: AttentionConfig,
-    pub cache: KvCache,
+    /// One KV cache per engine slot (sequence).
+    pub caches: Vec<KvCache>,
+}
+
+/// A run of consecutive rows of a batched input that belong to one sequence: `len` tokens
+/// at positions `pos..pos + len` of slot `slot`'s cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub slot: usize,
+    pub pos: usize,
+    pub len: usize,
 }
 
 /// What a layer's attention is made of, beyond its sizes.
@@ -354,7 +369,7 @@ impl Attention {
             q_norm,
             k_norm,
             cfg,
-            cache,
+            caches: vec![cache],
         })
     }
 
@@ -384,14 +399,37 @@ impl Attention {
         }
     }
 
-    /// `x` is `(1, seq, hidden)` at positions `pos..pos+seq`; every position's keys and values
-    /// are cached. Returns `(1, seq, hidden)`, or with `only_last` the last position's row
-    /// `(1, 1, hidden)` (the other queries are not computed).
-    pub fn forward(&mut self, x: &Tensor, pos: usize, only_last: bool) -> CResult<Tensor> {
-        let c = &self.cfg;
-        let (b, seq, _) = x.dims3()?;
-        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, c.head_dim))?.transpose(1, 2)?.contiguous();
+    /// `x` is `(1, rows, hidden)`, the rows of `segments` one after the other; every row's keys
+    /// and values go to its segment's cache. The projections run over all rows at once (one
+    /// weight read for every sequence); attention runs per segment, against its own cache.
+    /// Returns `(1, rows, hidden)`, or with `only_last` each segment's last row (the other
+    /// queries are not computed).
+    pub fn forward(&mut self, x: &Tensor, segments: &[Segment], only_last: bool) -> CResult<Tensor> {
         let (q, k, v) = self.project(x)?;
+        let mut ys = Vec::with_capacity(segments.len());
+        let mut at = 0;
+        for s in segments {
+            let part = |t: &Tensor| t.narrow(1, at, s.len);
+            ys.push(self.attend(part(&q)?, part(&k)?, part(&v)?, *s, only_last)?);
+            at += s.len;
+        }
+        let y = match ys.len() {
+            1 => ys.remove(0),
+            _ => Tensor::cat(&ys, 1)?,
+        };
+        let y = self.wo.forward(&y)?;
+        match &self.wo_bias {
+            Some(bias) => y.broadcast_add(bias),
+            None => Ok(y),
+        }
+    }
+
+    /// One sequence's queries, keys and values `(1, seq, ·)` at `s.pos..`: returns the attention
+    /// output `(1, seq or 1, n_head · head_dim)` before the output projection.
+    fn attend(&mut self, q: Tensor, k: Tensor, v: Tensor, s: Segment, only_last: bool) -> CResult<Tensor> {
+        let c = &self.cfg;
+        let (b, seq, pos) = (1, s.len, s.pos);
+        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, c.head_dim))?.transpose(1, 2)?.contiguous();
         let mut q = heads(q, c.n_head)?;
         let mut k = heads(k, c.n_kv_head)?;
         let v = heads(v, c.n_kv_head)?;
@@ -400,7 +438,7 @@ impl Attention {
             k = kn.forward(&k)?;
         }
         if c.rotate {
-            let (cos, sin) = rope_tables(pos, seq, &c.rope, x.device())?;
+            let (cos, sin) = rope_tables(pos, seq, &c.rope, q.device())?;
             q = c.rope.apply(&q, &cos, &sin)?;
             k = c.rope.apply(&k, &cos, &sin)?;
         }
@@ -412,7 +450,10 @@ impl Attention {
             let scales: Vec<f32> = (pos..pos + seq).map(|p| t.at(p)).collect();
             q = q.broadcast_mul(&Tensor::from_vec(scales, (1, 1, seq, 1), q.device())?)?;
         }
-        let (k, v) = self.cache.append(&k, &v)?;
+        let Some(cache) = self.caches.get_mut(s.slot) else {
+            candle_core::bail!("slot {} does not exist ({} slots)", s.slot, self.caches.len());
+        };
+        let (k, v) = cache.append(&k, &v)?;
         let (q, seq, pos) = match only_last {
             true => (q.narrow(2, seq - 1, 1)?, 1, pos + seq - 1),
             false => (q, seq, pos),
@@ -425,19 +466,14 @@ impl Attention {
             softcap: c.softcap.map(|cap| cap as f32),
             reach: c.reach,
             pos,
-            first: self.cache.first(),
+            first: cache.first(),
             sinks: self.sinks.clone(),
         };
-        let y = attend.forward(&q, &k, &v)?;
-        let y = y
+        attend
+            .forward(&q, &k, &v)?
             .reshape((b, c.n_head, seq, c.head_dim))?
             .transpose(1, 2)?
-            .reshape((b, seq, c.n_head * c.head_dim))?;
-        let y = self.wo.forward(&y)?;
-        match &self.wo_bias {
-            Some(bias) => y.broadcast_add(bias),
-            None => Ok(y),
-        }
+            .reshape((b, seq, c.n_head * c.head_dim))
     }
 }
 
@@ -519,15 +555,6 @@ impl Mlp {
 }
 
 /// Logits of the last position, as a flat `Vec<f32>`.
-pub fn last_logits(logits: &Tensor) -> CResult<Vec<f32>> {
-    logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()
-}
-
-pub fn last_position(x: &Tensor) -> CResult<Tensor> {
-    let seq = x.dim(1)?;
-    x.narrow(1, seq - 1, 1)?.squeeze(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,10 +25,11 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use parallax_core::{
-    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, Tokenizer,
+    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, SlotTokens,
+    Tokenizer,
 };
 
-use crate::layers::CResult;
+use crate::layers::{CResult, Segment};
 use crate::model::Model;
 use crate::weights::Weights;
 
@@ -42,6 +43,8 @@ pub struct GgufEngine {
     model: Model,
     info: ModelInfo,
     device: Device,
+    /// The slot single-sequence calls act on.
+    slot: usize,
 }
 
 fn engine_err(path: &Path) -> impl Fn(candle_core::Error) -> Error + '_ {
@@ -110,7 +113,12 @@ pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedM
     drop(header);
     let model = Model::load(&w, &desc, kv.dtype()).map_err(engine_err(path))?;
     parallax_core::heap::return_free_pages();
-    let engine = GgufEngine { model, info, device };
+    let engine = GgufEngine {
+        model,
+        info,
+        device,
+        slot: 0,
+    };
     Ok(LoadedModel::new(
         Box::new(engine),
         Arc::new(tokenizer),
@@ -131,16 +139,15 @@ impl Engine for GgufEngine {
     /// A long prompt goes through in batches of [`UBATCH`] positions (as llama.cpp's
     /// `n_ubatch`), so the activations and a sliding-window layer's cache stay bounded.
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let mut run = |batch: &[u32]| -> CResult<Vec<f32>> {
-            let ids = Tensor::new(batch, &self.device)?.unsqueeze(0)?;
-            let logits = self.model.forward(&ids, self.kv_len())?;
-            layers::last_logits(&logits)
-        };
         // At least one pass (an empty input gets the model's own error).
         let mut start = 0;
         loop {
             let end = (start + UBATCH).min(tokens.len());
-            let logits = run(&tokens[start..end]).map_err(|e| Error::Engine(e.to_string()))?;
+            let rows = [SlotTokens {
+                slot: self.slot,
+                tokens: &tokens[start..end],
+            }];
+            let logits = self.run(&rows)?.pop().unwrap_or_default();
             if end == tokens.len() {
                 return Ok(logits);
             }
@@ -148,9 +155,48 @@ impl Engine for GgufEngine {
         }
     }
 
+    /// The rows' tokens in one pass: every projection and MLP over all of them at once.
+    fn forward_batch(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
+        let total: usize = rows.iter().map(|r| r.tokens.len()).sum();
+        if total <= UBATCH {
+            return self.run(rows);
+        }
+        // A long row goes on its own, in ubatches.
+        let selected = self.slot;
+        let logits = rows
+            .iter()
+            .map(|r| {
+                self.slot = r.slot;
+                self.forward(r.tokens)
+            })
+            .collect();
+        self.slot = selected;
+        logits
+    }
+
+    fn batches(&self) -> bool {
+        true
+    }
+
+    fn set_slots(&mut self, n: usize) -> Result<usize> {
+        self.model.set_slots(n);
+        self.slot = 0;
+        Ok(n.max(1))
+    }
+
+    fn select_slot(&mut self, slot: usize) -> Result<()> {
+        if self.model.caches(slot).next().is_none() {
+            return Err(Error::Engine(format!("slot {slot} does not exist")));
+        }
+        self.slot = slot;
+        Ok(())
+    }
+
     fn reset(&mut self) -> Result<()> {
         for layer in self.model.attention_layers() {
-            layer.cache.reset();
+            if let Some(c) = layer.caches.get_mut(self.slot) {
+                c.reset();
+            }
         }
         Ok(())
     }
@@ -159,13 +205,15 @@ impl Engine for GgufEngine {
     /// sliding-window layer that dropped older keys refuses a prefix further back (the caller
     /// then starts from an empty cache).
     fn truncate(&mut self, len: usize) -> Result<()> {
-        if !self.model.caches().all(|c| c.can_keep(len)) {
+        if !self.model.caches(self.slot).all(|c| c.can_keep(len)) {
             return Err(Error::Engine(format!(
                 "the KV cache cannot go back to position {len}: a sliding-window layer no longer holds the keys it needs"
             )));
         }
         for layer in self.model.attention_layers() {
-            layer.cache.truncate(len);
+            if let Some(c) = layer.caches.get_mut(self.slot) {
+                c.truncate(len);
+            }
         }
         Ok(())
     }
@@ -173,14 +221,14 @@ impl Engine for GgufEngine {
     /// Read from the cache itself (not a counter), so it can be used to verify that nothing
     /// was truncated.
     fn kv_len(&self) -> usize {
-        self.model.caches().next().map_or(0, |c| c.len())
+        self.model.caches(self.slot).next().map_or(0, |c| c.len())
     }
 
     fn memory(&self) -> MemoryReport {
         MemoryReport {
             weight_bytes: self.info.weight_bytes,
             kv_cache_bytes: self.kv_bytes(),
-            kv_tokens: self.kv_len(),
+            kv_tokens: self.kv_tokens(),
             ..Default::default()
         }
     }
@@ -196,6 +244,49 @@ impl Engine for GgufEngine {
 
 impl GgufEngine {
     fn kv_bytes(&self) -> u64 {
-        self.model.caches().map(|c| c.bytes()).sum()
+        self.model.all_caches().map(|c| c.bytes()).sum()
+    }
+
+    /// Positions held, over every slot.
+    fn kv_tokens(&self) -> usize {
+        let layers = self.model.caches(0).count().max(1);
+        self.model.all_caches().map(|c| c.len()).sum::<usize>() / layers
+    }
+
+    /// One pass over rows of at most [`UBATCH`] tokens in all, each appended to its slot.
+    fn run(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
+        let context = self.info.context_length;
+        let mut segments = Vec::with_capacity(rows.len());
+        let mut ids = Vec::new();
+        for r in rows {
+            let pos = self.model.caches(r.slot).next().map(|c| c.len());
+            let Some(pos) = pos else {
+                return Err(Error::Engine(format!("slot {} does not exist", r.slot)));
+            };
+            if segments.iter().any(|s: &Segment| s.slot == r.slot) {
+                return Err(Error::Engine(format!("slot {} appears twice in one batch", r.slot)));
+            }
+            if r.tokens.is_empty() {
+                return Err(Error::Engine("a batch row has no tokens".into()));
+            }
+            if pos + r.tokens.len() > context {
+                return Err(Error::ContextLengthExceeded {
+                    prompt_tokens: pos + r.tokens.len(),
+                    context_length: context,
+                });
+            }
+            segments.push(Segment {
+                slot: r.slot,
+                pos,
+                len: r.tokens.len(),
+            });
+            ids.extend_from_slice(r.tokens);
+        }
+        let mut pass = || -> CResult<Vec<Vec<f32>>> {
+            let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
+            let logits = self.model.forward(&ids, &segments)?;
+            logits.to_dtype(DType::F32)?.to_vec2()
+        };
+        pass().map_err(|e| Error::Engine(e.to_string()))
     }
 }

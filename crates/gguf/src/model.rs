@@ -12,7 +12,7 @@ use parallax_core::RoutingLog;
 use crate::experts::Moe;
 
 use crate::layers::{
-    last_position, Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle,
+    Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle, Segment,
 };
 use crate::weights::{Embedding, Weights};
 
@@ -128,27 +128,30 @@ impl Model {
         true
     }
 
-    /// `ids` is `(1, seq)` at positions `pos..pos+seq`; returns the last position's logits.
-    pub fn forward(&mut self, ids: &Tensor, pos: usize) -> CResult<Tensor> {
+    /// `ids` is `(1, rows)`: the tokens of `segments` one after the other, each segment one
+    /// sequence's next tokens in its own slot. Returns each segment's last logits, `(segments,
+    /// vocab)`.
+    pub fn forward(&mut self, ids: &Tensor, segments: &[Segment]) -> CResult<Tensor> {
         let mut x = self.embd.forward(ids)?;
         if let Some(s) = self.embd_scale {
             x = (x * s)?;
         }
+        let rows = x.dim(1)?;
         let last = self.blocks.len().saturating_sub(1);
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            // Only the last position's logits are asked for, so the last block's outputs matter
-            // there alone (llama.cpp's `inp_out_ids`): its attention still caches every
+            // Only each sequence's last logits are asked for, so the last block's outputs
+            // matter there alone (llama.cpp's `inp_out_ids`): its attention still caches every
             // position's keys and values, but its queries, output projection, residual and MLP
-            // run on one row.
+            // run on one row per sequence.
             // (Not while routing is recorded: every position's experts are wanted then.)
-            let only_last = i == last && x.dim(1)? > 1 && self.routing.is_none();
-            let a = b.attn.forward(&b.attn_norm.forward(&x)?, pos, only_last)?;
+            let only_last = i == last && rows > segments.len() && self.routing.is_none();
+            let a = b.attn.forward(&b.attn_norm.forward(&x)?, segments, only_last)?;
             let a = match &b.post_attn_norm {
                 Some(n) => n.forward(&a)?,
                 None => a,
             };
             if only_last {
-                x = x.narrow(1, x.dim(1)? - 1, 1)?;
+                x = segment_ends(&x, segments)?;
             }
             let h = (a + &x)?;
             let normed = b.ffn_norm.forward(&h)?;
@@ -168,10 +171,21 @@ impl Model {
             };
             x = (m + h)?;
         }
-        let logits = self.output.forward(&self.norm.forward(&last_position(&x)?)?)?;
+        if x.dim(1)? > segments.len() {
+            x = segment_ends(&x, segments)?;
+        }
+        let logits = self.output.forward(&self.norm.forward(&x.squeeze(0)?)?)?;
         match self.final_softcap {
             Some(cap) => (logits / cap)?.tanh()? * cap,
             None => Ok(logits),
+        }
+    }
+
+    /// Keeps every slot's cache the same (`n` slots, the first kept as they are).
+    pub fn set_slots(&mut self, n: usize) {
+        for a in self.attention_layers() {
+            let fresh = a.caches[0].empty_like();
+            a.caches.resize_with(n.max(1), || fresh.empty_like());
         }
     }
 
@@ -179,7 +193,29 @@ impl Model {
         self.blocks.iter_mut().map(|b| &mut b.attn)
     }
 
-    pub fn caches(&self) -> impl Iterator<Item = &KvCache> {
-        self.blocks.iter().map(|b| &b.attn.cache)
+    /// Every layer's cache of `slot`.
+    pub fn caches(&self, slot: usize) -> impl Iterator<Item = &KvCache> {
+        self.blocks.iter().filter_map(move |b| b.attn.caches.get(slot))
     }
+
+    /// Every cache of every slot.
+    pub fn all_caches(&self) -> impl Iterator<Item = &KvCache> {
+        self.blocks.iter().flat_map(|b| &b.attn.caches)
+    }
+}
+
+/// The last row of each segment of `x` `(1, rows, hidden)`: `(1, segments, hidden)`.
+fn segment_ends(x: &Tensor, segments: &[Segment]) -> CResult<Tensor> {
+    if let [s] = segments {
+        return x.narrow(1, s.len - 1, 1);
+    }
+    let mut at = 0u32;
+    let ends: Vec<u32> = segments
+        .iter()
+        .map(|s| {
+            at += s.len as u32;
+            at - 1
+        })
+        .collect();
+    x.index_select(&Tensor::new(ends, x.device())?, 1)
 }

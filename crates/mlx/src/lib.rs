@@ -38,6 +38,10 @@ pub const BACKEND: &str = "mlx";
 pub struct MlxEngine {
     model: Model,
     info: ModelInfo,
+    /// Each slot's per-layer caches while another slot is selected (the selected slot's
+    /// caches are in the model's layers; its entry here is empty).
+    parked: Vec<Vec<nn::KvCache>>,
+    slot: usize,
 }
 
 fn engine_err(e: mlx_rs::error::Exception) -> Error {
@@ -81,6 +85,8 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let model = Model::load(&mut t, &desc)?;
     let mut engine = MlxEngine {
         model,
+        parked: vec![Vec::new()],
+        slot: 0,
         info: ModelInfo {
             id: id.to_owned(),
             path: path.to_path_buf(),
@@ -150,13 +156,43 @@ impl Engine for MlxEngine {
         self.model.attention_ref().next().map_or(0, |a| a.cache.len())
     }
 
+    /// Slots are swapped in and out of the layers; `forward_batch` runs the rows one after
+    /// the other (the default), each on its own cache.
+    fn set_slots(&mut self, n: usize) -> Result<usize> {
+        self.select_slot(0)?;
+        self.parked = (0..n.max(1)).map(|_| Vec::new()).collect();
+        Ok(self.parked.len())
+    }
+
+    fn select_slot(&mut self, slot: usize) -> Result<()> {
+        if slot >= self.parked.len() {
+            return Err(Error::Engine(format!("slot {slot} does not exist")));
+        }
+        if slot == self.slot {
+            return Ok(());
+        }
+        let mut incoming = std::mem::take(&mut self.parked[slot]).into_iter();
+        let outgoing = self
+            .model
+            .attention()
+            .map(|a| std::mem::replace(&mut a.cache, incoming.next().unwrap_or_default()))
+            .collect();
+        self.parked[self.slot] = outgoing;
+        self.slot = slot;
+        Ok(())
+    }
+
     fn memory(&self) -> MemoryReport {
-        let kv: u64 = self.model.attention_ref().map(|a| a.cache.bytes()).sum();
+        let parked = self.parked.iter().flatten();
+        let kv: u64 = self.model.attention_ref().map(|a| a.cache.bytes()).sum::<u64>()
+            + parked.clone().map(|c| c.bytes()).sum::<u64>();
+        let layers = self.model.attention_ref().count().max(1);
+        let parked_tokens = parked.map(|c| c.len()).sum::<usize>() / layers;
         let allocator = device::allocator_memory();
         MemoryReport {
             weight_bytes: self.info.weight_bytes,
             kv_cache_bytes: kv,
-            kv_tokens: self.kv_len(),
+            kv_tokens: self.kv_len() + parked_tokens,
             allocator_active_bytes: allocator.map(|m| m.0),
             allocator_peak_bytes: allocator.map(|m| m.1),
             allocator_cache_bytes: allocator.map(|m| m.2),

@@ -128,6 +128,8 @@ pub struct ModelManager {
     loader: Loader,
     engines: Vec<&'static str>,
     queue_depth: usize,
+    /// Generations each chat model runs at once (its engine's slots).
+    parallel: usize,
     ttl: Option<Duration>,
     budget: Option<u64>,
     loaded: Mutex<HashMap<String, Arc<Slot>>>,
@@ -163,6 +165,7 @@ impl ModelManager {
             loader,
             engines,
             queue_depth: queue_depth.max(1),
+            parallel: parallax_core::DEFAULT_SLOTS,
             ttl: None,
             budget: None,
             loaded: Mutex::new(HashMap::new()),
@@ -206,6 +209,13 @@ impl ModelManager {
         if let Ok(mut v) = self.visible.lock() {
             *v = loaded.values().cloned().collect();
         }
+    }
+
+    /// Run up to `n` generations of each chat model at once, batched (each in its own KV
+    /// cache slot); requests beyond wait in its queue.
+    pub fn with_parallel(mut self, n: usize) -> Self {
+        self.parallel = n.max(1);
+        self
     }
 
     /// Unload a model once it has been idle this long.
@@ -339,11 +349,13 @@ impl ModelManager {
 
     async fn load(&self, target: Target) -> Result<Runner, ApiError> {
         let loader = self.loader.clone();
+        let parallel = self.parallel;
         let joined = tokio::task::spawn_blocking(move || match target.engine {
             // An imported model is loaded by its path; a catalog model by its id.
-            Some(engine) => {
-                loader(engine, &target.entry.spec()).map(|m| Runner::Chat(Box::new(EngineHandle::spawn(m))))
-            }
+            Some(engine) => loader(engine, &target.entry.spec()).and_then(|mut m| {
+                m.set_slots(parallel)?;
+                Ok(Runner::Chat(Box::new(EngineHandle::spawn(m))))
+            }),
             None => parallax_embed::load(&target.entry.path(), &target.entry.id).map(|e| Runner::Embed(Arc::new(e))),
         })
         .await;

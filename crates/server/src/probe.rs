@@ -59,17 +59,19 @@ pub fn engine_stats(id: &str, live: &LiveStatus) -> EngineStats {
     }
 }
 
-/// The running generation of one engine, if any.
-pub fn generation_stats(id: &str, live: &LiveStatus) -> Option<GenerationStats> {
-    let g = live.generation.as_ref()?;
-    Some(GenerationStats {
-        id: format!("{id}#{}", live.generations_done + 1),
-        engine: id.to_owned(),
-        tokens: g.tokens,
-        tokens_per_second: g.tokens_per_second(),
-        ttft_ms: g.ttft_ms,
-        inter_token_ms: g.inter_token_ms(),
-    })
+/// The running generations of one engine, one per busy slot.
+pub fn generation_stats(id: &str, live: &LiveStatus) -> Vec<GenerationStats> {
+    live.generations
+        .iter()
+        .map(|g| GenerationStats {
+            id: format!("{id}#{}", g.id),
+            engine: id.to_owned(),
+            tokens: g.tokens,
+            tokens_per_second: g.tokens_per_second(),
+            ttft_ms: g.ttft_ms,
+            inter_token_ms: g.inter_token_ms(),
+        })
+        .collect()
 }
 
 fn chat_live(slot: &Slot) -> Option<LiveStatus> {
@@ -97,7 +99,7 @@ impl Probe for ServerProbe {
     fn generations(&self) -> Vec<GenerationStats> {
         self.with_models(|m| m.visible())
             .iter()
-            .filter_map(|s| chat_live(s).and_then(|l| generation_stats(&s.id, &l)))
+            .flat_map(|s| chat_live(s).map(|l| generation_stats(&s.id, &l)).unwrap_or_default())
             .collect()
     }
 
