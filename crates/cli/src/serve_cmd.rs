@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use parallax_monitor::ReloadPolicy;
-use parallax_server::{check_config, AppState, Loader, ModelManager, ServerConfig, DEFAULT_PORT};
+use parallax_server::{check_config, Loader, ModelManager, ServerConfig, ServerState, DEFAULT_PORT};
 
 use crate::engines;
 
@@ -109,7 +109,7 @@ pub fn run(a: Args) -> Result<()> {
     for (engine, policy) in policies {
         models = models.with_reload_policy(engine, policy);
     }
-    let state = AppState::new(config, models);
+    let state = ServerState::new(config, models);
     let _monitor = parallax_server::start_monitor(&state, Duration::from_millis(a.monitor_interval_ms))
         .map_err(|e| anyhow!("--monitor-interval-ms: {e}"))?;
     let rt = tokio::runtime::Runtime::new()?;
@@ -117,9 +117,9 @@ pub fn run(a: Args) -> Result<()> {
         for m in &a.models {
             state
                 .models
-                .get(m)
+                .get(&parallax_server::ModelRef::parse(m))
                 .await
-                .map_err(|e| anyhow!("--model {m}: {}", e.message))?;
+                .map_err(|e| anyhow!("--model {m}: {e}"))?;
         }
         let listener = tokio::net::TcpListener::bind((a.host.as_str(), a.port))
             .await

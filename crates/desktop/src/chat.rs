@@ -3,6 +3,7 @@
 //! interrupted. Each reply records the engine and model that wrote it. Stop, regenerate and
 //! edit-and-resend are built on the same turn.
 
+use parallax_host::ModelRef;
 use std::time::{Duration, Instant};
 
 use parallax_core::{ChatMessage, Event, GenerateRequest, GenerationResult, Prompt, SamplingParams};
@@ -48,6 +49,13 @@ pub enum ChatEvent {
 pub struct Choice {
     pub engine: String,
     pub model: String,
+}
+
+impl Choice {
+    /// The model as the host is asked for it.
+    pub fn model_ref(&self) -> ModelRef {
+        ModelRef::new(&self.model, Some(&self.engine))
+    }
 }
 
 /// The conversation as the model sees it: the system prompt, then every message before the
@@ -260,19 +268,16 @@ impl App {
             let conv = self.store.conversation(conversation)?;
             let seed = conv.settings.seed.unwrap_or_else(parallax_core::sampling::fresh_seed);
             let req = request(&conv.settings, transcript(&conv, reply_id), seed);
-            let id = format!("{}@{}", choice.model, choice.engine);
-            if !self.is_loaded(&id).await {
+            let model = choice.model_ref();
+            if !self.is_loaded(&model).await {
                 sink(ChatEvent::Loading {
                     engine: choice.engine.clone(),
                     model: choice.model.clone(),
                 });
             }
-            let slot = self.server.models.get(&id).await?;
-            let lease = slot.enqueue()?;
-            let stream = slot.chat()?.generate(req)?;
-            Ok::<_, AppError>((lease, stream))
+            Ok::<_, AppError>(self.server.models.generate(&model, req).await?)
         };
-        let (_lease, mut stream) = tokio::select! {
+        let (_chat, mut stream) = tokio::select! {
             p = prepared => match p {
                 Ok(x) => x,
                 Err(e) => return End::Failed(e),
@@ -314,7 +319,8 @@ impl App {
         }
     }
 
-    pub(crate) async fn is_loaded(&self, id: &str) -> bool {
+    pub(crate) async fn is_loaded(&self, model: &ModelRef) -> bool {
+        let id = model.to_string();
         self.server.models.loaded().await.iter().any(|m| m.id == id)
     }
 }

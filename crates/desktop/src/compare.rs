@@ -326,19 +326,18 @@ impl App {
         out: &mut ColumnResult,
         sink: Sink<'_>,
     ) -> Result<()> {
-        let id = format!("{}@{}", choice.model, choice.engine);
-        let loading = !self.is_loaded(&id).await;
+        let model = choice.model_ref();
+        let loading = !self.is_loaded(&model).await;
         if loading {
             sink(CompareEvent::Loading { column });
         }
         let asked = Instant::now();
-        let slot = self.server.models.get(&id).await?;
+        let chat = self.server.models.chat(&model).await?;
         if loading {
             out.load_ms = Some(asked.elapsed().as_secs_f64() * 1000.0);
         }
-        let _lease = slot.enqueue()?;
-        let handle = slot.chat()?;
-        let mut stream = handle.generate(req)?;
+        let handle = chat.handle();
+        let mut stream = chat.generate(req)?;
         sink(CompareEvent::Started { column });
         let started = Instant::now();
         let mut ticker = tokio::time::interval(TICK);

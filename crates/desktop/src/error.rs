@@ -36,9 +36,9 @@ impl From<parallax_core::Error> for AppError {
     }
 }
 
-impl From<parallax_server::ApiError> for AppError {
-    fn from(e: parallax_server::ApiError) -> Self {
-        AppError::new(e.code.unwrap_or(e.kind), e.message)
+impl From<parallax_host::HostError> for AppError {
+    fn from(e: parallax_host::HostError) -> Self {
+        AppError::new(e.code(), e.to_string())
     }
 }
 

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use parallax_server::{AppState, Loader, ModelManager, ServerConfig};
+use parallax_server::{Loader, ModelManager, ServerConfig, ServerState};
 use parallax_store::{ChatSettings, Conversation, ConversationSummary, Store};
 use serde::Serialize;
 use ts_rs::TS;
@@ -64,7 +64,7 @@ pub fn mark_launch() {
 
 pub struct App {
     pub(crate) store: Store,
-    pub(crate) server: Arc<AppState>,
+    pub(crate) server: Arc<ServerState>,
     pub(crate) data_dir: PathBuf,
     settings: Mutex<AppSettings>,
     /// The stop signal of each conversation's reply in progress.
@@ -92,7 +92,7 @@ impl App {
         };
         let app = App {
             store,
-            server: AppState::new(config, models),
+            server: ServerState::new(config, models),
             data_dir: data_dir.to_owned(),
             settings: Mutex::new(settings.clone()),
             running: Mutex::new(HashMap::new()),
@@ -176,10 +176,7 @@ impl App {
     /// Loads a model ahead of the first message (the app does this for the default model at
     /// launch, off the main thread).
     pub async fn preload(&self, choice: &Choice) -> Result<()> {
-        self.server
-            .models
-            .get(&format!("{}@{}", choice.model, choice.engine))
-            .await?;
+        self.server.models.get(&choice.model_ref()).await?;
         Ok(())
     }
 

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::handlers::{body_bytes, finished, next_event, sse_response, start, Started};
 use crate::request::{boolean, obj, sampling, string, text_parts, tools_with, uint};
-use crate::requests::RequestNote;
-use crate::AppState;
+use crate::request_log::RequestNote;
+use crate::ServerState;
 
 /// An error in Anthropic's shape: `{"type": "error", "error": {"type", "message"}}`.
 pub struct AnthropicError(ApiError);
@@ -30,6 +30,12 @@ impl From<ApiError> for AnthropicError {
 
 impl From<parallax_core::Error> for AnthropicError {
     fn from(e: parallax_core::Error) -> Self {
+        AnthropicError(e.into())
+    }
+}
+
+impl From<parallax_host::HostError> for AnthropicError {
+    fn from(e: parallax_host::HostError) -> Self {
         AnthropicError(e.into())
     }
 }
@@ -226,7 +232,7 @@ fn event(kind: &str, data: Value) -> String {
 }
 
 pub async fn messages(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Extension(note): Extension<RequestNote>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -235,18 +241,18 @@ pub async fn messages(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn count_tokens(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn count_tokens(State(state): State<Arc<ServerState>>, body: Result<Bytes, BytesRejection>) -> Response {
     let count = async {
         let p = parse(&body_bytes(body)?, false)?;
-        let slot = state.models.get(&p.model).await?;
-        let n = slot.chat()?.prompt_tokens(&p.request)?;
+        let loaded = state.models.get(&parallax_host::ModelRef::parse(&p.model)).await?;
+        let n = loaded.chat()?.prompt_tokens(&p.request)?;
         Ok::<_, AnthropicError>(Json(json!({"input_tokens": n})).into_response())
     };
     count.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn respond(
-    state: Arc<AppState>,
+    state: Arc<ServerState>,
     note: RequestNote,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
@@ -254,7 +260,7 @@ async fn respond(
     let Started {
         model,
         number,
-        lease,
+        chat,
         mut gen,
         first,
     } = start(&state, &note, &p.model, p.request).await?;
@@ -267,7 +273,7 @@ async fn respond(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        let _lease = lease;
+        let _chat = chat;
         let mut pending = Some(first);
         let mut text_open = false;
         loop {

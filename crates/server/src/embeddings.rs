@@ -14,12 +14,12 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::handlers::body_bytes;
 use crate::request;
-use crate::AppState;
+use crate::ServerState;
 
 /// Most inputs one request may carry (OpenAI's limit).
 const MAX_INPUTS: usize = 2048;
 
-pub async fn embeddings(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn embeddings(State(state): State<Arc<ServerState>>, body: Result<Bytes, BytesRejection>) -> Response {
     respond(state, body).await.unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -82,11 +82,11 @@ fn parse(body: &[u8]) -> Result<EmbeddingRequest, ApiError> {
     Ok(EmbeddingRequest { model, inputs, base64 })
 }
 
-async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn respond(state: Arc<ServerState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let req = parse(&body_bytes(body)?)?;
-    let slot = state.models.get(&req.model).await?;
-    let embedder = slot.embedder()?.clone();
-    let _lease = slot.enqueue()?;
+    let loaded = state.models.get(&parallax_host::ModelRef::parse(&req.model)).await?;
+    let embedder = loaded.embedder()?.clone();
+    let _lease = loaded.enqueue()?;
     let inputs = req.inputs;
     let out = tokio::task::spawn_blocking(move || embedder.embed(&inputs))
         .await
@@ -113,7 +113,7 @@ async fn respond(state: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> R
         })
         .collect();
     let n = out.prompt_tokens;
-    Ok(Json(json!({"object": "list", "data": data, "model": slot.id,
+    Ok(Json(json!({"object": "list", "data": data, "model": loaded.id,
         "usage": {"prompt_tokens": n, "total_tokens": n}}))
     .into_response())
 }

@@ -65,6 +65,32 @@ impl From<parallax_core::Error> for ApiError {
     }
 }
 
+/// The host's errors at the HTTP edge.
+impl From<parallax_host::HostError> for ApiError {
+    fn from(e: parallax_host::HostError) -> Self {
+        use parallax_host::HostError as H;
+        match e {
+            H::ModelNotFound(m) => ApiError::model_not_found(&m),
+            H::NotAChatModel(id) => {
+                ApiError::bad_request("model", format!("`{id}` is an embedding model: use /v1/embeddings"))
+                    .code("model_not_supported")
+            }
+            H::NotAnEmbeddingModel(id) => ApiError::bad_request(
+                "model",
+                format!("`{id}` generates text; /v1/embeddings needs an embedding model"),
+            )
+            .code("model_not_supported"),
+            H::QueueFull(_) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", e.to_string()).code(e.code())
+            }
+            H::InsufficientMemory { .. } => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "invalid_request_error", e.to_string()).code(e.code())
+            }
+            H::Engine(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::ServerState;
 
 const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]"];
 
@@ -20,12 +20,12 @@ fn host_name(host: &str) -> &str {
     host.split(':').next().unwrap_or(host)
 }
 
-fn host_allowed(state: &AppState, host: &str) -> bool {
+fn host_allowed(state: &ServerState, host: &str) -> bool {
     let name = host_name(host);
     LOOPBACK_HOSTS.contains(&name) || name == state.config.host || format!("[{}]", state.config.host) == name
 }
 
-fn origin_allowed(state: &AppState, origin: &str) -> bool {
+fn origin_allowed(state: &ServerState, origin: &str) -> bool {
     state
         .config
         .allowed_origins
@@ -46,7 +46,7 @@ fn forbidden(message: &str) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, "invalid_request_error", message).into_response()
 }
 
-pub async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !host_allowed(&state, host) {

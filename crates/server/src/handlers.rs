@@ -15,15 +15,16 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::request::{self, Common};
-use crate::requests::RequestNote;
+use crate::request_log::RequestNote;
 use crate::wire::{sse, Kind, Meta};
-use crate::AppState;
+use crate::ServerState;
+use parallax_host::ModelRef;
 
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn health(State(state): State<Arc<ServerState>>) -> Json<Value> {
     Json(json!({"status": "ok", "loaded": state.models.loaded().await}))
 }
 
-pub async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn models(State(state): State<Arc<ServerState>>) -> Json<Value> {
     let data: Vec<Value> = state
         .models
         .list()
@@ -34,7 +35,7 @@ pub async fn models(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 pub async fn chat_completions(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Extension(note): Extension<RequestNote>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -44,7 +45,7 @@ pub async fn chat_completions(
 }
 
 pub async fn completions(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Extension(note): Extension<RequestNote>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -69,7 +70,7 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError
 }
 
 async fn respond(
-    state: Arc<AppState>,
+    state: Arc<ServerState>,
     note: RequestNote,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
@@ -80,9 +81,7 @@ async fn respond(
         Kind::Text => request::completion(&body)?,
     };
     note.model(&common.model);
-    let slot = state.models.get(&common.model).await?;
-    let handle = slot.chat()?;
-    let lease = slot.enqueue()?;
+    let chat = state.models.chat(&ModelRef::parse(&common.model)).await?;
     let Common {
         stream,
         include_usage,
@@ -93,10 +92,10 @@ async fn respond(
     } = common;
     let meta = Meta {
         id: state.next_id(kind),
-        model: slot.id.clone(),
-        engine: handle.backend(),
+        model: chat.id().to_owned(),
+        engine: chat.backend(),
         kind,
-        tokenizer: handle.tokenizer().clone(),
+        tokenizer: chat.tokenizer().clone(),
     };
     // Choice `i` samples with the request's seed plus `i` (the same text at temperature 0).
     let choice = move |i: usize| {
@@ -104,15 +103,18 @@ async fn respond(
         r.sampling.seed = r.sampling.seed.wrapping_add(i as u64);
         r
     };
-    // The first event tells whether the request was accepted (e.g. the prompt fits the context),
-    // so errors still get a proper status before any streaming starts.
-    let mut gen = handle.generate(choice(0))?;
-    let first = first_event(&mut gen).await?;
+    // Every choice starts now, so they run side by side in the model's slots. The first
+    // event tells whether the request was accepted (e.g. the prompt fits the context), so
+    // errors still get a proper status before any streaming starts.
+    let mut gens = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut gen = chat.generate(choice(i))?;
+        let first = first_event(&mut gen).await?;
+        gens.push((gen, first));
+    }
     if !stream {
-        let mut results = vec![finished(first, &mut gen).await?];
-        for i in 1..n {
-            let mut gen = handle.generate(choice(i))?;
-            let first = first_event(&mut gen).await?;
+        let mut results = Vec::with_capacity(n);
+        for (mut gen, first) in gens {
             results.push(finished(first, &mut gen).await?);
         }
         for (r, _) in &results {
@@ -138,26 +140,10 @@ async fn respond(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        let _lease = lease;
-        let Ok(handle) = slot.chat() else {
-            return;
-        };
+        let _chat = chat;
         let mut results = Vec::with_capacity(n);
-        let mut next = Some((gen, first));
-        for i in 0..n {
-            let (gen, first) = match next.take() {
-                Some(g) => g,
-                None => {
-                    let started = match handle.generate(choice(i)) {
-                        Ok(mut gen) => first_event(&mut gen).await.map(|first| (gen, first)),
-                        Err(e) => Err(e.into()),
-                    };
-                    match started {
-                        Ok(g) => g,
-                        Err(e) => return send_error(&tx, e).await,
-                    }
-                }
-            };
+        // Streamed one after another; later choices' tokens wait in their streams meanwhile.
+        for (i, (gen, first)) in gens.into_iter().enumerate() {
             match stream_choice(&meta, i, gen, first, &tx, one_call).await {
                 Some(r) => {
                     state.metrics.observe_generation(&r);
@@ -201,27 +187,25 @@ pub(crate) struct Started {
     pub model: String,
     /// A number unique to this server's requests, for response ids.
     pub number: u64,
-    pub lease: crate::models::Lease,
+    /// The model and the request's place in its queue, held while it runs.
+    pub chat: parallax_host::Chat,
     pub gen: GenerationStream,
     pub first: Event,
 }
 
 pub(crate) async fn start(
-    state: &AppState,
+    state: &ServerState,
     note: &RequestNote,
     model: &str,
     request: parallax_core::GenerateRequest,
 ) -> Result<Started, ApiError> {
     note.model(model);
-    let slot = state.models.get(model).await?;
-    let handle = slot.chat()?;
-    let lease = slot.enqueue()?;
-    let mut gen = handle.generate(request)?;
+    let (chat, mut gen) = state.models.generate(&ModelRef::parse(model), request).await?;
     let first = first_event(&mut gen).await?;
     Ok(Started {
-        model: slot.id.clone(),
+        model: chat.id().to_owned(),
         number: state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        lease,
+        chat,
         gen,
         first,
     })
@@ -359,7 +343,7 @@ async fn stream_choice(
     }
 }
 
-impl AppState {
+impl ServerState {
     fn next_id(&self, kind: Kind) -> String {
         let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match kind {

@@ -11,11 +11,9 @@ mod error;
 mod guard;
 mod handlers;
 mod metrics;
-pub mod models;
 mod monitor_sse;
-pub mod probe;
 mod request;
-pub mod requests;
+pub mod request_log;
 mod responses;
 mod wire;
 
@@ -27,9 +25,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::ApiError;
-pub use models::{Loader, ModelManager};
-pub use probe::ServerProbe;
-pub use requests::{RequestLog, RequestRecord};
+pub use parallax_host::{HostProbe, Loader, ModelManager, ModelRef};
+pub use request_log::{RequestLog, RequestRecord};
 
 /// The documented default port of `parallax serve`.
 pub const DEFAULT_PORT: u16 = 11480;
@@ -64,9 +61,9 @@ impl Default for ServerConfig {
 }
 
 /// Shared by every request. Thread-safe.
-pub struct AppState {
+pub struct ServerState {
     pub config: ServerConfig,
-    pub models: ModelManager,
+    pub models: Arc<ModelManager>,
     metrics: metrics::Metrics,
     requests: AtomicU64,
     /// The last requests answered (the app's endpoint panel shows them).
@@ -74,11 +71,11 @@ pub struct AppState {
     monitor: std::sync::OnceLock<parallax_monitor::Feed>,
 }
 
-impl AppState {
+impl ServerState {
     pub fn new(config: ServerConfig, models: ModelManager) -> Arc<Self> {
-        Arc::new(AppState {
+        Arc::new(ServerState {
             config,
-            models,
+            models: Arc::new(models),
             metrics: metrics::Metrics::default(),
             requests: AtomicU64::new(0),
             request_log: RequestLog::default(),
@@ -95,19 +92,19 @@ impl AppState {
 /// Starts a monitor that probes `state`'s engines and serves it on `/monitor`. The caller
 /// keeps the returned `Monitor`: dropping it stops the sampler.
 pub fn start_monitor(
-    state: &Arc<AppState>,
+    state: &Arc<ServerState>,
     interval: std::time::Duration,
 ) -> Result<parallax_monitor::Monitor, String> {
     let config = parallax_monitor::MonitorConfig {
         interval,
         ..Default::default()
     };
-    let monitor = parallax_monitor::Monitor::start(config, Arc::new(ServerProbe::new(state)))?;
+    let monitor = parallax_monitor::Monitor::start(config, Arc::new(HostProbe::new(&state.models)))?;
     state.attach_monitor(monitor.feed());
     Ok(monitor)
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/health", get(handlers::health))
         .route("/metrics", get(metrics::metrics))
@@ -123,7 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), requests::log))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::log))
         .with_state(state)
 }
 
@@ -137,7 +134,7 @@ pub fn check_config(config: &ServerConfig) -> Result<(), String> {
 }
 
 /// Serves `state` on `listener` until SIGINT or SIGTERM, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<ServerState>) -> std::io::Result<()> {
     serve_until(listener, state, shutdown_signal()).await
 }
 
@@ -145,7 +142,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> s
 /// this way), then finishes in-flight requests.
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    state: Arc<ServerState>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let reaper = spawn_idle_reaper(state.clone());
@@ -155,7 +152,7 @@ pub async fn serve_until(
 }
 
 /// Unloads models idle past the TTL, checking a few times per TTL (at least once a second).
-pub fn spawn_idle_reaper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_idle_reaper(state: Arc<ServerState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Some(ttl) = state.models.ttl() else { return };
         let period = (ttl / 4).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(1));

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parallax_core::GenerationResult;
 
-use crate::AppState;
+use crate::ServerState;
 
 /// A cumulative histogram with fixed upper bounds.
 struct Histogram {
@@ -114,14 +114,14 @@ impl Metrics {
 }
 
 /// Counts every response, guard rejections included, by endpoint and status.
-pub async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn count(State(state): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
     state.metrics.count_request(&path, resp.status().as_u16());
     resp
 }
 
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+pub async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
     let m = &state.metrics;
     let mut out = String::new();
     out.push_str("# HELP parallax_requests_total HTTP requests by endpoint and status.\n# TYPE parallax_requests_total counter\n");

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parallax_monitor::Snapshot;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, ServerState};
 
 #[derive(serde::Deserialize)]
 pub struct MonitorQuery {
@@ -23,7 +23,7 @@ fn event(snap: &Snapshot) -> Bytes {
     Bytes::from(format!("event: snapshot\ndata: {json}\n\n"))
 }
 
-pub async fn monitor(State(state): State<Arc<AppState>>, Query(q): Query<MonitorQuery>) -> Response {
+pub async fn monitor(State(state): State<Arc<ServerState>>, Query(q): Query<MonitorQuery>) -> Response {
     let Some(feed) = state.monitor.get() else {
         return ApiError::new(
             StatusCode::NOT_FOUND,

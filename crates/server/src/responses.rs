@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::handlers::{body_bytes, finished, next_event, sse_response, start, Started};
 use crate::request::{boolean, obj, sampling, string, text_parts, tool_choice_with, tools_with, uint};
-use crate::requests::RequestNote;
+use crate::request_log::RequestNote;
 use crate::wire::created;
-use crate::AppState;
+use crate::ServerState;
 
 const DEFAULT_MAX_TOKENS: usize = 512;
 
@@ -204,7 +204,7 @@ fn response(id: &str, model: &str, r: Option<&GenerationResult>) -> Value {
 }
 
 pub async fn responses(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Extension(note): Extension<RequestNote>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -214,7 +214,7 @@ pub async fn responses(
 }
 
 async fn respond(
-    state: Arc<AppState>,
+    state: Arc<ServerState>,
     note: RequestNote,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -222,7 +222,7 @@ async fn respond(
     let Started {
         model,
         number,
-        lease,
+        chat,
         mut gen,
         first,
     } = start(&state, &note, &p.model, p.request).await?;
@@ -235,7 +235,7 @@ async fn respond(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        let _lease = lease;
+        let _chat = chat;
         let mut events = Events::default();
         let mut pending = Some(first);
         let start = events.send("response.created", json!({"response": response(&id, &model, None)}));

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use common::*;
 use parallax_core::catalog;
-use parallax_server::{router, AppState, ModelManager, ServerConfig};
+use parallax_server::{router, ModelManager, ServerConfig, ServerState};
 use serde_json::{json, Value};
 
 /// Two "engines" that both load the GGUF file: two distinct models for the budget tests.
@@ -18,8 +18,8 @@ fn manager() -> ModelManager {
     ModelManager::new(gguf_loader(), vec!["gguf", "twin"], 4)
 }
 
-fn app_of(models: ModelManager) -> (Router, Arc<AppState>) {
-    let state = AppState::new(ServerConfig::default(), models);
+fn app_of(models: ModelManager) -> (Router, Arc<ServerState>) {
+    let state = ServerState::new(ServerConfig::default(), models);
     (router(state.clone()), state)
 }
 

@@ -11,20 +11,20 @@ use axum::http::StatusCode;
 use common::*;
 use http_body_util::BodyExt;
 use parallax_monitor::{MonitorEvent, Probe, ReloadPolicy, Snapshot};
-use parallax_server::{router, start_monitor, AppState, ModelManager, ServerConfig, ServerProbe};
+use parallax_server::{router, start_monitor, HostProbe, ModelManager, ModelRef, ServerConfig, ServerState};
 use serde_json::json;
 use tower::ServiceExt;
 
-fn state_of(models: ModelManager) -> Arc<AppState> {
-    AppState::new(ServerConfig::default(), models)
+fn state_of(models: ModelManager) -> Arc<ServerState> {
+    ServerState::new(ServerConfig::default(), models)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_sees_the_engine_its_generation_and_its_load_event() {
     let state = state_of(ModelManager::new(gguf_loader(), vec!["gguf"], 4));
-    let probe = ServerProbe::new(&state);
+    let probe = HostProbe::new(&state.models);
     assert!(probe.engines().is_empty(), "nothing loaded yet");
-    let slot = state.models.get(MODEL).await.expect("load");
+    let slot = state.models.get(&ModelRef::parse(MODEL)).await.expect("load");
     let engines = probe.engines();
     assert_eq!(engines.len(), 1);
     assert_eq!(engines[0].id, format!("{MODEL}@gguf"));
@@ -82,7 +82,7 @@ async fn monitor_streams_snapshots_over_sse_and_is_404_when_off() {
 
     let state = state_of(ModelManager::new(gguf_loader(), vec!["gguf"], 4));
     let _monitor = start_monitor(&state, Duration::from_millis(250)).expect("monitor");
-    state.models.get(MODEL).await.expect("load");
+    state.models.get(&ModelRef::parse(MODEL)).await.expect("load");
     let resp = router(state.clone())
         .oneshot(get("/monitor"))
         .await
@@ -124,7 +124,7 @@ async fn the_reload_policy_reloads_an_idle_model_after_n_generations_and_records
     };
     let models = ModelManager::new(gguf_loader(), vec!["gguf"], 4).with_reload_policy("gguf", policy);
     let state = state_of(models);
-    let probe = ServerProbe::new(&state);
+    let probe = HostProbe::new(&state.models);
     let app = router(state.clone());
     let body = chat(json!({"max_tokens": 2}));
     for _ in 0..3 {

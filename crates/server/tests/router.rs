@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use common::*;
-use parallax_server::{router, AppState, ModelManager, ServerConfig};
+use parallax_server::{router, ModelManager, ServerConfig, ServerState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -384,7 +384,7 @@ async fn a_plain_completion_works_streamed_and_not() {
 // stream must be able to notice its dropped receiver meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_429_with_retry_after() {
-    let app = router(AppState::new(
+    let app = router(ServerState::new(
         ServerConfig::default(),
         ModelManager::new(gguf_loader(), vec!["gguf"], 1),
     ));

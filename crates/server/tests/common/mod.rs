@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use parallax_server::{router, AppState, Loader, ModelManager, ServerConfig};
+use parallax_server::{router, Loader, ModelManager, ServerConfig, ServerState};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -22,7 +22,10 @@ pub fn gguf_loader() -> Loader {
 }
 
 pub fn app_with(config: ServerConfig) -> Router {
-    router(AppState::new(config, ModelManager::new(gguf_loader(), vec!["gguf"], 4)))
+    router(ServerState::new(
+        config,
+        ModelManager::new(gguf_loader(), vec!["gguf"], 4),
+    ))
 }
 
 pub fn get(path: &str) -> Request<Body> {

@@ -1,34 +1,34 @@
-//! The models the endpoint serves: every catalog chat model × engine, and the embedding models.
+//! The models the host serves: every catalog chat model × engine, and the embedding models.
 //! Each loads just in time on first use, behind a bounded request queue; an idle one is
 //! unloaded after the TTL, and a memory budget evicts the least recently used before a load.
-//! Ids are `<model-id>@<engine>`; a plain `<model-id>` means the default engine. Paths are
-//! never ids: no file access through the API.
+//! Models are asked for by [`ModelRef`]; a ref without an engine means the default engine.
+//! Paths are never refs: no file access through the API.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use parallax_core::catalog::{self, CatalogEntry, ModelKind};
-use parallax_core::{EngineHandle, LoadedModel};
+use parallax_core::{EngineHandle, GenerateRequest, GenerationStream, LoadedModel, Tokenizer};
 use parallax_embed::Embedder;
 use parallax_monitor::{MonitorEvent, ReloadPolicy};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiError;
+use crate::error::{HostError, HostResult};
+use crate::model_ref::ModelRef;
 use crate::probe::EventLog;
 
 /// Loads a catalog model with the named engine (the CLI and the app pass their engine table).
 pub type Loader = Arc<dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel> + Send + Sync>;
 
-/// What a slot runs.
+/// What a loaded model runs.
 pub enum Runner {
     Chat(Box<EngineHandle>),
     Embed(Arc<Embedder>),
 }
 
 /// A loaded model and its queue: `queue_depth` requests may wait or run at once.
-pub struct Slot {
+pub struct Loaded {
     pub id: String,
     pub runner: Runner,
     /// The memory it was admitted with (catalog estimate).
@@ -40,9 +40,9 @@ pub struct Slot {
     last_used: std::sync::Mutex<Instant>,
 }
 
-/// A request's place in a slot's queue. Dropping it frees the place and marks the model used.
+/// A request's place in a model's queue. Dropping it frees the place and marks the model used.
 pub struct Lease {
-    slot: Arc<Slot>,
+    slot: Arc<Loaded>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -52,17 +52,14 @@ impl Drop for Lease {
     }
 }
 
-impl Slot {
-    /// A place in the queue, or 429 when it is full.
-    pub fn enqueue(self: &Arc<Self>) -> Result<Lease, ApiError> {
-        let permit = self.queue.clone().try_acquire_owned().map_err(|_| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                format!("the queue for `{}` is full", self.id),
-            )
-            .code("queue_full")
-        })?;
+impl Loaded {
+    /// A place in the queue, or `QueueFull`.
+    pub fn enqueue(self: &Arc<Self>) -> HostResult<Lease> {
+        let permit = self
+            .queue
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HostError::QueueFull(self.id.clone()))?;
         self.touch();
         Ok(Lease {
             slot: self.clone(),
@@ -92,26 +89,52 @@ impl Slot {
         policy.check(h.live().generations_done, self.rss_at_load, rss)
     }
 
-    pub fn chat(&self) -> Result<&EngineHandle, ApiError> {
+    pub fn chat(&self) -> HostResult<&EngineHandle> {
         match &self.runner {
             Runner::Chat(h) => Ok(h),
-            Runner::Embed(_) => Err(ApiError::bad_request(
-                "model",
-                format!("`{}` is an embedding model: use /v1/embeddings", self.id),
-            )
-            .code("model_not_supported")),
+            Runner::Embed(_) => Err(HostError::NotAChatModel(self.id.clone())),
         }
     }
 
-    pub fn embedder(&self) -> Result<&Arc<Embedder>, ApiError> {
+    pub fn embedder(&self) -> HostResult<&Arc<Embedder>> {
         match &self.runner {
             Runner::Embed(e) => Ok(e),
-            Runner::Chat(_) => Err(ApiError::bad_request(
-                "model",
-                format!("`{}` generates text; /v1/embeddings needs an embedding model", self.id),
-            )
-            .code("model_not_supported")),
+            Runner::Chat(_) => Err(HostError::NotAnEmbeddingModel(self.id.clone())),
         }
+    }
+}
+
+/// A chat model acquired for a request: loaded, with the request's place in its queue held
+/// until this is dropped. Its generations run in the engine's slots beside other requests'.
+pub struct Chat {
+    lease: Lease,
+}
+
+impl Chat {
+    /// The model's id as loaded (`<model>@<engine>`).
+    pub fn id(&self) -> &str {
+        &self.lease.slot.id
+    }
+
+    pub fn handle(&self) -> &EngineHandle {
+        match &self.lease.slot.runner {
+            Runner::Chat(h) => h,
+            Runner::Embed(_) => unreachable!("a Chat is only made for a chat model"),
+        }
+    }
+
+    /// "gguf" or "mlx".
+    pub fn backend(&self) -> &'static str {
+        self.handle().backend()
+    }
+
+    pub fn tokenizer(&self) -> &Arc<Tokenizer> {
+        self.handle().tokenizer()
+    }
+
+    /// Queues a generation on this model (several may run under one place, e.g. `n` choices).
+    pub fn generate(&self, req: GenerateRequest) -> HostResult<GenerationStream> {
+        Ok(self.handle().generate(req)?)
     }
 }
 
@@ -132,15 +155,15 @@ pub struct ModelManager {
     parallel: usize,
     ttl: Option<Duration>,
     budget: Option<u64>,
-    loaded: Mutex<HashMap<String, Arc<Slot>>>,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// A copy of `loaded`'s slots that the monitor reads without waiting for a load.
-    visible: std::sync::Mutex<Vec<Arc<Slot>>>,
+    visible: std::sync::Mutex<Vec<Arc<Loaded>>>,
     unloads: std::sync::atomic::AtomicU64,
     reload_policies: std::sync::Mutex<HashMap<String, ReloadPolicy>>,
     /// Models added beside the catalog (the app's imported files), their `file` absolute.
     imported: std::sync::Mutex<Vec<CatalogEntry>>,
     /// Load, unload and reload events for the monitor.
-    pub(crate) events: EventLog,
+    pub events: EventLog,
 }
 
 /// A resolved name: the catalog entry, and the engine for chat models.
@@ -201,11 +224,11 @@ impl ModelManager {
     }
 
     /// The loaded slots as last published (never waits).
-    pub(crate) fn visible(&self) -> Vec<Arc<Slot>> {
+    pub fn visible(&self) -> Vec<Arc<Loaded>> {
         self.visible.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
-    fn publish(&self, loaded: &HashMap<String, Arc<Slot>>) {
+    fn publish(&self, loaded: &HashMap<String, Arc<Loaded>>) {
         if let Ok(mut v) = self.visible.lock() {
             *v = loaded.values().cloned().collect();
         }
@@ -267,38 +290,48 @@ impl ModelManager {
             .collect()
     }
 
-    /// `name` → catalog entry (+ engine for chat models), or 404.
-    fn resolve(&self, name: &str) -> Result<Target, ApiError> {
-        let (model, engine) = match name.rsplit_once('@') {
-            Some((m, e)) => (m, Some(e)),
-            None => (name, None),
-        };
+    /// A ref → catalog entry (+ engine for chat models).
+    fn resolve(&self, model: &ModelRef) -> HostResult<Target> {
+        let not_found = || HostError::ModelNotFound(model.to_string());
         let entry = self
             .entries()
             .into_iter()
-            .find(|e| e.id == model)
-            .ok_or_else(|| ApiError::model_not_found(name))?;
-        let engine = match (entry.kind, engine) {
+            .find(|e| e.id == model.model)
+            .ok_or_else(not_found)?;
+        let engine = match (entry.kind, model.engine.as_deref()) {
             (ModelKind::Embedding, None) => None,
-            (ModelKind::Embedding, Some(_)) => return Err(ApiError::model_not_found(name)),
+            (ModelKind::Embedding, Some(_)) => return Err(not_found()),
             (ModelKind::Chat, e) => {
                 let e = e.unwrap_or(self.engines[0]);
-                Some(
-                    *self
-                        .engines
-                        .iter()
-                        .find(|x| **x == e)
-                        .ok_or_else(|| ApiError::model_not_found(name))?,
-                )
+                Some(*self.engines.iter().find(|x| **x == e).ok_or_else(not_found)?)
             }
         };
         Ok(Target { entry, engine })
     }
 
-    /// The loaded slot for `name`, loading it first if needed (evicting idle models when the
-    /// memory budget asks for it). Loads are serialised.
-    pub async fn get(&self, name: &str) -> Result<Arc<Slot>, ApiError> {
-        let target = self.resolve(name)?;
+    /// Acquires a chat model (loading it if needed, taking a place in its queue) and starts a
+    /// generation on it: the one call the server, the app's chat and side by side make.
+    pub async fn generate(&self, model: &ModelRef, req: GenerateRequest) -> HostResult<(Chat, GenerationStream)> {
+        let chat = self.chat(model).await?;
+        let stream = chat.generate(req)?;
+        Ok((chat, stream))
+    }
+
+    /// A chat model, loaded, with a place in its queue held.
+    pub async fn chat(&self, model: &ModelRef) -> HostResult<Chat> {
+        let loaded = self.get(model).await?;
+        loaded.chat()?;
+        Ok(Chat {
+            lease: loaded.enqueue()?,
+        })
+    }
+
+    /// The loaded model for `model`, loading it first if needed (evicting idle models when
+    /// the memory budget asks for it). Loads are serialised.
+    pub async fn get(&self, model: &ModelRef) -> HostResult<Arc<Loaded>> {
+        let name = model.to_string();
+        let name = name.as_str();
+        let target = self.resolve(model)?;
         let id = target.id();
         let mut loaded = self.loaded.lock().await;
         let mut reload_reason = None;
@@ -319,14 +352,14 @@ impl ModelManager {
             }
         }
         if !target.entry.is_fetched() {
-            return Err(ApiError::model_not_found(name));
+            return Err(HostError::ModelNotFound(name.to_owned()));
         }
         let need = target.entry.estimated_load_bytes();
         let evicted = self.make_room(&mut loaded, &id, need)?;
         // Free their memory before the new load claims it.
         self.unload(evicted).await;
         let runner = self.load(target).await?;
-        let slot = Arc::new(Slot {
+        let slot = Arc::new(Loaded {
             id: id.clone(),
             runner,
             bytes: need,
@@ -339,7 +372,7 @@ impl ModelManager {
         self.publish(&loaded);
         self.events.push(match reload_reason {
             Some(reason) => {
-                eprintln!("parallax serve: reloaded {id}: {reason}");
+                eprintln!("parallax: reloaded {id}: {reason}");
                 MonitorEvent::Reload { id, reason }
             }
             None => MonitorEvent::Load { id },
@@ -347,7 +380,7 @@ impl ModelManager {
         Ok(slot)
     }
 
-    async fn load(&self, target: Target) -> Result<Runner, ApiError> {
+    async fn load(&self, target: Target) -> HostResult<Runner> {
         let loader = self.loader.clone();
         let parallel = self.parallel;
         let joined = tokio::task::spawn_blocking(move || match target.engine {
@@ -359,13 +392,7 @@ impl ModelManager {
             None => parallax_embed::load(&target.entry.path(), &target.entry.id).map(|e| Runner::Embed(Arc::new(e))),
         })
         .await;
-        let runner = joined.map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                format!("load task: {e}"),
-            )
-        })??;
+        let runner = joined.map_err(|e| parallax_core::Error::Engine(format!("load task: {e}")))??;
         Ok(runner)
     }
 
@@ -373,13 +400,13 @@ impl ModelManager {
     /// refuses with 507, changing nothing, when they cannot.
     fn make_room(
         &self,
-        loaded: &mut HashMap<String, Arc<Slot>>,
+        loaded: &mut HashMap<String, Arc<Loaded>>,
         id: &str,
         need: u64,
-    ) -> Result<Vec<Arc<Slot>>, ApiError> {
+    ) -> HostResult<Vec<Arc<Loaded>>> {
         let in_use: u64 = loaded.values().map(|s| s.bytes).sum();
         let limit = self.budget.unwrap_or_else(|| available_memory() + in_use);
-        let mut idle: Vec<&Arc<Slot>> = loaded.values().filter(|s| s.queued() == 0).collect();
+        let mut idle: Vec<&Arc<Loaded>> = loaded.values().filter(|s| s.queued() == 0).collect();
         idle.sort_by_key(|s| std::cmp::Reverse(s.idle_for()));
         let mut used = in_use;
         let mut victims = vec![];
@@ -401,27 +428,24 @@ impl ModelManager {
             } else {
                 String::new()
             };
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "invalid_request_error",
-                format!(
-                    "`{id}` needs about {:.2} GB and {what}{busy}: raise --memory-budget, free memory, or pick a smaller model",
-                    gb(need)
-                ),
-            )
-            .code("insufficient_memory"));
+            return Err(HostError::InsufficientMemory {
+                id: id.to_owned(),
+                need,
+                limit: what,
+                busy,
+            });
         }
-        let evicted: Vec<Arc<Slot>> = victims.iter().filter_map(|v| loaded.remove(v)).collect();
+        let evicted: Vec<Arc<Loaded>> = victims.iter().filter_map(|v| loaded.remove(v)).collect();
         self.publish(loaded);
         for s in &evicted {
-            eprintln!("parallax serve: unloaded {} to make room for {id}", s.id);
+            eprintln!("parallax: unloaded {} to make room for {id}", s.id);
         }
         Ok(evicted)
     }
 
     /// Drops slots already taken out of the map, counting them. Joining an engine's worker
     /// thread blocks, so not on the async runtime.
-    async fn unload(&self, slots: Vec<Arc<Slot>>) {
+    async fn unload(&self, slots: Vec<Arc<Loaded>>) {
         if slots.is_empty() {
             return;
         }
@@ -434,7 +458,7 @@ impl ModelManager {
     }
 
     /// Joining an engine's worker thread blocks, so it happens off the async runtime.
-    async fn drop_slots(&self, slots: Vec<Arc<Slot>>) {
+    async fn drop_slots(&self, slots: Vec<Arc<Loaded>>) {
         let _ = tokio::task::spawn_blocking(move || drop(slots)).await;
     }
 
@@ -447,7 +471,7 @@ impl ModelManager {
             .filter(|s| s.queued() == 0 && s.idle_for() >= ttl)
             .map(|s| s.id.clone())
             .collect();
-        let slots: Vec<Arc<Slot>> = expired.iter().filter_map(|id| loaded.remove(id)).collect();
+        let slots: Vec<Arc<Loaded>> = expired.iter().filter_map(|id| loaded.remove(id)).collect();
         self.publish(&loaded);
         drop(loaded);
         self.unload(slots).await;
@@ -482,7 +506,7 @@ fn available_memory() -> u64 {
             sys.available_memory()
         }
         Err(e) => {
-            eprintln!("parallax serve: cannot read system memory: {e}");
+            eprintln!("parallax: cannot read system memory: {e}");
             0
         }
     }

@@ -1,5 +1,5 @@
-//! The monitor's view into the server: each loaded engine's memory, the generations running
-//! now, the queue, and load/unload/reload events. Read on the monitor's sampler thread; it
+//! The monitor's view into the host: each loaded engine's memory, the generations running
+//! now (one per busy slot), the queue, and load/unload/reload events. Read on the monitor's sampler thread; it
 //! never waits for a load or a generation (engines report through their live status).
 
 use std::sync::{Arc, Mutex, Weak};
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use parallax_core::LiveStatus;
 use parallax_monitor::{EngineStats, GenerationStats, MonitorEvent, Probe};
 
-use crate::models::{ModelManager, Runner, Slot};
+use crate::manager::{Loaded, ModelManager, Runner};
 
 /// Lifecycle events waiting for the next snapshot.
 #[derive(Default)]
@@ -29,21 +29,21 @@ impl EventLog {
     }
 }
 
-/// Probes the server's [`ModelManager`]. Holds the state weakly: the state serves the
-/// monitor's feed, and a strong reference would keep both alive forever.
-pub struct ServerProbe {
-    state: Weak<crate::AppState>,
+/// Probes a [`ModelManager`]. Holds it weakly: the manager's owner serves the monitor's feed,
+/// and a strong reference would keep both alive forever.
+pub struct HostProbe {
+    models: Weak<ModelManager>,
 }
 
-impl ServerProbe {
-    pub fn new(state: &Arc<crate::AppState>) -> Self {
-        ServerProbe {
-            state: Arc::downgrade(state),
+impl HostProbe {
+    pub fn new(models: &Arc<ModelManager>) -> Self {
+        HostProbe {
+            models: Arc::downgrade(models),
         }
     }
 
     fn with_models<T: Default>(&self, f: impl FnOnce(&ModelManager) -> T) -> T {
-        self.state.upgrade().map(|s| f(&s.models)).unwrap_or_default()
+        self.models.upgrade().map(|m| f(&m)).unwrap_or_default()
     }
 }
 
@@ -74,14 +74,14 @@ pub fn generation_stats(id: &str, live: &LiveStatus) -> Vec<GenerationStats> {
         .collect()
 }
 
-fn chat_live(slot: &Slot) -> Option<LiveStatus> {
+fn chat_live(slot: &Loaded) -> Option<LiveStatus> {
     match &slot.runner {
         Runner::Chat(h) => Some(h.live()),
         Runner::Embed(_) => None,
     }
 }
 
-impl Probe for ServerProbe {
+impl Probe for HostProbe {
     fn engines(&self) -> Vec<EngineStats> {
         self.with_models(|m| m.visible())
             .iter()

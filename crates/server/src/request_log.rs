@@ -15,7 +15,7 @@ use parallax_core::GenerationResult;
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::AppState;
+use crate::ServerState;
 
 /// How many requests the log keeps.
 const KEPT: usize = 200;
@@ -119,7 +119,7 @@ impl RequestLog {
 }
 
 /// Logs every request the router answers, guard rejections included.
-pub async fn log(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub async fn log(State(state): State<Arc<ServerState>>, mut req: Request, next: Next) -> Response {
     let note = state.request_log.open(req.method().as_str(), req.uri().path());
     req.extensions_mut().insert(note.clone());
     let resp = next.run(req).await;
