@@ -12,6 +12,7 @@ pub const COMMANDS: &[&str] = &[
     "delete_conversation",
     "update_chat_settings",
     "send_message",
+    "send_tool_result",
     "regenerate",
     "edit_and_resend",
     "stop_reply",

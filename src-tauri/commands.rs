@@ -82,6 +82,19 @@ pub async fn send_message(
 }
 
 #[tauri::command]
+pub async fn send_tool_result(
+    app: AppState<'_>,
+    conversation_id: i64,
+    call_id: String,
+    content: String,
+    choice: Choice,
+    on_event: Channel<ChatEvent>,
+) -> Result<Message> {
+    app.send_tool_result(conversation_id, &call_id, &content, &choice, &sink(on_event))
+        .await
+}
+
+#[tauri::command]
 pub async fn regenerate(
     app: AppState<'_>,
     conversation_id: i64,

@@ -30,6 +30,7 @@ pub fn run_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<
             commands::delete_conversation,
             commands::update_chat_settings,
             commands::send_message,
+            commands::send_tool_result,
             commands::regenerate,
             commands::edit_and_resend,
             commands::stop_reply,

@@ -36,6 +36,16 @@ def per_model(model):
         assert text == whole.content[0].text, (text, whole)
         assert final.usage.output_tokens == whole.usage.output_tokens, final
 
+    def stop_sequence():
+        ask = dict(model=model, max_tokens=16, extra_body={"temperature": 0},
+                   messages=[{"role": "user", "content": "Name three colours."}])
+        text = client.messages.create(**ask).content[0].text
+        assert len(text) > 6, text
+        stop = text[3:6]
+        r = client.messages.create(stop_sequences=[stop, "never-said"], **ask)
+        assert r.stop_reason == "stop_sequence" and r.stop_sequence == stop, r
+        assert r.content[0].text == text[:text.find(stop)], (r, text)
+
     def tool_round_trip():
         r = client.messages.create(model=model, max_tokens=64, extra_body={"temperature": 0}, tools=[WEATHER],
                                    tool_choice={"type": "any"}, messages=ASK)
@@ -61,7 +71,8 @@ def per_model(model):
         r = client.messages.create(model=model, max_tokens=2, messages=ASK)
         assert n == r.usage.input_tokens, (n, r.usage)
 
-    for name, fn in [("message", message), ("streamed message", streamed), ("tool round trip", tool_round_trip),
+    for name, fn in [("message", message), ("streamed message", streamed), ("stop_sequences", stop_sequence),
+                     ("tool round trip", tool_round_trip),
                      ("streamed tool_use", streamed_tool_use), ("count_tokens", count_tokens)]:
         check(f"{model}: {name}", fn)
 

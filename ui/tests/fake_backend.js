@@ -24,7 +24,7 @@
   const settings = {
     default_engine: 'gguf', default_model: 'smollm2-135m-instruct-q4_1', model_folders: [],
     endpoint_enabled: true, endpoint_port: 11480, api_key: null, monitor_interval_ms: 500,
-    chat_defaults: { system_prompt: '', temperature: 0.7, top_p: 0.95, top_k: 40, max_tokens: 512, seed: null },
+    chat_defaults: { system_prompt: '', temperature: 0.7, top_p: 0.95, top_k: 40, max_tokens: 512, seed: null, tools: '', tool_choice: 'auto', json_output: false },
     imported_models: [], reload_policies: {},
   };
   const fit = (size) => ({ weights_bytes: size, kv_cache_bytes: 1e8, needed_bytes: size + 1.6e8, available_bytes: 8e9, fits: true, summary: 'needs about 0.3 GB of 8.0 GB free' });
@@ -36,7 +36,7 @@
   const convs = new Map(fake.conversations.map((c) => [c.id, c]));
   const summary = (c) => ({ id: c.id, title: c.title, updated_ms: c.updated_ms, messages: c.messages.length });
   const msg = (conv, role, content, extra = {}) => ({
-    id: nextId++, conversation_id: conv, role, content, status: 'complete', engine: null, model: null, stats: null, created_ms: now(), ...extra,
+    id: nextId++, conversation_id: conv, role, content, status: 'complete', engine: null, model: null, stats: null, created_ms: now(), tool_calls: [], tool_call_id: null, ...extra,
   });
   async function reply(c, choice, ch, user) {
     const r = msg(c.id, 'assistant', '', { status: 'streaming', engine: choice.engine, model: choice.model });
@@ -56,6 +56,11 @@
     }
     r.status = stopped.has(c.id) ? 'stopped' : 'complete';
     stopped.delete(c.id);
+    // With tools, the first reply calls one (as `tool_choice: required` makes the engine do).
+    const answeredCalls = c.messages.filter((m) => m.role === 'tool').length;
+    if (r.status === 'complete' && c.settings.tools && c.settings.tool_choice === 'required' && answeredCalls === 0) {
+      r.tool_calls = [{ id: `call${nextId}`, name: 'get_weather', arguments: '{"city": "Paris"}' }];
+    }
     if (r.status === 'complete') {
       // A later turn reuses the earlier turns' KV cache (prompt caching), as the engine reports it.
       const earlier = c.messages.some((m) => m.role === 'assistant' && m !== r && m.status === 'complete');
@@ -100,7 +105,7 @@
       emit('monitor', {
         at_unix_ms: now(), process: { pid: 1, rss_bytes: 3e8 + n * 1e6, peak_rss_bytes: 3.5e8, cpu_percent: 50 + (n % 5) },
         system: { total_bytes: 24e9, available_bytes: 12e9, swap_total_bytes: 0, swap_used_bytes: 0 },
-        engines: [{ id: 'smollm2-135m-instruct-q4_1@mlx', weight_bytes: 9e7, kv_cache_bytes: 2e7, allocator_active_bytes: 1.2e8, allocator_peak_bytes: 1.5e8, allocator_cache_bytes: 3e7 }],
+        engines: [{ id: 'smollm2-135m-instruct-q4_1@mlx', weight_bytes: 9e7, kv_cache_bytes: 2e7, allocator_active_bytes: 1.2e8, allocator_peak_bytes: 1.5e8, allocator_cache_bytes: 3e7, slots: 4, busy: 2, waiting: 1 }],
         gpu_used_bytes: null, gpu_total_bytes: null,
         generations: [{ id: 'g', engine: 'smollm2-135m-instruct-q4_1@mlx', tokens: n, tokens_per_second: 20, ttft_ms: 80, inter_token_ms: 50 }],
         queue_depth: 0,
@@ -167,6 +172,12 @@
         c.messages.push(u);
         c.updated_ms = now();
         return reply(c, args.choice, args.onEvent, { ...u });
+      }
+      case 'send_tool_result': {
+        const c = convs.get(args.conversationId);
+        const t = msg(c.id, 'tool', args.content, { tool_call_id: args.callId });
+        c.messages.push(t);
+        return reply(c, args.choice, args.onEvent, { ...t });
       }
       case 'regenerate': {
         const c = convs.get(args.conversationId);

@@ -252,6 +252,7 @@ tests['the monitor charts live snapshots with markers, and the reload policy is 
   await page.getByTestId('monitor-now').waitFor();
   await page.getByTestId('monitor-events').getByText('reload').waitFor();
   assert.equal(await page.locator('[data-testid=monitor-chart-memory] canvas').count(), 1);
+  assert.match(await page.getByTestId('monitor-engine').first().textContent(), /slots 2\/4 busy · 1 waiting/);
   await page.getByTestId('policy-mlx-every').fill('50');
   await page.getByTestId('policy-save').click();
   await page.getByText('Saved: applies from the next request.').waitFor();
@@ -304,4 +305,48 @@ tests['the endpoint panel lists the requests it served'].fake = {
     { id: 2, at_unix_ms: 1, method: 'POST', path: '/v1/chat/completions', model: 'smollm2@gguf', status: 200, prompt_tokens: 12, completion_tokens: 5, latency_ms: 87 },
     { id: 1, at_unix_ms: 1, method: 'GET', path: '/v1/nowhere', model: null, status: 404, prompt_tokens: null, completion_tokens: null, latency_ms: 1 },
   ],
+};
+
+tests['a chat defines tools, shows the calls, sends the typed result, and can ask for JSON output'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await send(page, 'hello');
+  await (await lastAssistant(page)).getByTestId('stats').waitFor();
+  await page.getByRole('button', { name: 'Chat settings' }).click();
+  await page.getByTestId('tools').fill('[{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]');
+  await page.getByTestId('tool-choice').selectOption('required');
+  await page.getByTestId('json-output').check();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const saved = (await calls(page, 'update_chat_settings')).at(-1).args.settings;
+  assert.equal(saved.tool_choice, 'required');
+  assert.equal(saved.json_output, true);
+  assert.match(saved.tools, /get_weather/);
+  await send(page, 'What is the weather in Paris?');
+  const call = (await lastAssistant(page)).getByTestId('tool-call');
+  await call.waitFor();
+  assert.match(await call.textContent(), /get_weather/);
+  assert.match(await call.textContent(), /"city": "Paris"/);
+  await call.getByTestId('tool-result-input').fill('{"celsius": 21}');
+  await call.getByTestId('tool-result-send').click();
+  await page.locator('[data-testid=message][data-role=tool]').waitFor();
+  const sent = (await calls(page, 'send_tool_result'))[0].args;
+  assert.equal(sent.content, '{"celsius": 21}');
+  assert.match(sent.callId, /^call/);
+  await page.locator('[data-testid=message][data-role=assistant]').nth(2).getByTestId('stats').waitFor();
+  assert.equal(await page.getByTestId('tool-result-input').count(), 0, 'an answered call takes no more results');
+};
+
+tests['a reasoning block shows collapsed above the answer'] = async (page) => {
+  await page.getByText('Ready · GGUF').waitFor();
+  await send(page, 'Which colour is the sky?');
+  const reply = await lastAssistant(page);
+  await reply.getByTestId('stats').waitFor();
+  const reasoning = reply.getByTestId('reasoning');
+  assert.equal(await reasoning.getAttribute('open'), null, 'collapsed');
+  assert.match(await reasoning.textContent(), /The user asks about the sky/);
+  assert.equal((await reply.locator('.markdown').textContent()).trim(), 'Blue.');
+  await reasoning.locator('summary').click();
+  assert.notEqual(await reasoning.getAttribute('open'), null, 'opens on click');
+};
+tests['a reasoning block shows collapsed above the answer'].fake = {
+  tokens: ['<think>\n', 'The user asks about the sky.', '\n</think>\n\n', 'Blue.'],
 };

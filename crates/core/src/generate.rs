@@ -163,6 +163,9 @@ pub struct GenerationResult {
     /// out not to be one (a streaming consumer sends it last).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub held_text: String,
+    /// The stop string that ended the reply (`finish_reason` is then `stop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequence: Option<String>,
 }
 
 /// What the loop reports as it goes.
@@ -177,6 +180,9 @@ pub enum Event {
         /// The prompt opened a `<think>` block: the reply starts as reasoning.
         #[serde(default)]
         thinking: bool,
+        /// The model writes Harmony (GPT-OSS): its `analysis` channel is reasoning.
+        #[serde(default)]
+        harmony: bool,
     },
     /// `text` may be empty while a possible stop string or an incomplete character is held back.
     Token {
@@ -333,6 +339,10 @@ impl Sequence {
             prompt_tokens: prompt.len(),
             cached_tokens: cached,
             thinking: crate::reasoning::prompt_opens_thinking(&tail),
+            harmony: model
+                .template
+                .as_ref()
+                .is_some_and(|t| t.tool_format() == crate::tools::ToolFormat::Harmony),
         }) == Flow::Cancel
         {
             let result = empty_result(&prompt, start, FinishReason::Cancelled);
@@ -472,6 +482,7 @@ impl Sequence {
         }
         let total_ms = ms(self.start);
         let kv_len = self.prompt_len + self.fed_back;
+        let stop_sequence = self.stops.matched().map(str::to_owned);
         let mut text = std::mem::take(&mut self.stops).finish();
         let (mut tool_calls, mut held_text) = (vec![], String::new());
         if let Some(f) = self.tool_format {
@@ -486,6 +497,7 @@ impl Sequence {
             text,
             tool_calls,
             held_text,
+            stop_sequence,
             usage: Usage {
                 prompt_tokens: self.prompt_len,
                 completion_tokens: self.generated.len(),
@@ -666,6 +678,7 @@ fn empty_result(prompt: &[u32], start: Instant, reason: FinishReason) -> Generat
         logprobs: vec![],
         tool_calls: vec![],
         held_text: String::new(),
+        stop_sequence: None,
     }
 }
 

@@ -9,6 +9,8 @@ pub struct StopMatcher {
     text: String,
     emitted: usize,
     stopped: bool,
+    /// The stop string that ended the text.
+    matched: Option<String>,
 }
 
 impl StopMatcher {
@@ -18,6 +20,7 @@ impl StopMatcher {
             text: String::new(),
             emitted: 0,
             stopped: false,
+            matched: None,
         }
     }
 
@@ -31,9 +34,10 @@ impl StopMatcher {
         let hit = self
             .stops
             .iter()
-            .filter_map(|s| self.text[search_from..].find(s.as_str()).map(|i| search_from + i))
-            .min();
-        if let Some(pos) = hit {
+            .filter_map(|s| self.text[search_from..].find(s.as_str()).map(|i| (search_from + i, s)))
+            .min_by_key(|(i, _)| *i);
+        if let Some((pos, stop)) = hit {
+            self.matched = Some(stop.clone());
             self.text.truncate(pos);
             self.stopped = true;
         }
@@ -60,6 +64,11 @@ impl StopMatcher {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// The stop string that ended the text, if one did.
+    pub fn matched(&self) -> Option<&str> {
+        self.matched.as_deref()
     }
 
     /// The whole text, cut at the first stop string.

@@ -29,6 +29,49 @@ pub struct Tool {
     pub parameters: Value,
 }
 
+impl Tool {
+    /// A function tool from its name, description and parameters schema as a request gives
+    /// them (`null` parameters: no arguments); the error says what is wrong with it.
+    pub fn from_parts(name: &Value, description: &Value, parameters: &Value) -> std::result::Result<Tool, String> {
+        let name = name
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or("its name must be a string")?;
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err("its name may hold only letters, digits, `_` and `-`".into());
+        }
+        let parameters = match parameters {
+            Value::Null => json!({"type": "object", "properties": {}}),
+            p @ Value::Object(o) if o.get("type").is_none_or(|t| t == "object") => p.clone(),
+            _ => return Err("its parameters must be a JSON schema of an object".into()),
+        };
+        Ok(Tool {
+            name: name.to_owned(),
+            description: description.as_str().map(str::to_owned),
+            parameters,
+        })
+    }
+
+    /// A tool list as a person writes it: a JSON array whose items are OpenAI's
+    /// `{"type": "function", "function": {…}}` or the bare `{"name", "description",
+    /// "parameters"}`. Empty text is no tools.
+    pub fn list_from_json(text: &str) -> std::result::Result<Vec<Tool>, String> {
+        if text.trim().is_empty() {
+            return Ok(vec![]);
+        }
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let list = v.as_array().ok_or("the tools must be a JSON array")?;
+        list.iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let f = if t["type"] == "function" { &t["function"] } else { t };
+                Tool::from_parts(&f["name"], &f["description"], &f["parameters"])
+                    .map_err(|why| format!("tool {}: {why}", i + 1))
+            })
+            .collect()
+    }
+}
+
 /// Whether and which tool the model must call.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,6 +351,26 @@ pub fn forced_call_grammar(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_tool_list_reads_openai_and_bare_shapes_and_says_what_is_wrong() {
+        let list = Tool::list_from_json(
+            r#"[{"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}},
+                {"name": "b", "description": "B"}]"#,
+        )
+        .expect("valid");
+        assert_eq!(list.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(list[1].parameters["type"], "object");
+        assert!(Tool::list_from_json("  ").expect("empty").is_empty());
+        let err = |text: &str| Tool::list_from_json(text).expect_err(text);
+        assert!(err("{").starts_with("not valid JSON"));
+        assert_eq!(err("{}"), "the tools must be a JSON array");
+        assert_eq!(
+            err(r#"[{"name": "ok"}, {"name": "a b"}]"#),
+            "tool 2: its name may hold only letters, digits, `_` and `-`"
+        );
+        assert!(err(r#"[{"name": "x", "parameters": {"type": "string"}}]"#).contains("schema of an object"));
+    }
+
     use super::*;
 
     fn weather() -> Tool {

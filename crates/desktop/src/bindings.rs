@@ -13,6 +13,7 @@ pub fn typescript() -> String {
         parallax_store::Role::decl(&cfg),
         parallax_store::MessageStatus::decl(&cfg),
         parallax_store::MessageStats::decl(&cfg),
+        parallax_store::ToolCallRecord::decl(&cfg),
         parallax_store::Message::decl(&cfg),
         parallax_store::ConversationSummary::decl(&cfg),
         parallax_store::Conversation::decl(&cfg),

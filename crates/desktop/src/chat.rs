@@ -6,8 +6,12 @@
 use parallax_host::ModelRef;
 use std::time::{Duration, Instant};
 
+use parallax_core::structured::OutputFormat;
+use parallax_core::tools::{Tool, ToolCall, ToolChoice};
 use parallax_core::{ChatMessage, Event, GenerateRequest, GenerationResult, Prompt, SamplingParams};
-use parallax_store::{ChatSettings, Conversation, Message, MessageStats, MessageStatus, NewMessage, Role};
+use parallax_store::{
+    ChatSettings, Conversation, Message, MessageStats, MessageStatus, NewMessage, Role, ToolCallRecord,
+};
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -66,12 +70,42 @@ fn transcript(conv: &Conversation, reply_id: i64) -> Vec<ChatMessage> {
         out.push(ChatMessage::new("system", conv.settings.system_prompt.clone()));
     }
     for m in conv.messages.iter().filter(|m| m.id != reply_id) {
-        let usable = m.role != Role::Assistant || (m.status != MessageStatus::Failed && !m.content.is_empty());
+        let said = !m.content.is_empty() || !m.tool_calls.is_empty();
+        let usable = m.role != Role::Assistant || (m.status != MessageStatus::Failed && said);
         if usable {
-            out.push(ChatMessage::new(m.role.as_str(), m.content.clone()));
+            let mut msg = ChatMessage::new(m.role.as_str(), m.content.clone());
+            msg.tool_calls = m
+                .tool_calls
+                .iter()
+                .map(|c| ToolCall {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                })
+                .collect();
+            msg.tool_call_id = m.tool_call_id.clone();
+            out.push(msg);
         }
     }
     out
+}
+
+/// A chat's tools as the model gets them, or a typed error naming what is wrong.
+pub(crate) fn chat_tools(s: &ChatSettings) -> Result<Vec<Tool>> {
+    Tool::list_from_json(&s.tools).map_err(|why| AppError::new("invalid_tools", format!("Tools: {why}.")))
+}
+
+/// A chat's tool choice.
+pub(crate) fn chat_tool_choice(s: &ChatSettings) -> Result<ToolChoice> {
+    match s.tool_choice.as_str() {
+        "" | "auto" => Ok(ToolChoice::Auto),
+        "required" => Ok(ToolChoice::Required),
+        "none" => Ok(ToolChoice::None),
+        other => Err(AppError::new(
+            "invalid_setting",
+            format!("Tool choice must be auto, required or none, not `{other}`."),
+        )),
+    }
 }
 
 pub(crate) fn stats_of(r: &GenerationResult) -> MessageStats {
@@ -90,9 +124,10 @@ pub(crate) fn stats_of(r: &GenerationResult) -> MessageStats {
     }
 }
 
-/// A generation with a chat's sampling settings (shared by chat replies and side by side).
-pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -> GenerateRequest {
-    GenerateRequest {
+/// A generation with a chat's sampling settings, tools and output format (shared by chat
+/// replies and side by side).
+pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -> Result<GenerateRequest> {
+    Ok(GenerateRequest {
         prompt: Prompt::Chat(messages),
         max_tokens: s.max_tokens.max(1),
         sampling: SamplingParams {
@@ -105,11 +140,11 @@ pub(crate) fn request(s: &ChatSettings, messages: Vec<ChatMessage>, seed: u64) -
         stop: vec![],
         logprobs: None,
         cache_prompt: true,
-        format: None,
-        tools: vec![],
-        tool_choice: Default::default(),
+        format: s.json_output.then_some(OutputFormat::JsonObject),
+        tools: chat_tools(s)?,
+        tool_choice: chat_tool_choice(s)?,
         logit_bias: vec![],
-    }
+    })
 }
 
 /// The end of a stream: finished, stopped by the user, or failed.
@@ -136,6 +171,43 @@ impl App {
         self.reply(conversation, Some(user), choice, sink).await
     }
 
+    /// Answers call `call_id` of the last reply with the result the user typed, and writes the
+    /// model's next reply.
+    pub async fn send_tool_result(
+        &self,
+        conversation: i64,
+        call_id: &str,
+        content: &str,
+        choice: &Choice,
+        sink: &(dyn Fn(ChatEvent) + Send + Sync),
+    ) -> Result<Message> {
+        self.ensure_idle(conversation)?;
+        let conv = self.store.conversation(conversation)?;
+        let caller = conv
+            .messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant && m.tool_calls.iter().any(|c| c.id == call_id));
+        let Some(at) = caller else {
+            return Err(AppError::new(
+                "unknown_tool_call",
+                format!("No reply in this chat made the call `{call_id}`."),
+            ));
+        };
+        if conv.messages[at + 1..]
+            .iter()
+            .any(|m| m.role != Role::Tool || m.tool_call_id.as_deref() == Some(call_id))
+        {
+            return Err(AppError::new(
+                "tool_call_answered",
+                "That call was answered already, or the chat went on past it.",
+            ));
+        }
+        let result = self
+            .store
+            .add_message(conversation, &NewMessage::tool_result(call_id, content))?;
+        self.reply(conversation, Some(result), choice, sink).await
+    }
+
     /// Replaces the last reply with a new one (possibly from another engine or model).
     pub async fn regenerate(
         &self,
@@ -148,7 +220,7 @@ impl App {
         let last_user = conv
             .messages
             .iter()
-            .rposition(|m| m.role == Role::User)
+            .rposition(|m| matches!(m.role, Role::User | Role::Tool))
             .ok_or_else(|| AppError::new("nothing_to_regenerate", "There is no message to answer yet."))?;
         if let Some(next) = conv.messages.get(last_user + 1) {
             self.store.delete_message(next.id, true)?;
@@ -234,7 +306,23 @@ impl App {
             r.remove(&conversation);
         }
         let (status, stats, error) = match end {
-            End::Done(r) => (MessageStatus::Complete, Some(stats_of(&r)), None),
+            End::Done(r) => {
+                // The reply without its calls (held back while streaming), and the calls.
+                text = r.text.clone();
+                let calls: Vec<ToolCallRecord> = r
+                    .tool_calls
+                    .iter()
+                    .map(|c| ToolCallRecord {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        arguments: c.arguments.clone(),
+                    })
+                    .collect();
+                if !calls.is_empty() {
+                    self.store.set_tool_calls(reply.id, &calls)?;
+                }
+                (MessageStatus::Complete, Some(stats_of(&r)), None)
+            }
             End::Stopped => (MessageStatus::Stopped, None, None),
             End::Failed(e) => (MessageStatus::Failed, None, Some(e)),
         };
@@ -267,7 +355,7 @@ impl App {
         let prepared = async {
             let conv = self.store.conversation(conversation)?;
             let seed = conv.settings.seed.unwrap_or_else(parallax_core::sampling::fresh_seed);
-            let req = request(&conv.settings, transcript(&conv, reply_id), seed);
+            let req = request(&conv.settings, transcript(&conv, reply_id), seed)?;
             let model = choice.model_ref();
             if !self.is_loaded(&model).await {
                 sink(ChatEvent::Loading {

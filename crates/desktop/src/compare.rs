@@ -180,7 +180,7 @@ pub fn summary(a: &ColumnResult, b: &ColumnResult) -> String {
     }
 }
 
-fn request(req: &CompareRequest, seed: u64) -> GenerateRequest {
+fn request(req: &CompareRequest, seed: u64) -> Result<GenerateRequest> {
     let s = &req.settings;
     let mut messages = vec![];
     if !s.system_prompt.trim().is_empty() {
@@ -235,7 +235,15 @@ impl App {
             *running = Some(stop.clone());
         }
         let seed = req.settings.seed.unwrap_or_else(parallax_core::sampling::fresh_seed);
-        let gen = request(req, seed);
+        let gen = match request(req, seed) {
+            Ok(gen) => gen,
+            Err(e) => {
+                if let Ok(mut running) = self.compare_stop.lock() {
+                    *running = None;
+                }
+                return Err(e);
+            }
+        };
         let columns = if req.concurrent {
             let (a, b) = tokio::join!(
                 self.column(0, &req.columns[0], gen.clone(), &stop, sink),

@@ -213,6 +213,13 @@ impl App {
                 "Temperature must be 0–2 and top-p 0–1.",
             ));
         }
+        let tools = chat::chat_tools(settings)?;
+        if chat::chat_tool_choice(settings)? == parallax_core::tools::ToolChoice::Required && tools.is_empty() {
+            return Err(AppError::new(
+                "invalid_setting",
+                "Tool choice `required` needs at least one tool.",
+            ));
+        }
         Ok(self.store.update_chat_settings(id, settings)?)
     }
 

@@ -260,3 +260,92 @@ async fn settings_persist_and_the_endpoint_serves_the_chat_models_on_loopback() 
     assert_eq!(reopened.settings().default_engine, "mlx");
     assert_eq!(reopened.info().engines.len(), 2);
 }
+
+const WEATHER_TOOL: &str = r#"[{"type": "function", "function": {"name": "get_weather",
+    "description": "Current weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}}]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_calls_the_tools_it_defines_takes_the_typed_result_and_answers() {
+    let (_dir, app) = app();
+    let conv = app.new_conversation(Some("Tools")).expect("conversation");
+    let mut s = conv.settings.clone();
+    s.tools = "[{\"name\": 1}]".into();
+    assert_eq!(
+        app.update_chat_settings(conv.id, &s).expect_err("bad tools").code,
+        "invalid_tools"
+    );
+    s.tools = String::new();
+    s.tool_choice = "required".into();
+    assert_eq!(
+        app.update_chat_settings(conv.id, &s).expect_err("no tools").code,
+        "invalid_setting"
+    );
+    s.tools = WEATHER_TOOL.into();
+    s.max_tokens = 48;
+    app.update_chat_settings(conv.id, &s).expect("tools saved");
+    let (_, sink) = recorder();
+    let call = app
+        .send_message(conv.id, "What is the weather in Paris?", &choice("gguf"), &sink)
+        .await
+        .expect("reply");
+    assert_eq!(call.status, MessageStatus::Complete, "{call:?}");
+    let [c] = call.tool_calls.as_slice() else {
+        panic!("one forced call expected: {call:?}");
+    };
+    assert_eq!(c.name, "get_weather");
+    let args: serde_json::Value = serde_json::from_str(&c.arguments).expect("arguments are JSON");
+    assert!(args["city"].is_string(), "{args}");
+    let e = app
+        .send_tool_result(conv.id, "call99999", "{}", &choice("gguf"), &sink)
+        .await
+        .expect_err("unknown call");
+    assert_eq!(e.code, "unknown_tool_call");
+    // The user types the result; the model answers with tools now off.
+    s.tool_choice = "none".into();
+    app.update_chat_settings(conv.id, &s).expect("tool choice none");
+    let answer = app
+        .send_tool_result(conv.id, &c.id, r#"{"celsius": 21}"#, &choice("gguf"), &sink)
+        .await
+        .expect("answer");
+    assert_eq!(answer.status, MessageStatus::Complete);
+    assert!(!answer.content.is_empty() && answer.tool_calls.is_empty(), "{answer:?}");
+    let msgs = app.conversation(conv.id).expect("stored").messages;
+    let roles: Vec<Role> = msgs.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool, Role::Assistant]);
+    assert_eq!(msgs[2].tool_call_id.as_deref(), Some(c.id.as_str()));
+    assert_eq!(
+        msgs[1].tool_calls, call.tool_calls,
+        "the calls are stored with the reply"
+    );
+    let e = app
+        .send_tool_result(conv.id, &c.id, "{}", &choice("gguf"), &sink)
+        .await
+        .expect_err("answered");
+    assert_eq!(e.code, "tool_call_answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_constrains_the_reply_to_json() {
+    let (_dir, app) = app();
+    let conv = app.new_conversation(None).expect("conversation");
+    let mut s = conv.settings.clone();
+    s.json_output = true;
+    s.max_tokens = 96;
+    app.update_chat_settings(conv.id, &s).expect("settings");
+    let (_, sink) = recorder();
+    let reply = app
+        .send_message(
+            conv.id,
+            "Reply with {\"capital\": ...} for France.",
+            &choice("gguf"),
+            &sink,
+        )
+        .await
+        .expect("reply");
+    let stats = reply.stats.clone().expect("stats");
+    let text = reply.content.trim();
+    assert_eq!(stats.finish_reason, "stop", "{text}");
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(v.is_object(), "{text}");
+}

@@ -56,6 +56,9 @@ pub fn engine_stats(id: &str, live: &LiveStatus) -> EngineStats {
         allocator_active_bytes: live.memory.allocator_active_bytes,
         allocator_peak_bytes: live.memory.allocator_peak_bytes,
         allocator_cache_bytes: live.memory.allocator_cache_bytes,
+        slots: live.slots,
+        busy: live.generations.len(),
+        waiting: live.waiting,
     }
 }
 

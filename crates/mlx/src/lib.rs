@@ -22,7 +22,8 @@ use std::time::Instant;
 
 use mlx_rs::Array;
 use parallax_core::{
-    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, Tokenizer,
+    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, SlotTokens,
+    Tokenizer,
 };
 
 pub use checkpoint::Checkpoint;
@@ -38,9 +39,7 @@ pub const BACKEND: &str = "mlx";
 pub struct MlxEngine {
     model: Model,
     info: ModelInfo,
-    /// Each slot's per-layer caches while another slot is selected (the selected slot's
-    /// caches are in the model's layers; its entry here is empty).
-    parked: Vec<Vec<nn::KvCache>>,
+    /// The slot single-sequence calls act on.
     slot: usize,
 }
 
@@ -85,7 +84,6 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let model = Model::load(&mut t, &desc)?;
     let mut engine = MlxEngine {
         model,
-        parked: vec![Vec::new()],
         slot: 0,
         info: ModelInfo {
             id: id.to_owned(),
@@ -115,6 +113,41 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     ))
 }
 
+impl MlxEngine {
+    /// One pass over the rows, each appended to its slot's cache.
+    fn run(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
+        let mut segments: Vec<nn::Segment> = Vec::with_capacity(rows.len());
+        let mut ids: Vec<i32> = Vec::new();
+        for r in rows {
+            let Some(len) = self.model.caches(r.slot).next().map(|c| c.len()) else {
+                return Err(Error::Engine(format!("slot {} does not exist", r.slot)));
+            };
+            if segments.iter().any(|s| s.slot == r.slot) {
+                return Err(Error::Engine(format!("slot {} appears twice in one batch", r.slot)));
+            }
+            if r.tokens.is_empty() {
+                return Err(Error::Engine("a batch row has no tokens".into()));
+            }
+            if len + r.tokens.len() > self.info.context_length {
+                return Err(Error::ContextLengthExceeded {
+                    prompt_tokens: len + r.tokens.len(),
+                    context_length: self.info.context_length,
+                });
+            }
+            segments.push(nn::Segment {
+                slot: r.slot,
+                len: r.tokens.len(),
+            });
+            ids.extend(r.tokens.iter().map(|&t| t as i32));
+        }
+        let ids = Array::from_slice(&ids, &[ids.len() as i32]);
+        let logits = self.model.forward(&ids, &segments).map_err(engine_err)?;
+        let flat = nn::to_f32_vec(&logits).map_err(engine_err)?;
+        let vocab = flat.len() / segments.len().max(1);
+        Ok(flat.chunks(vocab.max(1)).map(<[f32]>::to_vec).collect())
+    }
+}
+
 impl Engine for MlxEngine {
     fn backend(&self) -> &'static str {
         BACKEND
@@ -125,74 +158,65 @@ impl Engine for MlxEngine {
     }
 
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        if self.kv_len() + tokens.len() > self.info.context_length {
-            return Err(Error::ContextLengthExceeded {
-                prompt_tokens: self.kv_len() + tokens.len(),
-                context_length: self.info.context_length,
-            });
-        }
-        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-        let ids = Array::from_slice(&ids, &[ids.len() as i32]);
-        let logits = self.model.forward(&ids).map_err(engine_err)?;
-        nn::to_f32_vec(&logits).map_err(engine_err)
+        let rows = [SlotTokens {
+            slot: self.slot,
+            tokens,
+        }];
+        Ok(self.run(&rows)?.pop().unwrap_or_default())
+    }
+
+    /// Every row's projections and MLP in one pass over the weights, attention per row
+    /// against its own slot's cache.
+    fn forward_batch(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
+        self.run(rows)
+    }
+
+    fn batches(&self) -> bool {
+        true
     }
 
     fn reset(&mut self) -> Result<()> {
-        for a in self.model.attention() {
-            a.cache.clear();
+        for c in self.model.caches_mut(self.slot) {
+            c.clear();
         }
         Ok(())
     }
 
     /// Every layer keeps every position (sliding windows are a mask), so any prefix is exact.
     fn truncate(&mut self, len: usize) -> Result<()> {
-        for a in self.model.attention() {
-            a.cache.truncate(len);
+        for c in self.model.caches_mut(self.slot) {
+            c.truncate(len);
         }
         Ok(())
     }
 
     fn kv_len(&self) -> usize {
-        self.model.attention_ref().next().map_or(0, |a| a.cache.len())
+        self.model.caches(self.slot).next().map_or(0, |c| c.len())
     }
 
-    /// Slots are swapped in and out of the layers; `forward_batch` runs the rows one after
-    /// the other (the default), each on its own cache.
     fn set_slots(&mut self, n: usize) -> Result<usize> {
-        self.select_slot(0)?;
-        self.parked = (0..n.max(1)).map(|_| Vec::new()).collect();
-        Ok(self.parked.len())
+        self.model.set_slots(n);
+        self.slot = 0;
+        Ok(n.max(1))
     }
 
     fn select_slot(&mut self, slot: usize) -> Result<()> {
-        if slot >= self.parked.len() {
+        if self.model.caches(slot).next().is_none() {
             return Err(Error::Engine(format!("slot {slot} does not exist")));
         }
-        if slot == self.slot {
-            return Ok(());
-        }
-        let mut incoming = std::mem::take(&mut self.parked[slot]).into_iter();
-        let outgoing = self
-            .model
-            .attention()
-            .map(|a| std::mem::replace(&mut a.cache, incoming.next().unwrap_or_default()))
-            .collect();
-        self.parked[self.slot] = outgoing;
         self.slot = slot;
         Ok(())
     }
 
     fn memory(&self) -> MemoryReport {
-        let parked = self.parked.iter().flatten();
-        let kv: u64 = self.model.attention_ref().map(|a| a.cache.bytes()).sum::<u64>()
-            + parked.clone().map(|c| c.bytes()).sum::<u64>();
-        let layers = self.model.attention_ref().count().max(1);
-        let parked_tokens = parked.map(|c| c.len()).sum::<usize>() / layers;
+        let kv: u64 = self.model.all_caches().map(|c| c.bytes()).sum();
+        let layers = self.model.caches(0).count().max(1);
+        let kv_tokens = self.model.all_caches().map(|c| c.len()).sum::<usize>() / layers;
         let allocator = device::allocator_memory();
         MemoryReport {
             weight_bytes: self.info.weight_bytes,
             kv_cache_bytes: kv,
-            kv_tokens: self.kv_len() + parked_tokens,
+            kv_tokens,
             allocator_active_bytes: allocator.map(|m| m.0),
             allocator_peak_bytes: allocator.map(|m| m.1),
             allocator_cache_bytes: allocator.map(|m| m.2),

@@ -9,7 +9,8 @@ use parallax_core::{Result, RoutingLog};
 
 use crate::experts::Moe;
 use crate::nn::{
-    load_attention, output_logits, rms_norm, Attention, AttentionConfig, AttentionParts, Linear, MResult, Mlp, Rope,
+    load_attention, output_logits, rms_norm, Attention, AttentionConfig, AttentionParts, KvCache, Linear, MResult, Mlp,
+    Rope, Segment,
 };
 use crate::tensors::Tensors;
 
@@ -191,14 +192,16 @@ impl Model {
         true
     }
 
-    /// `ids` (`[n]`, i32) at positions `kv_len..kv_len+n`; the last position's logits `[1, vocab]`.
-    pub fn forward(&mut self, ids: &Array) -> MResult<Array> {
+    /// `ids` (`[rows]`, i32): the tokens of `segments` one after the other, each segment one
+    /// sequence's next tokens in its own slot. Returns each segment's last logits,
+    /// `[segments, vocab]`.
+    pub fn forward(&mut self, ids: &Array, segments: &[Segment]) -> MResult<Array> {
         let mut x = self.embed.rows(ids)?.expand_dims(0)?;
         if let Some(s) = self.embed_scale {
             x = x.multiply(Array::from_f32(s))?;
         }
         for (i, b) in self.blocks.iter_mut().enumerate() {
-            let r = b.attn.forward(&rms_norm(&x, &b.input_norm, self.eps)?)?;
+            let r = b.attn.forward(&rms_norm(&x, &b.input_norm, self.eps)?, segments)?;
             let r = match &b.post_attn_norm {
                 Some(n) => rms_norm(&r, n, self.eps)?,
                 None => r,
@@ -228,19 +231,34 @@ impl Model {
             };
             x = x.add(r)?;
         }
-        let logits = output_logits(&x, &self.norm, self.eps, self.lm_head.as_ref().unwrap_or(&self.embed))?;
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        let logits = output_logits(&x, segments, &self.norm, self.eps, head)?;
         match self.final_softcap {
             Some(cap) => mlx_rs::ops::tanh(&logits.divide(Array::from_f32(cap))?)?.multiply(Array::from_f32(cap)),
             None => Ok(logits),
         }
     }
 
-    pub fn attention(&mut self) -> impl Iterator<Item = &mut Attention> {
-        self.blocks.iter_mut().map(|b| &mut b.attn)
+    /// Every layer's cache of `slot`.
+    pub fn caches(&self, slot: usize) -> impl Iterator<Item = &KvCache> {
+        self.blocks.iter().filter_map(move |b| b.attn.caches.get(slot))
     }
 
-    pub fn attention_ref(&self) -> impl Iterator<Item = &Attention> {
-        self.blocks.iter().map(|b| &b.attn)
+    /// Every layer's cache of `slot`, to change.
+    pub fn caches_mut(&mut self, slot: usize) -> impl Iterator<Item = &mut KvCache> {
+        self.blocks.iter_mut().filter_map(move |b| b.attn.caches.get_mut(slot))
+    }
+
+    /// `n` slots in every layer (the first kept as it is).
+    pub fn set_slots(&mut self, n: usize) {
+        for b in &mut self.blocks {
+            b.attn.caches.resize_with(n.max(1), KvCache::default);
+        }
+    }
+
+    /// Every cache of every slot.
+    pub fn all_caches(&self) -> impl Iterator<Item = &KvCache> {
+        self.blocks.iter().flat_map(|b| &b.attn.caches)
     }
 }
 

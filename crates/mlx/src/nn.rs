@@ -132,9 +132,18 @@ impl Linear {
 
 /// The logits of the last position: final norm, then the output projection (the tied
 /// embedding where the model has no `lm_head`).
-pub fn output_logits(x: &Array, norm: &Array, eps: f32, head: &Linear) -> MResult<Array> {
-    let n = x.shape()[1];
-    let last = x.index((.., n - 1, ..));
+/// The logits of each segment's last row of `x` (`[1, rows, hidden]`): `[segments, vocab]`.
+pub fn output_logits(x: &Array, segments: &[Segment], norm: &Array, eps: f32, head: &Linear) -> MResult<Array> {
+    let mut at = 0i32;
+    let mut lasts = Vec::with_capacity(segments.len());
+    for s in segments {
+        at += s.len as i32;
+        lasts.push(x.index((.., at - 1, ..)));
+    }
+    let last = match lasts.len() {
+        1 => lasts.remove(0),
+        _ => ops::concatenate(&lasts, 0)?,
+    };
     head.forward(&rms_norm(&last, norm, eps)?)
 }
 
@@ -326,7 +335,7 @@ pub fn load_attention(
         sinks,
         cfg,
         qk_norm: None,
-        cache: KvCache::default(),
+        caches: vec![KvCache::default()],
     })
 }
 
@@ -457,7 +466,16 @@ pub struct Attention {
     pub sinks: Option<Array>,
     /// Qwen3, Gemma 3: RMS norms on queries and keys, with their eps.
     pub qk_norm: Option<(Array, Array, f32)>,
-    pub cache: KvCache,
+    /// One KV cache per engine slot (sequence).
+    pub caches: Vec<KvCache>,
+}
+
+/// A run of consecutive rows of a batched input that belong to one sequence: `len` tokens
+/// appended to slot `slot`'s cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub slot: usize,
+    pub len: usize,
 }
 
 impl Attention {
@@ -476,21 +494,45 @@ impl Attention {
         }
     }
 
-    /// `x`: `[1, n, hidden]` at positions `cache.len()..`; returns `[1, n, hidden]`.
-    pub fn forward(&mut self, x: &Array) -> MResult<Array> {
+    /// `x`: `[1, rows, hidden]`, the rows of `segments` one after the other, each at the
+    /// positions after its slot's cache. The projections run over all rows at once (one weight
+    /// read for every sequence); attention runs per segment against its own cache. Returns
+    /// `[1, rows, hidden]`.
+    pub fn forward(&mut self, x: &Array, segments: &[Segment]) -> MResult<Array> {
+        let (q, k, v) = self.project(x)?;
+        let mut outs = Vec::with_capacity(segments.len());
+        let mut at = 0i32;
+        for s in segments {
+            let end = at + s.len as i32;
+            let part = |t: &Array| t.index((.., at..end, ..));
+            outs.push(self.attend(part(&q), part(&k), part(&v), s.slot)?);
+            at = end;
+        }
+        let out = match outs.len() {
+            1 => outs.remove(0),
+            _ => ops::concatenate(&outs, 1)?,
+        };
+        self.o.forward(&out)
+    }
+
+    /// One sequence's projected queries, keys and values `[1, n, ·]` against slot `slot`'s
+    /// cache; returns `[1, n, heads · head_dim]` before the output projection.
+    fn attend(&mut self, q: Array, k: Array, v: Array, slot: usize) -> MResult<Array> {
         let c = &self.cfg;
-        let n = x.shape()[1];
+        let n = q.shape()[1];
         let heads = |y: Array, h: usize| -> MResult<Array> {
             y.reshape(&[1, n, h as i32, c.head_dim as i32])?
                 .transpose_axes(&[0, 2, 1, 3])
         };
-        let (q, k, v) = self.project(x)?;
         let (mut q, mut k, v) = (heads(q, c.n_heads)?, heads(k, c.n_kv_heads)?, heads(v, c.n_kv_heads)?);
         if let Some((qn, kn, eps)) = &self.qk_norm {
             q = rms_norm(&q, qn, *eps)?;
             k = rms_norm(&k, kn, *eps)?;
         }
-        let offset = self.cache.len();
+        let Some(cache) = self.caches.get_mut(slot) else {
+            return Err(mlx_rs::error::Exception::custom(format!("slot {slot} does not exist")));
+        };
+        let offset = cache.len();
         if let Some(rope) = &c.rope {
             q = rope.apply(&q, offset as i32)?;
             k = rope.apply(&k, offset as i32)?;
@@ -503,8 +545,8 @@ impl Attention {
             let scales: Vec<f32> = (offset..offset + n as usize).map(|p| t.at(p)).collect();
             q = q.multiply(Array::from_slice(&scales, &[n, 1]))?;
         }
-        let (keys, values) = self.cache.append(&k, &v, c.max_len)?;
-        let mask = attention_mask(n as usize, self.cache.len(), c.reach);
+        let (keys, values) = cache.append(&k, &v, c.max_len)?;
+        let mask = attention_mask(n as usize, cache.len(), c.reach);
         let out = match (c.softcap, &self.sinks) {
             (None, None) => match &mask {
                 Mask::None => fast::scaled_dot_product_attention(&q, &keys, &values, c.scale, None, None)?,
@@ -520,10 +562,8 @@ impl Attention {
             },
             (cap, sinks) => written_out_attention(&q, &keys, &values, c, cap, sinks.as_ref(), &mask)?,
         };
-        let out = out
-            .transpose_axes(&[0, 2, 1, 3])?
-            .reshape(&[1, n, (c.n_heads * c.head_dim) as i32])?;
-        self.o.forward(&out)
+        out.transpose_axes(&[0, 2, 1, 3])?
+            .reshape(&[1, n, (c.n_heads * c.head_dim) as i32])
     }
 }
 

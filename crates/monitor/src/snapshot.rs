@@ -26,7 +26,7 @@ pub struct SystemStats {
     pub swap_used_bytes: u64,
 }
 
-/// A loaded engine's memory, as its probe reports it.
+/// A loaded engine's memory and slots, as its probe reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct EngineStats {
     pub id: String,
@@ -35,6 +35,14 @@ pub struct EngineStats {
     pub allocator_active_bytes: Option<u64>,
     pub allocator_peak_bytes: Option<u64>,
     pub allocator_cache_bytes: Option<u64>,
+    /// Generations it runs at once (continuous batching), of which `busy` run now.
+    #[serde(default)]
+    pub slots: usize,
+    #[serde(default)]
+    pub busy: usize,
+    /// Requests waiting for a slot.
+    #[serde(default)]
+    pub waiting: usize,
 }
 
 /// A generation in progress.

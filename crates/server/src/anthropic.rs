@@ -206,6 +206,7 @@ fn parse(body: &[u8], need_max_tokens: bool) -> Result<Parsed, ApiError> {
 fn stop_reason(r: &GenerationResult) -> &'static str {
     match r.finish_reason {
         _ if !r.tool_calls.is_empty() => "tool_use",
+        _ if r.stop_sequence.is_some() => "stop_sequence",
         FinishReason::Length => "max_tokens",
         FinishReason::Stop | FinishReason::Cancelled => "end_turn",
     }
@@ -223,7 +224,7 @@ fn message(id: &str, model: &str, r: &GenerationResult) -> Value {
     }
     content.extend(r.tool_calls.iter().map(tool_use));
     json!({"id": id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": stop_reason(r), "stop_sequence": null,
+        "stop_reason": stop_reason(r), "stop_sequence": r.stop_sequence,
         "usage": {"input_tokens": r.usage.prompt_tokens, "output_tokens": r.usage.completion_tokens}})
 }
 
@@ -383,7 +384,7 @@ fn finish(r: &GenerationResult, text_open: bool) -> String {
     out.push_str(&event(
         "message_delta",
         json!({"type": "message_delta",
-        "delta": {"stop_reason": stop_reason(r), "stop_sequence": null},
+        "delta": {"stop_reason": stop_reason(r), "stop_sequence": r.stop_sequence},
         "usage": {"output_tokens": r.usage.completion_tokens}}),
     ));
     out.push_str(&event("message_stop", json!({"type": "message_stop"})));

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use parallax_core::reasoning::ThinkSplitter;
+use parallax_core::reasoning::{Opening, ThinkSplitter};
 use parallax_core::{Event, GenerationResult, GenerationStream, Logprobs};
 use serde_json::{json, Value};
 
@@ -124,12 +124,12 @@ async fn respond(
         // A reasoning model's think block goes out as `reasoning_content`.
         let (results, reasoning): (Vec<GenerationResult>, Vec<String>) = results
             .into_iter()
-            .map(|(mut r, thinking)| {
+            .map(|(mut r, opening)| {
                 if one_call {
                     r.tool_calls.truncate(1);
                 }
                 let (reasoning, answer) = match kind {
-                    Kind::Chat => ThinkSplitter::split(&r.text, thinking),
+                    Kind::Chat => ThinkSplitter::split(&r.text, opening),
                     Kind::Text => (String::new(), r.text.clone()),
                 };
                 r.text = answer;
@@ -232,14 +232,16 @@ pub(crate) async fn first_event(gen: &mut GenerationStream) -> Result<Event, Api
     }
 }
 
-/// Runs a generation whose first event is `ev` to its end; says whether the prompt opened a
-/// think block.
-pub(crate) async fn finished(mut ev: Event, gen: &mut GenerationStream) -> Result<(GenerationResult, bool), ApiError> {
-    let mut thinking = false;
+/// Runs a generation whose first event is `ev` to its end; says how its reasoning opens.
+pub(crate) async fn finished(
+    mut ev: Event,
+    gen: &mut GenerationStream,
+) -> Result<(GenerationResult, Opening), ApiError> {
+    let mut opening = Opening::default();
     loop {
         match ev {
-            Event::Finished(r) => return Ok((r, thinking)),
-            Event::Started { thinking: t, .. } => thinking = t,
+            Event::Finished(r) => return Ok((r, opening)),
+            Event::Started { thinking, harmony, .. } => opening = Opening { thinking, harmony },
             Event::Token { .. } => {}
         }
         ev = match gen.next().await {
@@ -281,8 +283,11 @@ async fn stream_choice(
         return None;
     }
     let mut think = match &first {
-        Event::Started { thinking, .. } => ThinkSplitter::new(*thinking),
-        _ => ThinkSplitter::new(false),
+        Event::Started { thinking, harmony, .. } => ThinkSplitter::new(Opening {
+            thinking: *thinking,
+            harmony: *harmony,
+        }),
+        _ => ThinkSplitter::new(Opening::default()),
     };
     let mut pending = Some(first);
     // Log-probabilities of tokens whose text is still held back (stop strings, partial

@@ -294,23 +294,7 @@ pub(crate) fn tools_with(
         .map(|(i, t)| {
             let bad = |why: &str| ApiError::bad_request("tools", format!("`tools[{i}]`: {why}"));
             let (name, description, parameters) = parts(t).ok_or_else(|| bad("only function tools are supported"))?;
-            let name = name
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| bad("its name must be a string"))?;
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(bad("its name may hold only letters, digits, `_` and `-`"));
-            }
-            let parameters = match parameters {
-                Value::Null => serde_json::json!({"type": "object", "properties": {}}),
-                p @ Value::Object(o) if o.get("type").is_none_or(|t| t == "object") => p.clone(),
-                _ => return Err(bad("its parameters must be a JSON schema of an object")),
-            };
-            Ok(Tool {
-                name: name.to_owned(),
-                description: description.as_str().map(str::to_owned),
-                parameters,
-            })
+            Tool::from_parts(name, description, parameters).map_err(|why| bad(&why))
         })
         .collect()
 }

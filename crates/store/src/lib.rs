@@ -181,8 +181,8 @@ impl Store {
                 return Err(Error::NotFound("conversation", conversation));
             }
             tx.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, engine, model, stats, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO messages (conversation_id, role, content, status, engine, model, stats, created_ms, tool_call_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     conversation,
                     new.role.as_str(),
@@ -191,7 +191,8 @@ impl Store {
                     new.engine,
                     new.model,
                     stats,
-                    at
+                    at,
+                    new.tool_call_id
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -211,6 +212,17 @@ impl Store {
             .optional()?
             .ok_or(Error::NotFound("message", id))
         })
+    }
+
+    /// Records the calls a reply made.
+    pub fn set_tool_calls(&self, id: i64, calls: &[ToolCallRecord]) -> Result<()> {
+        let json = serde_json::to_string(calls)?;
+        let n =
+            self.with(|c| Ok(c.execute("UPDATE messages SET tool_calls = ?2 WHERE id = ?1", params![id, json])?))?;
+        if n == 0 {
+            return Err(Error::NotFound("message", id));
+        }
+        Ok(())
     }
 
     /// Rewrites a reply's text and status (as it streams, and when it ends), and its stats.

@@ -39,6 +39,10 @@ CREATE TABLE bench_runs (
 /// A run's outcome: complete, cancelled or failed (with the others kept in the history).
 const V2: &str = "ALTER TABLE bench_runs ADD COLUMN status TEXT NOT NULL DEFAULT 'complete';";
 
+/// Tool calling in chats: an assistant reply's calls (JSON), and the call a tool message answers.
+const V3: &str = "ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN tool_call_id TEXT;";
+
 /// WAL (readers never block the writer; a kill loses no committed write), foreign keys on,
 /// and the schema brought to the current version.
 pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
@@ -52,6 +56,9 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     }
     if version < 2 {
         conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
+    }
+    if version < 3 {
+        conn.execute_batch(&format!("BEGIN; {V3} PRAGMA user_version = 3; COMMIT;"))?;
     }
     Ok(())
 }

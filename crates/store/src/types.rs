@@ -15,6 +15,14 @@ pub struct ChatSettings {
     /// Fixed seed for reproducible replies; none draws a fresh one per reply.
     #[ts(type = "number | null")]
     pub seed: Option<u64>,
+    /// Functions the model may call, as the user wrote them: a JSON array of
+    /// `{"name", "description", "parameters"}` (or OpenAI's `{"type": "function", "function": …}`);
+    /// empty for none. The model's calls are shown, and the user types each result.
+    pub tools: String,
+    /// Whether the model must call one of the tools: `auto` (it decides), `required`, `none`.
+    pub tool_choice: String,
+    /// Replies are constrained to one valid JSON value.
+    pub json_output: bool,
 }
 
 impl Default for ChatSettings {
@@ -26,6 +34,9 @@ impl Default for ChatSettings {
             top_k: 40,
             max_tokens: 512,
             seed: None,
+            tools: String::new(),
+            tool_choice: "auto".into(),
+            json_output: false,
         }
     }
 }
@@ -36,6 +47,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// A tool's result, typed by the user, answering one of the assistant's calls.
+    Tool,
 }
 
 impl Role {
@@ -44,6 +57,7 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 
@@ -51,9 +65,19 @@ impl Role {
         match s {
             "system" => Role::System,
             "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
             _ => Role::User,
         }
     }
+}
+
+/// A function call an assistant reply made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ToolCallRecord {
+    pub id: String,
+    pub name: String,
+    /// The arguments, as JSON text.
+    pub arguments: String,
 }
 
 /// Where a message stands. `Streaming` survives in the file only if the app died mid-reply;
@@ -121,6 +145,10 @@ pub struct Message {
     pub stats: Option<MessageStats>,
     #[ts(type = "number")]
     pub created_ms: i64,
+    /// The calls an assistant reply made.
+    pub tool_calls: Vec<ToolCallRecord>,
+    /// The call a tool message answers.
+    pub tool_call_id: Option<String>,
 }
 
 /// A message to append.
@@ -132,6 +160,7 @@ pub struct NewMessage {
     pub engine: Option<String>,
     pub model: Option<String>,
     pub stats: Option<MessageStats>,
+    pub tool_call_id: Option<String>,
 }
 
 impl NewMessage {
@@ -143,6 +172,16 @@ impl NewMessage {
             engine: None,
             model: None,
             stats: None,
+            tool_call_id: None,
+        }
+    }
+
+    /// The result of call `call_id`, as the user typed it.
+    pub fn tool_result(call_id: &str, content: &str) -> Self {
+        NewMessage {
+            role: Role::Tool,
+            tool_call_id: Some(call_id.to_owned()),
+            ..NewMessage::user(content)
         }
     }
 
@@ -155,6 +194,7 @@ impl NewMessage {
             engine: Some(engine.to_owned()),
             model: Some(model.to_owned()),
             stats: None,
+            tool_call_id: None,
         }
     }
 }
@@ -184,7 +224,7 @@ pub struct Conversation {
 }
 
 pub(crate) const MESSAGE_SELECT: &str =
-    "SELECT id, conversation_id, role, content, status, engine, model, stats, created_ms FROM messages";
+    "SELECT id, conversation_id, role, content, status, engine, model, stats, created_ms, tool_calls, tool_call_id FROM messages";
 
 pub(crate) fn message_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     let stats: Option<String> = r.get(7)?;
@@ -198,5 +238,7 @@ pub(crate) fn message_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message>
         model: r.get(6)?,
         stats: stats.and_then(|s| serde_json::from_str(&s).ok()),
         created_ms: r.get(8)?,
+        tool_calls: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+        tool_call_id: r.get(10)?,
     })
 }

@@ -165,3 +165,63 @@ fn benchmark_runs_are_kept_newest_first_and_survive_a_reopen() {
     assert_eq!(store.bench_runs().expect("list").len(), 1);
     assert_eq!(store.bench_run(first.id).unwrap_err().code(), "not_found");
 }
+
+#[test]
+fn a_database_from_before_tool_calling_opens_with_its_chats_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("parallax.sqlite");
+    {
+        // The version-2 schema, as the previous release left it, with one chat in it.
+        let c = rusqlite::Connection::open(&path).expect("old db");
+        c.execute_batch(
+            "CREATE TABLE conversations (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL,
+                 settings TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+             CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id INTEGER NOT NULL
+                 REFERENCES conversations(id) ON DELETE CASCADE, role TEXT NOT NULL, content TEXT NOT NULL,
+                 status TEXT NOT NULL, engine TEXT, model TEXT, stats TEXT, created_ms INTEGER NOT NULL);
+             CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+             CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE bench_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, out_dir TEXT NOT NULL,
+                 suite TEXT NOT NULL, model TEXT NOT NULL, engines TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                 summary TEXT NOT NULL, created_ms INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'complete');
+             INSERT INTO conversations VALUES (1, 'old', '{\"system_prompt\":\"\",\"temperature\":0.3,\"top_p\":0.9,\"top_k\":20,\"max_tokens\":64,\"seed\":null}', 1, 1);
+             INSERT INTO messages VALUES (1, 1, 'user', 'hi', 'complete', NULL, NULL, NULL, 1);
+             INSERT INTO messages VALUES (2, 1, 'assistant', 'hello', 'complete', 'gguf', 'm', NULL, 2);
+             PRAGMA user_version = 2;",
+        )
+        .expect("old schema");
+    }
+    let store = Store::open(&path).expect("migrated");
+    let c = store.conversation(1).expect("old chat");
+    assert_eq!(c.settings.temperature, 0.3);
+    assert_eq!(
+        (
+            c.settings.tools.as_str(),
+            c.settings.tool_choice.as_str(),
+            c.settings.json_output
+        ),
+        ("", "auto", false)
+    );
+    let contents: Vec<&str> = c.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["hi", "hello"]);
+    assert!(c
+        .messages
+        .iter()
+        .all(|m| m.tool_calls.is_empty() && m.tool_call_id.is_none()));
+    // The new columns work on the old file: a call, and its typed result.
+    let call = parallax_store::ToolCallRecord {
+        id: "call00001".into(),
+        name: "get_weather".into(),
+        arguments: r#"{"city":"Paris"}"#.into(),
+    };
+    store.set_tool_calls(2, std::slice::from_ref(&call)).expect("calls");
+    store
+        .add_message(1, &NewMessage::tool_result("call00001", r#"{"celsius":21}"#))
+        .expect("result");
+    let c = store.conversation(1).expect("chat");
+    assert_eq!(c.messages[1].tool_calls, [call]);
+    assert_eq!(
+        (c.messages[2].role, c.messages[2].tool_call_id.as_deref()),
+        (Role::Tool, Some("call00001"))
+    );
+}

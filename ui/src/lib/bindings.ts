@@ -4,9 +4,23 @@ export type ChatSettings = { system_prompt: string, temperature: number, top_p: 
 /**
  * Fixed seed for reproducible replies; none draws a fresh one per reply.
  */
-seed: number | null, };
+seed: number | null, 
+/**
+ * Functions the model may call, as the user wrote them: a JSON array of
+ * `{"name", "description", "parameters"}` (or OpenAI's `{"type": "function", "function": …}`);
+ * empty for none. The model's calls are shown, and the user types each result.
+ */
+tools: string, 
+/**
+ * Whether the model must call one of the tools: `auto` (it decides), `required`, `none`.
+ */
+tool_choice: string, 
+/**
+ * Replies are constrained to one valid JSON value.
+ */
+json_output: boolean, };
 
-export type Role = "system" | "user" | "assistant";
+export type Role = "system" | "user" | "assistant" | "tool";
 
 export type MessageStatus = "complete" | "streaming" | "stopped" | "interrupted" | "failed";
 
@@ -20,11 +34,25 @@ cached_tokens: number, completion_tokens: number, ttft_ms: number, decode_tps: n
  */
 finish_reason: string, };
 
+export type ToolCallRecord = { id: string, name: string, 
+/**
+ * The arguments, as JSON text.
+ */
+arguments: string, };
+
 export type Message = { id: number, conversation_id: number, role: Role, content: string, status: MessageStatus, 
 /**
  * The engine and model that wrote this reply (assistant messages).
  */
-engine: string | null, model: string | null, stats: MessageStats | null, created_ms: number, };
+engine: string | null, model: string | null, stats: MessageStats | null, created_ms: number, 
+/**
+ * The calls an assistant reply made.
+ */
+tool_calls: Array<ToolCallRecord>, 
+/**
+ * The call a tool message answers.
+ */
+tool_call_id: string | null, };
 
 export type ConversationSummary = { id: number, title: string, updated_ms: number, messages: number, };
 
@@ -134,7 +162,15 @@ cpu_percent: number, };
 
 export type SystemStats = { total_bytes: number, available_bytes: number, swap_total_bytes: number, swap_used_bytes: number, };
 
-export type EngineStats = { id: string, weight_bytes: number, kv_cache_bytes: number, allocator_active_bytes: number | null, allocator_peak_bytes: number | null, allocator_cache_bytes: number | null, };
+export type EngineStats = { id: string, weight_bytes: number, kv_cache_bytes: number, allocator_active_bytes: number | null, allocator_peak_bytes: number | null, allocator_cache_bytes: number | null, 
+/**
+ * Generations it runs at once (continuous batching), of which `busy` run now.
+ */
+slots: number, busy: number, 
+/**
+ * Requests waiting for a slot.
+ */
+waiting: number, };
 
 export type GenerationStats = { id: string, engine: string, tokens: number, tokens_per_second: number, ttft_ms: number | null, 
 /**

@@ -183,10 +183,20 @@ export class ChatStore {
     return ok;
   }
 
+  /** Sends the typed result of the tool call `callId`; the model answers it. */
+  async sendToolResult(callId: string, text: string): Promise<boolean> {
+    const c = this.current;
+    if (!c || this.busy || !text.trim()) return false;
+    const ok = await this.turn(() => this.t.sendToolResult(c.id, callId, text, this.choice, (e) => this.onEvent(e)));
+    await this.refresh();
+    return ok;
+  }
+
   async regenerate(): Promise<void> {
     const c = this.current;
     if (!c || this.busy) return;
-    const lastUser = c.messages.map((m) => m.role).lastIndexOf('user');
+    const roles = c.messages.map((m) => m.role);
+    const lastUser = Math.max(roles.lastIndexOf('user'), roles.lastIndexOf('tool'));
     c.messages = c.messages.slice(0, lastUser + 1);
     await this.turn(() => this.t.regenerate(c.id, this.choice, (e) => this.onEvent(e)));
   }

@@ -20,6 +20,8 @@ export interface Transport {
   deleteConversation(id: number): Promise<void>;
   updateChatSettings(id: number, settings: ChatSettings): Promise<void>;
   sendMessage(conversationId: number, content: string, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
+  /** Answers a reply's tool call with the result the user typed; the model replies. */
+  sendToolResult(conversationId: number, callId: string, content: string, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
   regenerate(conversationId: number, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
   editAndResend(messageId: number, content: string, choice: Choice, onEvent: (e: ChatEvent) => void): Promise<Message>;
   stopReply(conversationId: number): Promise<boolean>;
@@ -68,6 +70,8 @@ export const tauriTransport: Transport = {
   updateChatSettings: (id, settings) => invoke<void>('update_chat_settings', { id, settings }),
   sendMessage: (conversationId, content, choice, onEvent) =>
     invoke<Message>('send_message', { conversationId, content, choice, onEvent: channel(onEvent) }),
+  sendToolResult: (conversationId, callId, content, choice, onEvent) =>
+    invoke<Message>('send_tool_result', { conversationId, callId, content, choice, onEvent: channel(onEvent) }),
   regenerate: (conversationId, choice, onEvent) =>
     invoke<Message>('regenerate', { conversationId, choice, onEvent: channel(onEvent) }),
   editAndResend: (messageId, content, choice, onEvent) =>
