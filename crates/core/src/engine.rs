@@ -97,6 +97,77 @@ pub trait Engine: Send {
     }
 }
 
+/// An engine's slots and the one single-sequence calls act on (what `set_slots` and
+/// `select_slot` keep for an engine that holds a cache per slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slots {
+    count: usize,
+    selected: usize,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots { count: 1, selected: 0 }
+    }
+}
+
+impl Slots {
+    /// `n` slots (at least one), slot 0 selected; returns how many.
+    pub fn resize(&mut self, n: usize) -> usize {
+        *self = Slots {
+            count: n.max(1),
+            selected: 0,
+        };
+        self.count
+    }
+
+    pub fn select(&mut self, slot: usize) -> Result<()> {
+        if slot >= self.count {
+            return Err(crate::Error::Engine(format!(
+                "slot {slot} does not exist ({} slots)",
+                self.count
+            )));
+        }
+        self.selected = slot;
+        Ok(())
+    }
+
+    pub fn selected(&self) -> usize {
+        self.selected
+    }
+}
+
+/// Checks a batched step's rows before an engine runs them (each slot once, known, given
+/// tokens, and room in the context for them) and returns each row's first position.
+/// `slot_len`: the positions a slot's cache holds, `None` for a slot that does not exist.
+pub fn batch_positions(
+    rows: &[SlotTokens],
+    context_length: usize,
+    slot_len: impl Fn(usize) -> Option<usize>,
+) -> Result<Vec<usize>> {
+    let mut positions = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let pos = slot_len(r.slot).ok_or_else(|| crate::Error::Engine(format!("slot {} does not exist", r.slot)))?;
+        if rows[..i].iter().any(|o| o.slot == r.slot) {
+            return Err(crate::Error::Engine(format!(
+                "slot {} appears twice in one batch",
+                r.slot
+            )));
+        }
+        if r.tokens.is_empty() {
+            return Err(crate::Error::Engine("a batch row has no tokens".into()));
+        }
+        if pos + r.tokens.len() > context_length {
+            return Err(crate::Error::ContextLengthExceeded {
+                prompt_tokens: pos + r.tokens.len(),
+                context_length,
+            });
+        }
+        positions.push(pos);
+    }
+    Ok(positions)
+}
+
 /// One row of a batched step: tokens to append to a slot's cache.
 #[derive(Debug, Clone, Copy)]
 pub struct SlotTokens<'a> {
@@ -178,5 +249,35 @@ impl LoadedModel {
             self.engine.info().vocab_size,
         )?);
         Ok(self.grammars.get_or_init(|| built).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_names_each_known_slot_once_with_tokens_that_fit() {
+        let lens = [3usize, 0, 7];
+        let len = |slot: usize| lens.get(slot).copied();
+        let row = |slot, tokens: &'static [u32]| SlotTokens { slot, tokens };
+        assert_eq!(
+            batch_positions(&[row(2, &[1]), row(0, &[1, 2])], 10, len).expect("ok"),
+            [7, 3]
+        );
+        let err = |rows: &[SlotTokens]| batch_positions(rows, 10, len).expect_err("refused").to_string();
+        assert!(err(&[row(3, &[1])]).contains("slot 3 does not exist"));
+        assert!(err(&[row(1, &[1]), row(1, &[2])]).contains("twice"));
+        assert!(err(&[row(0, &[])]).contains("no tokens"));
+        assert!(matches!(
+            batch_positions(&[row(2, &[1, 2, 3, 4])], 10, len),
+            Err(crate::Error::ContextLengthExceeded { prompt_tokens: 11, .. })
+        ));
+        let mut slots = Slots::default();
+        assert_eq!(slots.resize(0), 1, "at least one slot");
+        assert!(slots.select(1).is_err());
+        assert_eq!(slots.resize(4), 4);
+        slots.select(3).expect("select");
+        assert_eq!(slots.selected(), 3);
     }
 }

@@ -58,6 +58,25 @@ fn yes() -> bool {
     true
 }
 
+impl GenerateRequest {
+    /// A request with nothing beyond its prompt, length and sampling: no stop strings,
+    /// log-probabilities, format, tools or biases; prompt caching on.
+    pub fn new(prompt: Prompt, max_tokens: usize, sampling: SamplingParams) -> Self {
+        GenerateRequest {
+            prompt,
+            max_tokens,
+            sampling,
+            stop: vec![],
+            logprobs: None,
+            cache_prompt: true,
+            format: None,
+            tools: vec![],
+            tool_choice: Default::default(),
+            logit_bias: vec![],
+        }
+    }
+}
+
 /// Most alternatives a token's log-probability entry may list (OpenAI's limit).
 pub const MAX_TOP_LOGPROBS: usize = 20;
 

@@ -28,7 +28,7 @@ pub mod tools;
 
 pub use arch::{Family, ModelDesc};
 pub use chat::{ChatMessage, ChatTemplate};
-pub use engine::{Engine, LoadedModel, MemoryReport, ModelInfo, SlotTokens};
+pub use engine::{batch_positions, Engine, LoadedModel, MemoryReport, ModelInfo, SlotTokens, Slots};
 pub use error::{Error, Result};
 pub use generate::{
     generate, Event, FinishReason, Flow, GenerateRequest, GenerationResult, Logprobs, Prompt, Timings, TokenLogprob,

@@ -176,19 +176,22 @@ mod tests {
             ("The user wants colours.\n".to_owned(), "Red, green, blue.".to_owned())
         );
         for step in 1..6 {
-            let mut s = ThinkSplitter::new(Opening::default());
-            let (mut r, mut a) = (String::new(), String::new());
-            let chars: Vec<char> = reply.chars().collect();
-            for chunk in chars.chunks(step) {
-                let (x, y) = s.push(&chunk.iter().collect::<String>());
-                r.push_str(&x);
-                a.push_str(&y);
-            }
-            let (x, y) = s.finish("");
+            assert_eq!(streamed(reply, Opening::default(), step), whole, "chunks of {step}");
+        }
+    }
+
+    /// `reply` pushed `step` characters at a time, then finished.
+    fn streamed(reply: &str, opening: Opening, step: usize) -> (String, String) {
+        let mut s = ThinkSplitter::new(opening);
+        let (mut r, mut a) = (String::new(), String::new());
+        let chars: Vec<char> = reply.chars().collect();
+        for chunk in chars.chunks(step) {
+            let (x, y) = s.push(&chunk.iter().collect::<String>());
             r.push_str(&x);
             a.push_str(&y);
-            assert_eq!((r, a), whole, "chunks of {step}");
         }
+        let (x, y) = s.finish("");
+        (r + &x, a + &y)
     }
 
     const THINKING: Opening = Opening {
@@ -206,16 +209,7 @@ mod tests {
         let whole = ThinkSplitter::split(reply, HARMONY);
         assert_eq!(whole, ("User wants colours.".into(), "Red, green, blue.".into()));
         for step in 1..8 {
-            let mut s = ThinkSplitter::new(HARMONY);
-            let (mut r, mut a) = (String::new(), String::new());
-            let chars: Vec<char> = reply.chars().collect();
-            for chunk in chars.chunks(step) {
-                let (x, y) = s.push(&chunk.iter().collect::<String>());
-                r.push_str(&x);
-                a.push_str(&y);
-            }
-            let (x, y) = s.finish("");
-            assert_eq!((r + &x, a + &y), whole, "chunks of {step}");
+            assert_eq!(streamed(reply, HARMONY, step), whole, "chunks of {step}");
         }
         // Straight to the final channel; a plain reply stays the answer; <think> means nothing.
         assert_eq!(

@@ -79,20 +79,13 @@ fn a_batched_step_gives_each_row_its_own_logits() {
 }
 
 fn request(prompt: &str, sampling: SamplingParams) -> GenerateRequest {
+    let chat = Prompt::Chat(vec![parallax_core::ChatMessage::new("user", prompt)]);
     GenerateRequest {
-        prompt: Prompt::Chat(vec![parallax_core::ChatMessage::new("user", prompt)]),
-        max_tokens: 24,
-        sampling,
-        stop: vec![],
-        logprobs: None,
         // Off: a reused prefix changes how many rows the rest of the prompt is prefilled in,
         // and so the kernel path (see above); with it on, batched and alone would differ by
         // that, not by the batching.
         cache_prompt: false,
-        format: None,
-        tools: vec![],
-        tool_choice: Default::default(),
-        logit_bias: vec![],
+        ..GenerateRequest::new(chat, 24, sampling)
     }
 }
 

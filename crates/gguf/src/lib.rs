@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use parallax_core::{
-    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, SlotTokens,
-    Tokenizer,
+    batch_positions, ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result,
+    SlotTokens, Slots, Tokenizer,
 };
 
 use crate::layers::{CResult, Segment};
@@ -43,8 +43,8 @@ pub struct GgufEngine {
     model: Model,
     info: ModelInfo,
     device: Device,
-    /// The slot single-sequence calls act on.
-    slot: usize,
+    /// The slots, and the one single-sequence calls act on.
+    slots: Slots,
 }
 
 fn engine_err(path: &Path) -> impl Fn(candle_core::Error) -> Error + '_ {
@@ -117,7 +117,7 @@ pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedM
         model,
         info,
         device,
-        slot: 0,
+        slots: Slots::default(),
     };
     Ok(LoadedModel::new(
         Box::new(engine),
@@ -144,7 +144,7 @@ impl Engine for GgufEngine {
         loop {
             let end = (start + UBATCH).min(tokens.len());
             let rows = [SlotTokens {
-                slot: self.slot,
+                slot: self.slots.selected(),
                 tokens: &tokens[start..end],
             }];
             let logits = self.run(&rows)?.pop().unwrap_or_default();
@@ -162,15 +162,15 @@ impl Engine for GgufEngine {
             return self.run(rows);
         }
         // A long row goes on its own, in ubatches.
-        let selected = self.slot;
+        let selected = self.slots.selected();
         let logits = rows
             .iter()
             .map(|r| {
-                self.slot = r.slot;
+                self.slots.select(r.slot)?;
                 self.forward(r.tokens)
             })
             .collect();
-        self.slot = selected;
+        self.slots.select(selected)?;
         logits
     }
 
@@ -180,21 +180,16 @@ impl Engine for GgufEngine {
 
     fn set_slots(&mut self, n: usize) -> Result<usize> {
         self.model.set_slots(n);
-        self.slot = 0;
-        Ok(n.max(1))
+        Ok(self.slots.resize(n))
     }
 
     fn select_slot(&mut self, slot: usize) -> Result<()> {
-        if self.model.caches(slot).next().is_none() {
-            return Err(Error::Engine(format!("slot {slot} does not exist")));
-        }
-        self.slot = slot;
-        Ok(())
+        self.slots.select(slot)
     }
 
     fn reset(&mut self) -> Result<()> {
         for layer in self.model.attention_layers() {
-            if let Some(c) = layer.caches.get_mut(self.slot) {
+            if let Some(c) = layer.caches.get_mut(self.slots.selected()) {
                 c.reset();
             }
         }
@@ -205,13 +200,13 @@ impl Engine for GgufEngine {
     /// sliding-window layer that dropped older keys refuses a prefix further back (the caller
     /// then starts from an empty cache).
     fn truncate(&mut self, len: usize) -> Result<()> {
-        if !self.model.caches(self.slot).all(|c| c.can_keep(len)) {
+        if !self.model.caches(self.slots.selected()).all(|c| c.can_keep(len)) {
             return Err(Error::Engine(format!(
                 "the KV cache cannot go back to position {len}: a sliding-window layer no longer holds the keys it needs"
             )));
         }
         for layer in self.model.attention_layers() {
-            if let Some(c) = layer.caches.get_mut(self.slot) {
+            if let Some(c) = layer.caches.get_mut(self.slots.selected()) {
                 c.truncate(len);
             }
         }
@@ -221,7 +216,7 @@ impl Engine for GgufEngine {
     /// Read from the cache itself (not a counter), so it can be used to verify that nothing
     /// was truncated.
     fn kv_len(&self) -> usize {
-        self.model.caches(self.slot).next().map_or(0, |c| c.len())
+        self.model.caches(self.slots.selected()).next().map_or(0, |c| c.len())
     }
 
     fn memory(&self) -> MemoryReport {
@@ -255,33 +250,19 @@ impl GgufEngine {
 
     /// One pass over rows of at most [`UBATCH`] tokens in all, each appended to its slot.
     fn run(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
-        let context = self.info.context_length;
-        let mut segments = Vec::with_capacity(rows.len());
-        let mut ids = Vec::new();
-        for r in rows {
-            let pos = self.model.caches(r.slot).next().map(|c| c.len());
-            let Some(pos) = pos else {
-                return Err(Error::Engine(format!("slot {} does not exist", r.slot)));
-            };
-            if segments.iter().any(|s: &Segment| s.slot == r.slot) {
-                return Err(Error::Engine(format!("slot {} appears twice in one batch", r.slot)));
-            }
-            if r.tokens.is_empty() {
-                return Err(Error::Engine("a batch row has no tokens".into()));
-            }
-            if pos + r.tokens.len() > context {
-                return Err(Error::ContextLengthExceeded {
-                    prompt_tokens: pos + r.tokens.len(),
-                    context_length: context,
-                });
-            }
-            segments.push(Segment {
+        let positions = batch_positions(rows, self.info.context_length, |slot| {
+            self.model.caches(slot).next().map(|c| c.len())
+        })?;
+        let segments: Vec<Segment> = rows
+            .iter()
+            .zip(positions)
+            .map(|(r, pos)| Segment {
                 slot: r.slot,
                 pos,
                 len: r.tokens.len(),
-            });
-            ids.extend_from_slice(r.tokens);
-        }
+            })
+            .collect();
+        let ids: Vec<u32> = rows.iter().flat_map(|r| r.tokens.iter().copied()).collect();
         let mut pass = || -> CResult<Vec<Vec<f32>>> {
             let ids = Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?;
             let logits = self.model.forward(&ids, &segments)?;

@@ -22,8 +22,8 @@ use std::time::Instant;
 
 use mlx_rs::Array;
 use parallax_core::{
-    ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result, SlotTokens,
-    Tokenizer,
+    batch_positions, ChatTemplate, Engine, Error, GgufHeader, LoadedModel, MemoryReport, ModelDesc, ModelInfo, Result,
+    SlotTokens, Slots, Tokenizer,
 };
 
 pub use checkpoint::Checkpoint;
@@ -39,8 +39,8 @@ pub const BACKEND: &str = "mlx";
 pub struct MlxEngine {
     model: Model,
     info: ModelInfo,
-    /// The slot single-sequence calls act on.
-    slot: usize,
+    /// The slots, and the one single-sequence calls act on.
+    slots: Slots,
 }
 
 fn engine_err(e: mlx_rs::error::Exception) -> Error {
@@ -84,7 +84,7 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let model = Model::load(&mut t, &desc)?;
     let mut engine = MlxEngine {
         model,
-        slot: 0,
+        slots: Slots::default(),
         info: ModelInfo {
             id: id.to_owned(),
             path: path.to_path_buf(),
@@ -116,30 +116,17 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
 impl MlxEngine {
     /// One pass over the rows, each appended to its slot's cache.
     fn run(&mut self, rows: &[SlotTokens]) -> Result<Vec<Vec<f32>>> {
-        let mut segments: Vec<nn::Segment> = Vec::with_capacity(rows.len());
-        let mut ids: Vec<i32> = Vec::new();
-        for r in rows {
-            let Some(len) = self.model.caches(r.slot).next().map(|c| c.len()) else {
-                return Err(Error::Engine(format!("slot {} does not exist", r.slot)));
-            };
-            if segments.iter().any(|s| s.slot == r.slot) {
-                return Err(Error::Engine(format!("slot {} appears twice in one batch", r.slot)));
-            }
-            if r.tokens.is_empty() {
-                return Err(Error::Engine("a batch row has no tokens".into()));
-            }
-            if len + r.tokens.len() > self.info.context_length {
-                return Err(Error::ContextLengthExceeded {
-                    prompt_tokens: len + r.tokens.len(),
-                    context_length: self.info.context_length,
-                });
-            }
-            segments.push(nn::Segment {
+        batch_positions(rows, self.info.context_length, |slot| {
+            self.model.caches(slot).next().map(|c| c.len())
+        })?;
+        let segments: Vec<nn::Segment> = rows
+            .iter()
+            .map(|r| nn::Segment {
                 slot: r.slot,
                 len: r.tokens.len(),
-            });
-            ids.extend(r.tokens.iter().map(|&t| t as i32));
-        }
+            })
+            .collect();
+        let ids: Vec<i32> = rows.iter().flat_map(|r| r.tokens.iter().map(|&t| t as i32)).collect();
         let ids = Array::from_slice(&ids, &[ids.len() as i32]);
         let logits = self.model.forward(&ids, &segments).map_err(engine_err)?;
         let flat = nn::to_f32_vec(&logits).map_err(engine_err)?;
@@ -159,7 +146,7 @@ impl Engine for MlxEngine {
 
     fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
         let rows = [SlotTokens {
-            slot: self.slot,
+            slot: self.slots.selected(),
             tokens,
         }];
         Ok(self.run(&rows)?.pop().unwrap_or_default())
@@ -176,7 +163,7 @@ impl Engine for MlxEngine {
     }
 
     fn reset(&mut self) -> Result<()> {
-        for c in self.model.caches_mut(self.slot) {
+        for c in self.model.caches_mut(self.slots.selected()) {
             c.clear();
         }
         Ok(())
@@ -184,28 +171,23 @@ impl Engine for MlxEngine {
 
     /// Every layer keeps every position (sliding windows are a mask), so any prefix is exact.
     fn truncate(&mut self, len: usize) -> Result<()> {
-        for c in self.model.caches_mut(self.slot) {
+        for c in self.model.caches_mut(self.slots.selected()) {
             c.truncate(len);
         }
         Ok(())
     }
 
     fn kv_len(&self) -> usize {
-        self.model.caches(self.slot).next().map_or(0, |c| c.len())
+        self.model.caches(self.slots.selected()).next().map_or(0, |c| c.len())
     }
 
     fn set_slots(&mut self, n: usize) -> Result<usize> {
         self.model.set_slots(n);
-        self.slot = 0;
-        Ok(n.max(1))
+        Ok(self.slots.resize(n))
     }
 
     fn select_slot(&mut self, slot: usize) -> Result<()> {
-        if self.model.caches(slot).next().is_none() {
-            return Err(Error::Engine(format!("slot {slot} does not exist")));
-        }
-        self.slot = slot;
-        Ok(())
+        self.slots.select(slot)
     }
 
     fn memory(&self) -> MemoryReport {

@@ -40,21 +40,14 @@ async fn the_probe_sees_the_engine_its_generation_and_its_load_event() {
     // A long generation: the probe must see it while it runs, without waiting for it.
     let handle = slot.chat().expect("chat model");
     let mut stream = handle
-        .generate(parallax_core::GenerateRequest {
-            prompt: parallax_core::Prompt::Raw("Once upon a time".into()),
-            max_tokens: 64,
-            sampling: parallax_core::SamplingParams {
+        .generate(parallax_core::GenerateRequest::new(
+            parallax_core::Prompt::Raw("Once upon a time".into()),
+            64,
+            parallax_core::SamplingParams {
                 temperature: 0.0,
                 ..Default::default()
             },
-            stop: vec![],
-            logprobs: None,
-            cache_prompt: true,
-            format: None,
-            tools: vec![],
-            tool_choice: Default::default(),
-            logit_bias: vec![],
-        })
+        ))
         .expect("queued");
     let mut seen = None;
     let mut tokens = 0;
