@@ -14,6 +14,7 @@ use parallax_bench::endpoint::Endpoint;
 
 /// What the suite runs, from `parallax bench`'s flags.
 pub struct Plan<'a> {
+    /// A catalog id, or the path of a GGUF file (served with `--import`).
     pub model: &'a str,
     pub engines: &'a [String],
     pub clients: &'a [usize],
@@ -104,10 +105,23 @@ fn log_file(out: &Path, name: &str) -> Result<Stdio> {
 
 fn parallax_server(plan: &Plan, engine: &str, slots: usize) -> Result<Server> {
     let port = free_port()?;
-    let child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--port", &port.to_string(), "--parallel", &slots.to_string()])
+    let mut cmd = Command::new(std::env::current_exe()?);
+    let path = Path::new(plan.model);
+    let id = match path.is_file() {
+        true => {
+            cmd.arg("serve").arg("--import").arg(path);
+            parallax_core::local_models::entry_of(path).map_err(|e| anyhow!(e))?.id
+        }
+        false => {
+            cmd.arg("serve");
+            plan.model.to_owned()
+        }
+    };
+    let model = format!("{id}@{engine}");
+    let child = cmd
+        .args(["--port", &port.to_string(), "--parallel", &slots.to_string()])
         .args(["--queue-depth", &(slots * 2).max(16).to_string()])
-        .args(["--model", &format!("{}@{engine}", plan.model)])
+        .args(["--model", &model])
         .stdout(Stdio::null())
         .stderr(log_file(plan.out, &format!("serve-{engine}"))?)
         .spawn()
@@ -116,7 +130,7 @@ fn parallax_server(plan: &Plan, engine: &str, slots: usize) -> Result<Server> {
         child,
         endpoint: Endpoint {
             url: format!("http://127.0.0.1:{port}/v1"),
-            model: format!("{}@{engine}", plan.model),
+            model,
             api_key: None,
         },
     })
@@ -183,6 +197,9 @@ fn cpu_line() -> String {
 pub fn run(plan: Plan) -> Result<()> {
     if plan.clients.is_empty() || plan.clients.contains(&0) {
         bail!("--clients takes client counts of at least 1, e.g. 1,2,4,8,16");
+    }
+    if let Some(bin) = plan.llama_server.as_ref().filter(|b| !b.is_file()) {
+        bail!("--llama-server {}: no such file", bin.display());
     }
     std::fs::create_dir_all(plan.out).with_context(|| format!("creating {}", plan.out.display()))?;
     let slots = plan.clients.iter().copied().max().unwrap_or(1);

@@ -24,14 +24,18 @@ pub struct Args {
     /// Load this model at start (`<id>` or `<id>@<engine>`, repeatable); others load on first use.
     #[arg(long = "model")]
     models: Vec<String>,
+    /// Serve this GGUF file or MLX model folder too, as `<file stem> (imported)` (repeatable),
+    /// as the app's import does.
+    #[arg(long = "import", value_name = "PATH")]
+    imports: Vec<std::path::PathBuf>,
     /// Requests per model that may run or wait at once; more get 429.
     #[arg(long, default_value_t = 16)]
     queue_depth: usize,
     /// Generations each model runs at once, batched in one forward pass per step (each in
     /// its own KV cache slot); more wait in the queue.
-    #[arg(long, value_name = "N", default_value_t = parallax_core::DEFAULT_SLOTS as u64,
-          value_parser = clap::value_parser!(u64).range(1..=64))]
-    parallel: u64,
+    /// (Default: as many as the model's full KV caches fit in half the free memory, at most 4.)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    parallel: Option<u64>,
     /// Unload a model after it has been idle this many seconds (default: never).
     #[arg(long, value_name = "SECS")]
     ttl: Option<u64>,
@@ -103,12 +107,21 @@ pub fn run(a: Args) -> Result<()> {
         return Err(anyhow!("--ttl must be at least 1 second"));
     }
     let mut models = ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth)
-        .with_parallel(a.parallel as usize)
+        .with_parallel(a.parallel.map(|n| n as usize))
         .with_ttl(a.ttl.map(Duration::from_secs))
         .with_memory_budget(a.memory_budget.map(|mb| mb * 1_000_000));
     for (engine, policy) in policies {
         models = models.with_reload_policy(engine, policy);
     }
+    let imported = a
+        .imports
+        .iter()
+        .map(|p| parallax_core::local_models::entry_of(p).map_err(|e| anyhow!("--import: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    for e in &imported {
+        eprintln!("parallax serve: serving {} as `{}`", e.file, e.id);
+    }
+    models.set_imported(imported);
     let state = ServerState::new(config, models);
     let _monitor = parallax_server::start_monitor(&state, Duration::from_millis(a.monitor_interval_ms))
         .map_err(|e| anyhow!("--monitor-interval-ms: {e}"))?;

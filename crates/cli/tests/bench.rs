@@ -417,3 +417,70 @@ fn a_synthetic_shape_that_does_not_fit_is_refused_before_anything_is_written() {
     );
     assert!(String::from_utf8_lossy(&run.stderr).contains("9 experts used of 8"));
 }
+
+/// The concurrency suite end to end: `parallax serve --parallel 2` started and loaded by 1
+/// and 2 clients at once, the table printed and written. (The llama-server anchor runs too
+/// where `make bench-anchors` built it; CI has none, and the table then has no ratio to it.)
+#[test]
+fn the_concurrency_suite_loads_a_server_with_clients_at_once_and_prints_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("utf-8");
+    let args = [
+        "bench",
+        "--suite",
+        "concurrency",
+        "--model",
+        MODEL,
+        "--engines",
+        "gguf",
+        "--clients",
+        "1,2",
+        "--rounds",
+        "1",
+        "--max-tokens",
+        "8",
+        "--out",
+        out,
+    ];
+    let run = parallax_within(&args, std::time::Duration::from_secs(600));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for clients in ["1", "2"] {
+        assert!(stdout.contains(&format!("| parallax gguf | {clients} |")), "{stdout}");
+    }
+    assert!(stdout.contains("CPU: "), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("concurrency.json")).expect("json"))
+            .expect("JSON");
+    let points = json["curves"][0]["points"].as_array().expect("points");
+    assert_eq!(points.len(), 2);
+    for p in points {
+        assert!(p["aggregate_tps"].as_f64().expect("tps") > 0.0, "{p}");
+        assert_eq!(p["requests"], p["clients"], "one round each");
+    }
+}
+
+#[test]
+fn bad_concurrency_arguments_are_one_line_errors() {
+    for (args, says) in [
+        (&["--clients", "0"][..], "at least 1"),
+        (
+            &["--endpoint", "http://127.0.0.1:1/v1", "--endpoint-model", "x"][..],
+            "starts its own servers",
+        ),
+        (&["--llama-server", "/nonexistent/llama-server"][..], "no such file"),
+    ] {
+        let mut all = vec![
+            "bench",
+            "--suite",
+            "concurrency",
+            "--model",
+            MODEL,
+            "--out",
+            "/tmp/parallax-unused",
+        ];
+        all.extend_from_slice(args);
+        let e = fails_cleanly(&all);
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+}

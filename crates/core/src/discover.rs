@@ -243,7 +243,8 @@ fn relative(root: &Root, path: &Path) -> String {
 }
 
 fn sizes(desc: Option<&ModelDesc>) -> (usize, u64) {
-    desc.map_or((0, 0), |d| (d.context_length, d.kv_bytes_per_token()))
+    // f32, the widest cache either engine may hold: the fit estimate errs on the safe side.
+    desc.map_or((0, 0), |d| (d.context_length, d.kv_bytes_per_token(4)))
 }
 
 fn describe_gguf(root: &Root, path: &Path) -> Option<FoundModel> {

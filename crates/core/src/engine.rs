@@ -24,6 +24,9 @@ pub struct ModelInfo {
     /// What the user should know about how the weights were loaded (e.g. requantized).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Bytes one position takes in the KV cache, over every layer (keys and values).
+    #[serde(default)]
+    pub kv_bytes_per_token: u64,
 }
 
 /// An engine's memory at one moment. Allocator figures are engine-specific (MLX) and optional.

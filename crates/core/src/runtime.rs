@@ -147,9 +147,52 @@ impl Drop for EngineHandle {
     }
 }
 
-/// Generations a model runs at once unless told otherwise (llama-server's default too). A
-/// slot's KV cache takes memory only as it fills, so idle slots cost nothing.
+/// Most generations a model runs at once unless told otherwise (llama-server's default too).
+/// A slot's KV cache takes memory only as it fills, so idle slots cost nothing.
 pub const DEFAULT_SLOTS: usize = 4;
+
+/// Positions each slot is planned for when choosing how many slots fit.
+pub const SLOT_PLAN_POSITIONS: usize = 8192;
+
+/// How many slots a model gets when the user chose none: as many as fit `available` bytes
+/// (the memory free after loading it) with every slot's cache filled to its context (at most
+/// [`SLOT_PLAN_POSITIONS`]), leaving half of it free; at least 1, at most [`DEFAULT_SLOTS`].
+pub fn slots_for_memory(info: &ModelInfo, available: u64) -> usize {
+    let per_slot = info.kv_bytes_per_token * info.context_length.min(SLOT_PLAN_POSITIONS) as u64;
+    match per_slot {
+        0 => DEFAULT_SLOTS,
+        _ => ((available / 2 / per_slot) as usize).clamp(1, DEFAULT_SLOTS),
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_memory_a_full_cache_would_take() {
+        let info = ModelInfo {
+            id: "m".into(),
+            path: "m".into(),
+            architecture: "llama".into(),
+            context_length: 32_768,
+            vocab_size: 10,
+            weight_format: "GGUF Q4_0".into(),
+            weight_bytes: 1,
+            warnings: vec![],
+            // 1 MiB a position: a slot at 8,192 positions takes 8 GiB.
+            kv_bytes_per_token: 1 << 20,
+        };
+        assert_eq!(slots_for_memory(&info, 100 << 30), DEFAULT_SLOTS);
+        assert_eq!(slots_for_memory(&info, 40 << 30), 2);
+        assert_eq!(slots_for_memory(&info, 1 << 30), 1, "always one");
+        let unknown = ModelInfo {
+            kv_bytes_per_token: 0,
+            ..info
+        };
+        assert_eq!(slots_for_memory(&unknown, 0), DEFAULT_SLOTS);
+    }
+}
 
 /// A generation holding a slot.
 struct Running {

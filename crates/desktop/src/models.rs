@@ -112,7 +112,7 @@ fn kv_and_active_bytes(path: &std::path::Path, size_bytes: u64) -> (u64, Option<
             .ok()
             .and_then(|text| ModelDesc::from_hf_config(path, &text).ok());
         return desc.map_or((0, None), |d| {
-            (d.kv_bytes_per_token(), d.active_bytes_estimate(size_bytes))
+            (d.kv_bytes_per_token(4), d.active_bytes_estimate(size_bytes))
         });
     }
     let Some((h, d)) = GgufHeader::read(path)
@@ -125,7 +125,7 @@ fn kv_and_active_bytes(path: &std::path::Path, size_bytes: u64) -> (u64, Option<
         .moe
         .is_some()
         .then(|| parallax_core::figures::WeightsPerToken::of_gguf(&h, &d).active_bytes);
-    (d.kv_bytes_per_token(), active)
+    (d.kv_bytes_per_token(4), active)
 }
 
 /// One picker row: the entry with its fit at `context` positions (the model's own maximum

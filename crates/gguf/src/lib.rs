@@ -108,6 +108,7 @@ pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedM
         weight_format: format!("GGUF {}", header.dominant_type()),
         weight_bytes: header.weight_bytes(),
         warnings: vec![],
+        kv_bytes_per_token: desc.kv_bytes_per_token(kv.dtype().size_in_bytes()),
     };
     // The metadata (mostly the vocabulary: 25 MB for 262k tokens) is not needed past here.
     drop(header);

@@ -151,8 +151,9 @@ pub struct ModelManager {
     loader: Loader,
     engines: Vec<&'static str>,
     queue_depth: usize,
-    /// Generations each chat model runs at once (its engine's slots).
-    parallel: usize,
+    /// Generations each chat model runs at once (its engine's slots); `None`: as many as its
+    /// KV caches fit in memory, at most `parallax_core::DEFAULT_SLOTS`.
+    parallel: Option<usize>,
     ttl: Option<Duration>,
     budget: Option<u64>,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
@@ -188,7 +189,7 @@ impl ModelManager {
             loader,
             engines,
             queue_depth: queue_depth.max(1),
-            parallel: parallax_core::DEFAULT_SLOTS,
+            parallel: None,
             ttl: None,
             budget: None,
             loaded: Mutex::new(HashMap::new()),
@@ -236,8 +237,8 @@ impl ModelManager {
 
     /// Run up to `n` generations of each chat model at once, batched (each in its own KV
     /// cache slot); requests beyond wait in its queue.
-    pub fn with_parallel(mut self, n: usize) -> Self {
-        self.parallel = n.max(1);
+    pub fn with_parallel(mut self, n: Option<usize>) -> Self {
+        self.parallel = n.map(|n| n.max(1));
         self
     }
 
@@ -386,7 +387,9 @@ impl ModelManager {
         let joined = tokio::task::spawn_blocking(move || match target.engine {
             // An imported model is loaded by its path; a catalog model by its id.
             Some(engine) => loader(engine, &target.entry.spec()).and_then(|mut m| {
-                m.set_slots(parallel)?;
+                let slots =
+                    parallel.unwrap_or_else(|| parallax_core::slots_for_memory(m.engine.info(), available_memory()));
+                m.set_slots(slots)?;
                 Ok(Runner::Chat(Box::new(EngineHandle::spawn(m))))
             }),
             None => parallax_embed::load(&target.entry.path(), &target.entry.id).map(|e| Runner::Embed(Arc::new(e))),

@@ -94,6 +94,8 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
             weight_format: format!("{weight_format} on {device}"),
             weight_bytes,
             warnings,
+            // Keys and values in half precision, as mlx-lm's caches hold them.
+            kv_bytes_per_token: desc.kv_bytes_per_token(2),
         },
     };
     if let Some(extra) = t.leftover().first() {

@@ -216,11 +216,11 @@ impl ModelDesc {
         }
     }
 
-    /// KV-cache bytes per position as our engines hold it (K and V, f32, every layer).
-    pub fn kv_bytes_per_token(&self) -> u64 {
+    /// KV-cache bytes per position with `elem_bytes`-wide elements (K and V, every layer).
+    pub fn kv_bytes_per_token(&self, elem_bytes: usize) -> u64 {
         self.layers
             .iter()
-            .map(|l| 2 * l.n_kv_head as u64 * self.head_dim as u64 * 4)
+            .map(|l| 2 * l.n_kv_head as u64 * self.head_dim as u64 * elem_bytes as u64)
             .sum()
     }
 
