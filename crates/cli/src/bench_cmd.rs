@@ -281,17 +281,18 @@ fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parall
 
 pub fn run(a: Args) -> Result<()> {
     if a.suite == SuiteArg::Concurrency {
-        if a.endpoint.is_some() || a.synthetic.is_some() || a.resume {
-            bail!(
-                "--suite concurrency starts its own servers: it takes --model, not --endpoint, --synthetic or --resume"
-            );
+        if a.endpoint.is_some() || a.resume {
+            bail!("--suite concurrency starts its own servers: it takes --model or --synthetic, not --endpoint or --resume");
         }
-        let model = a
-            .model
-            .as_deref()
-            .ok_or_else(|| anyhow!("--suite concurrency needs --model"))?;
+        let model = match &a.synthetic {
+            Some(spec) => write_synthetic(spec, &a.out)?.0.display().to_string(),
+            None => a
+                .model
+                .clone()
+                .ok_or_else(|| anyhow!("--suite concurrency needs --model or --synthetic"))?,
+        };
         return crate::concurrency_cmd::run(crate::concurrency_cmd::Plan {
-            model,
+            model: &model,
             engines: &a.engines,
             clients: &a.clients,
             rounds: a.rounds.max(1),
