@@ -94,10 +94,6 @@ pub trait Engine: Send {
             })
             .collect()
     }
-    /// Whether `forward_batch` shares weight reads across rows (false: one row after another).
-    fn batches(&self) -> bool {
-        false
-    }
 }
 
 /// An engine's slots and the one single-sequence calls act on (what `set_slots` and

@@ -165,35 +165,6 @@ pub fn slots_for_memory(info: &ModelInfo, available: u64) -> usize {
     }
 }
 
-#[cfg(test)]
-mod slot_tests {
-    use super::*;
-
-    #[test]
-    fn slots_follow_the_memory_a_full_cache_would_take() {
-        let info = ModelInfo {
-            id: "m".into(),
-            path: "m".into(),
-            architecture: "llama".into(),
-            context_length: 32_768,
-            vocab_size: 10,
-            weight_format: "GGUF Q4_0".into(),
-            weight_bytes: 1,
-            warnings: vec![],
-            // 1 MiB a position: a slot at 8,192 positions takes 8 GiB.
-            kv_bytes_per_token: 1 << 20,
-        };
-        assert_eq!(slots_for_memory(&info, 100 << 30), DEFAULT_SLOTS);
-        assert_eq!(slots_for_memory(&info, 40 << 30), 2);
-        assert_eq!(slots_for_memory(&info, 1 << 30), 1, "always one");
-        let unknown = ModelInfo {
-            kv_bytes_per_token: 0,
-            ..info
-        };
-        assert_eq!(slots_for_memory(&unknown, 0), DEFAULT_SLOTS);
-    }
-}
-
 /// A generation holding a slot.
 struct Running {
     seq: Box<Sequence>,
@@ -452,5 +423,34 @@ impl GenerationStream {
             }
         }
         Err(Error::WorkerGone)
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_memory_a_full_cache_would_take() {
+        let info = ModelInfo {
+            id: "m".into(),
+            path: "m".into(),
+            architecture: "llama".into(),
+            context_length: 32_768,
+            vocab_size: 10,
+            weight_format: "GGUF Q4_0".into(),
+            weight_bytes: 1,
+            warnings: vec![],
+            // 1 MiB a position: a slot at 8,192 positions takes 8 GiB.
+            kv_bytes_per_token: 1 << 20,
+        };
+        assert_eq!(slots_for_memory(&info, 100 << 30), DEFAULT_SLOTS);
+        assert_eq!(slots_for_memory(&info, 40 << 30), 2);
+        assert_eq!(slots_for_memory(&info, 1 << 30), 1, "always one");
+        let unknown = ModelInfo {
+            kv_bytes_per_token: 0,
+            ..info
+        };
+        assert_eq!(slots_for_memory(&unknown, 0), DEFAULT_SLOTS);
     }
 }

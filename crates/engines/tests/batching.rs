@@ -68,13 +68,11 @@ fn a_batched_step_gives_each_row_its_own_logits() {
             assert_eq!(batched.engine.kv_len(), p.len() + 1, "{engine} slot {slot}");
         }
         // Two rows for one slot in one step is refused, not mixed up.
-        if batched.engine.batches() {
-            let twice = [
-                SlotTokens { slot: 1, tokens: &[1] },
-                SlotTokens { slot: 1, tokens: &[2] },
-            ];
-            assert!(batched.engine.forward_batch(&twice).is_err());
-        }
+        let twice = [
+            SlotTokens { slot: 1, tokens: &[1] },
+            SlotTokens { slot: 1, tokens: &[2] },
+        ];
+        assert!(batched.engine.forward_batch(&twice).is_err(), "{engine}");
     }
 }
 

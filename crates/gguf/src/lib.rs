@@ -175,10 +175,6 @@ impl Engine for GgufEngine {
         logits
     }
 
-    fn batches(&self) -> bool {
-        true
-    }
-
     fn set_slots(&mut self, n: usize) -> Result<usize> {
         self.model.set_slots(n);
         Ok(self.slots.resize(n))

@@ -160,10 +160,6 @@ impl Engine for MlxEngine {
         self.run(rows)
     }
 
-    fn batches(&self) -> bool {
-        true
-    }
-
     fn reset(&mut self) -> Result<()> {
         for c in self.model.caches_mut(self.slots.selected()) {
             c.clear();

@@ -14,7 +14,7 @@ use parallax_core::{ChatMessage, Event, FinishReason, GenerateRequest, Generatio
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::handlers::{body_bytes, finished, next_event, sse_response, start, Started};
+use crate::handlers::{body_bytes, next_event, sse_response, start, Started};
 use crate::request::{boolean, obj, sampling, string, text_parts, tools_with, uint};
 use crate::request_log::RequestNote;
 use crate::ServerState;
@@ -258,20 +258,19 @@ async fn respond(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let p = parse(&body_bytes(body)?, true)?;
+    let mut started = start(&state, &note, &p.model, p.request).await?;
+    let id = format!("msg_{}", started.number);
+    if !p.stream {
+        let r = started.run_to_end(&state, &note).await?;
+        return Ok(Json(message(&id, &started.model, &r)).into_response());
+    }
     let Started {
         model,
-        number,
         chat,
         mut gen,
         first,
-    } = start(&state, &note, &p.model, p.request).await?;
-    let id = format!("msg_{number}");
-    if !p.stream {
-        let (r, _) = finished(first, &mut gen).await?;
-        state.metrics.observe_generation(&r);
-        note.finished(&r);
-        return Ok(Json(message(&id, &model, &r)).into_response());
-    }
+        ..
+    } = started;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
         let _chat = chat;

@@ -211,6 +211,22 @@ pub(crate) async fn start(
     })
 }
 
+impl Started {
+    /// Runs the generation to its end (a non-streamed answer), counted in the metrics and the
+    /// request log.
+    pub(crate) async fn run_to_end(
+        &mut self,
+        state: &ServerState,
+        note: &RequestNote,
+    ) -> Result<GenerationResult, ApiError> {
+        let first = self.first.clone();
+        let (r, _) = finished(first, &mut self.gen).await?;
+        state.metrics.observe_generation(&r);
+        note.finished(&r);
+        Ok(r)
+    }
+}
+
 /// The next event: `pending` first (an event already read), then the stream's.
 pub(crate) async fn next_event(
     pending: &mut Option<Event>,
