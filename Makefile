@@ -18,7 +18,7 @@ TAURI_DRIVER := $(HOME)/.cargo/bin/tauri-driver
 
 BENCH_ARGS ?=
 
-.PHONY: bench-anchors run test deps apt venv mlx-c npm ui-deps tauri-driver models ui build build-app test-rust test-ui test-gui package clean-models
+.PHONY: build-cuda bench-anchors run test deps apt venv mlx-c npm ui-deps tauri-driver models ui build build-app test-rust test-ui test-gui package clean-models
 
 run: deps models ui build-app
 	$(APP)
@@ -106,6 +106,20 @@ test-ui:
 test-gui:
 	bash tests/e2e.sh $(APP)
 	@echo "E2E screenshots:"; ls -1 target/e2e-screenshots/*.png
+
+# The CUDA variant of `parallax` (candle-CUDA for GGUF, MLX's CUDA library picked at run time),
+# built here without a GPU: nvcc from NVIDIA's PyPI wheels and generated link stubs
+# (scripts/gpu/cuda_toolchain.py). A separate binary, target/cuda/parallax: it needs a driver to
+# start. The same target dir as `make build` (shared dependencies stay compiled), so the CPU
+# binary is put back at target/debug/parallax afterwards. Not part of `make test`.
+CUDA_HOME_DIR := $(CURDIR)/target/cuda/site/nvidia/cu13
+CUDA_ENV := PATH="$(CUDA_HOME_DIR)/bin:$$PATH" CUDA_HOME=$(CUDA_HOME_DIR) CUDA_COMPUTE_CAP=90 CUDARC_CUDA_VERSION=13000
+build-cuda: deps
+	python3 scripts/gpu/cuda_toolchain.py target/cuda >/dev/null
+	$(CUDA_ENV) cargo build --bin parallax --features parallax-cli/cuda
+	strip -o target/cuda/parallax target/debug/parallax
+	cargo build --bin parallax
+	@echo "build-cuda: target/cuda/parallax ($$(du -h target/cuda/parallax | cut -f1))"
 
 # Parallax vs llama.cpp's llama-bench and mlx-lm's benchmark, interleaved on this machine
 # (scripts/bench/anchors.py; llama.cpp built once from its sdist into target/anchors/).

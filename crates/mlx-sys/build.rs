@@ -3,7 +3,9 @@
 //! Why not upstream's build script: it always links Apple frameworks (rustc refuses `framework`
 //! link kinds off Apple targets) and its mlx-c CMake downloads MLX from GitHub. Here:
 //! 1. MLX comes from the wheel the set-up installed into the project venv (`mlx-cpu` on Linux,
-//!    `mlx-metal` on macOS, `mlx-cuda-12` with the `cuda` feature), or `PARALLAX_MLX_PREFIX`.
+//!    `mlx-metal` on macOS), or `PARALLAX_MLX_PREFIX`. The `cuda` feature links the same mlx-cpu
+//!    wheel (its headers and soname are the mlx-cuda-13 wheel's), without OpenBLAS; the CUDA
+//!    library is loaded in its place at run time.
 //! 2. The mlx-c sources come from upstream mlx-sys 0.7.0 as `cargo fetch` unpacked it
 //!    (scripts/mlx-c-fetch), or `MLX_C_SRC`; they are compiled with the `cc` crate, which needs
 //!    no CUDA toolkit at configure time (the CUDA wheel's CMake config does).

@@ -141,4 +141,8 @@ def build_target(target, binary):
 
 
 if __name__ == "__main__":
-    print(build("llama-server" if "--server" in sys.argv[1:] else "llama-bench"))
+    if "--unpack-only" in sys.argv[1:]:
+        unpack()
+        print(SRC)
+    else:
+        print(build("llama-server" if "--server" in sys.argv[1:] else "llama-bench"))

@@ -105,7 +105,7 @@
       emit('monitor', {
         at_unix_ms: now(), process: { pid: 1, rss_bytes: 3e8 + n * 1e6, peak_rss_bytes: 3.5e8, cpu_percent: 50 + (n % 5) },
         system: { total_bytes: 24e9, available_bytes: 12e9, swap_total_bytes: 0, swap_used_bytes: 0 },
-        engines: [{ id: 'smollm2-135m-instruct-q4_1@mlx', weight_bytes: 9e7, kv_cache_bytes: 2e7, allocator_active_bytes: 1.2e8, allocator_peak_bytes: 1.5e8, allocator_cache_bytes: 3e7, slots: 4, busy: 2, waiting: 1 }],
+        engines: [{ id: 'smollm2-135m-instruct-q4_1@mlx', weight_bytes: 9e7, kv_cache_bytes: 2e7, allocator_active_bytes: 1.2e8, allocator_peak_bytes: 1.5e8, allocator_cache_bytes: 3e7, slots: 4, busy: 2, waiting: 1, device: 'cpu' }],
         gpu_used_bytes: null, gpu_total_bytes: null,
         generations: [{ id: 'g', engine: 'smollm2-135m-instruct-q4_1@mlx', tokens: n, tokens_per_second: 20, ttft_ms: 80, inter_token_ms: 50 }],
         queue_depth: 0,

@@ -252,7 +252,7 @@ tests['the monitor charts live snapshots with markers, and the reload policy is 
   await page.getByTestId('monitor-now').waitFor();
   await page.getByTestId('monitor-events').getByText('reload').waitFor();
   assert.equal(await page.locator('[data-testid=monitor-chart-memory] canvas').count(), 1);
-  assert.match(await page.getByTestId('monitor-engine').first().textContent(), /slots 2\/4 busy · 1 waiting/);
+  assert.match(await page.getByTestId('monitor-engine').first().textContent(), /@mlx on cpu: slots 2\/4 busy · 1 waiting/);
   await page.getByTestId('policy-mlx-every').fill('50');
   await page.getByTestId('policy-save').click();
   await page.getByText('Saved: applies from the next request.').waitFor();

@@ -18,7 +18,8 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// This machine and this build. `gpu` is what the engines found (e.g. "none (CPU)").
+    /// This machine and this build. `gpu` is what the engines found (e.g. "none (CPU)"), followed
+    /// by every NVIDIA GPU the driver lists (name, memory, driver and CUDA version).
     pub fn current(gpu: &str) -> Self {
         let (cpu, cores, ram) = match sysinfo::System::new() {
             Ok(mut sys) => {
@@ -39,7 +40,10 @@ impl Fingerprint {
             cpu,
             cores,
             total_ram_bytes: ram,
-            gpu: gpu.to_owned(),
+            gpu: match parallax_monitor::gpu::describe() {
+                Some(devices) => format!("{gpu}; {devices}"),
+                None => gpu.to_owned(),
+            },
             parallax_version: env!("CARGO_PKG_VERSION").into(),
             git_hash: env!("PARALLAX_GIT_HASH").into(),
             candle_version: env!("PARALLAX_CANDLE_VERSION").into(),

@@ -141,7 +141,7 @@ pub struct ReloadRecord {
 pub enum WorkerEvent {
     Loaded {
         engine: String,
-        info: ModelInfo,
+        info: Box<ModelInfo>,
         load_ms: f64,
         memory: ProcessMemory,
         engine_memory: MemoryReport,

@@ -330,16 +330,20 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(md, "## Weights as each engine loaded them\n");
     let _ = writeln!(
         md,
-        "| Engine | Weight format | Weight bytes | Notes |\n|---|---|---|---|"
+        "| Engine | Weight format | Device | Weight bytes | Notes |\n|---|---|---|---|---|"
     );
     for e in &r.engines {
-        let (format, bytes, notes) = match &e.info {
+        let (format, device, bytes, notes) = match &e.info {
             Some(i) => (
                 i.weight_format.clone(),
+                match i.device.as_str() {
+                    "" => "—".to_owned(),
+                    d => d.to_owned(),
+                },
                 format!("{:.1} MB", i.weight_bytes as f64 / MB),
                 i.warnings.join("; "),
             ),
-            None => ("not loaded".into(), "—".into(), String::new()),
+            None => ("not loaded".into(), "—".into(), "—".into(), String::new()),
         };
         let notes = match &e.endpoint {
             Some(url) => format!(
@@ -355,7 +359,7 @@ pub fn markdown(r: &Results) -> String {
             Some(why) => format!("**incomplete: {why}** {notes}"),
             None => notes,
         };
-        let _ = writeln!(md, "| {} | {format} | {bytes} | {notes} |", e.engine);
+        let _ = writeln!(md, "| {} | {format} | {device} | {bytes} | {notes} |", e.engine);
     }
     reloads(&mut md, r);
     memory_split(&mut md, r);

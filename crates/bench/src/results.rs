@@ -62,7 +62,7 @@ impl EngineRaw {
                 engine_memory,
                 ..
             } => {
-                self.info = Some(info);
+                self.info = Some(*info);
                 self.load_ms = Some(load_ms);
                 self.memory_after_load = Some(memory);
                 self.engine_memory_after_load = Some(engine_memory);

@@ -184,7 +184,7 @@ pub fn run(
     let mut loaded = Loaded::new(model);
     emit(&WorkerEvent::Loaded {
         engine,
-        info: info.clone(),
+        info: Box::new(info.clone()),
         load_ms,
         memory: process_memory(),
         engine_memory: loaded.handle.memory_blocking()?,

@@ -247,7 +247,7 @@ const SYNTHETIC_TOKENIZER: &str = "smollm2-135m-instruct-q4_1";
 
 /// Writes the synthetic model into `out` (refusing a shape that would not fit in memory before
 /// anything is written); returns its path and shape.
-fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parallax_core::synthetic::Shape)> {
+pub(crate) fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parallax_core::synthetic::Shape)> {
     let shape = parallax_core::synthetic::Shape::parse(spec)?;
     let tokenizer = catalog::resolve(SYNTHETIC_TOKENIZER)
         .with_context(|| format!("--synthetic takes its tokenizer from `{SYNTHETIC_TOKENIZER}` (run `make models`)"))?
@@ -275,7 +275,10 @@ fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parall
         bytes as f64 / 1e6,
         shape.describe()
     );
-    let shape = parallax_gguf::synthetic::write(&shape, &tokenizer, &path)?;
+    // Written aside and renamed: a file under the final name is always complete.
+    let partial = path.with_extension("gguf.partial");
+    let shape = parallax_gguf::synthetic::write(&shape, &tokenizer, &partial)?;
+    std::fs::rename(&partial, &path).with_context(|| format!("renaming {}", partial.display()))?;
     Ok((path, shape))
 }
 

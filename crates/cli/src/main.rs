@@ -7,6 +7,7 @@ mod engines;
 mod generate_cmd;
 mod models_cmd;
 mod monitor_cmd;
+mod parity_cmd;
 mod serve_cmd;
 mod speed_cmd;
 mod tokenize_cmd;
@@ -20,8 +21,16 @@ use clap::{Parser, Subcommand};
     about = "Run local LLMs with two engines, GGUF (candle) and MLX (mlx-rs), headless."
 )]
 struct Cli {
+    /// Where the engines compute: cpu, cuda, cuda:N, metal or auto (a GPU when this build and
+    /// machine have one). Processes it starts (benchmark workers, servers) inherit it.
+    #[arg(long, global = true, env = "PARALLAX_DEVICE", value_parser = parse_device)]
+    device: Option<parallax_core::device::DeviceRequest>,
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_device(s: &str) -> Result<parallax_core::device::DeviceRequest, String> {
+    s.parse().map_err(|e: parallax_core::Error| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -40,6 +49,9 @@ enum Command {
     Bench(bench_cmd::Args),
     /// One engine's forward-pass speed as llama-bench measures it (pp512, tg128, tg128@4096).
     Speed(speed_cmd::Args),
+    /// Greedy tokens and top-two logit margins on a fixture's prompts, one JSON line each (to
+    /// compare devices or engines token for token).
+    Parity(parity_cmd::Args),
     /// Stream live memory/CPU snapshots of a process (default: this one) to the terminal.
     Monitor(monitor_cmd::Args),
     /// One engine's benchmark worker (started by `parallax bench`).
@@ -49,6 +61,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    if let Some(device) = cli.device {
+        // Still one thread: nothing reads the environment concurrently.
+        std::env::set_var(parallax_core::device::ENV, device.to_string());
+    }
     let result = match cli.command {
         Command::Models(args) => models_cmd::run(args),
         Command::Tokenize(args) => tokenize_cmd::run(args),
@@ -59,6 +75,7 @@ fn main() {
         Command::BenchWorker(args) => bench_cmd::worker(args),
         Command::Speed(args) => speed_cmd::run(args),
         Command::Monitor(args) => monitor_cmd::run(args),
+        Command::Parity(args) => parity_cmd::run(args),
     };
     if let Err(e) = result {
         // One line, no backtrace: the error types carry the useful detail.

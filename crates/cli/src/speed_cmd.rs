@@ -12,8 +12,14 @@ use crate::engines;
 #[derive(clap::Args)]
 pub struct Args {
     /// Catalog id, path to a GGUF file, or (mlx) an MLX model directory.
+    #[arg(long, required_unless_present = "synthetic", conflicts_with = "synthetic")]
+    model: Option<String>,
+    /// A random-weight model of this shape (e.g. llama-8b, llama-1b, dense-small) instead of
+    /// --model: written into --synthetic-dir once, and reused from there by later runs.
     #[arg(long)]
-    model: String,
+    synthetic: Option<String>,
+    #[arg(long, default_value = "target/synthetic")]
+    synthetic_dir: std::path::PathBuf,
     /// Engine: gguf (candle) or mlx (mlx-rs).
     #[arg(long, default_value = "gguf")]
     engine: String,
@@ -41,6 +47,13 @@ struct Summary<'a> {
     threads: usize,
     load_ms: f64,
     peak_rss_bytes: Option<u64>,
+    /// Where the engine computed (`ModelInfo::device`).
+    device: String,
+    /// The engine allocator's peak (MLX), where it reports one.
+    allocator_peak_bytes: Option<u64>,
+    /// The device's view after the runs: memory in use on the GPUs the driver lists (every
+    /// process), where there is one.
+    gpu_used_bytes: Option<u64>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -52,7 +65,19 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|t| t.parse())
         .collect::<Result<Vec<SpeedTest>, _>>()?;
-    let mut model = engines::load(&a.engine, &a.model)?;
+    let model_path = match (&a.model, &a.synthetic) {
+        (Some(m), _) => m.clone(),
+        (None, Some(spec)) => {
+            let shape = parallax_core::synthetic::Shape::parse(spec)?;
+            let path = a.synthetic_dir.join(format!("synthetic-{}.gguf", shape.name));
+            if !path.is_file() {
+                crate::bench_cmd::write_synthetic(spec, &a.synthetic_dir)?;
+            }
+            path.display().to_string()
+        }
+        (None, None) => bail!("--model or --synthetic is required"),
+    };
+    let mut model = engines::load(&a.engine, &model_path)?;
     let engine = model.engine.as_mut();
     speed::warm_up(engine, a.seed)?;
     let mut out = std::io::stdout().lock();
@@ -77,18 +102,28 @@ pub fn run(a: Args) -> Result<()> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_ms: model.load_ms,
         peak_rss_bytes: crate::generate_cmd::peak_rss_bytes(),
+        device: engine.info().device.clone(),
+        allocator_peak_bytes: engine.memory().allocator_peak_bytes,
+        gpu_used_bytes: {
+            let gpus = parallax_monitor::gpu::query();
+            (!gpus.is_empty()).then(|| gpus.iter().map(|g| g.memory_used_bytes).sum())
+        },
     };
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&summary)?)?;
     } else {
         writeln!(
             out,
-            "[{} · {} · kernel {} · {} threads · peak RSS {} MiB]",
+            "[{} · {} · {} · kernel {} · {} threads · peak RSS {} MiB{}]",
             summary.engine,
             summary.model,
+            summary.device,
             summary.gguf_kernel,
             summary.threads,
-            summary.peak_rss_bytes.map_or(0, |b| b >> 20)
+            summary.peak_rss_bytes.map_or(0, |b| b >> 20),
+            summary
+                .gpu_used_bytes
+                .map_or(String::new(), |b| format!(" · GPU in use {} MiB", b >> 20))
         )?;
     }
     Ok(())

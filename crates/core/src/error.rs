@@ -23,6 +23,8 @@ pub enum Error {
     UnsupportedArchitecture(String),
     #[error("unknown engine `{0}` (available: {1})")]
     UnknownEngine(String, String),
+    #[error("device `{device}` is not available: {reason}")]
+    DeviceUnavailable { device: String, reason: String },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("chat template: {0}")]
@@ -57,6 +59,7 @@ impl Error {
             Error::ChatTemplate(_) => "chat_template_error",
             Error::ContextLengthExceeded { .. } => "context_length_exceeded",
             Error::InvalidParameter { .. } => "invalid_parameter",
+            Error::DeviceUnavailable { .. } => "device_unavailable",
             Error::Engine(_) => "engine_error",
             Error::WorkerGone => "worker_gone",
             Error::Io { .. } => "io_error",

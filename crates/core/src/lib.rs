@@ -5,6 +5,7 @@
 pub mod arch;
 pub mod catalog;
 pub mod chat;
+pub mod device;
 pub mod discover;
 pub mod engine;
 pub mod error;

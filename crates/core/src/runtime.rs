@@ -443,12 +443,14 @@ mod slot_tests {
             warnings: vec![],
             // 1 MiB a position: a slot at 8,192 positions takes 8 GiB.
             kv_bytes_per_token: 1 << 20,
+            device: "cpu".into(),
         };
         assert_eq!(slots_for_memory(&info, 100 << 30), DEFAULT_SLOTS);
         assert_eq!(slots_for_memory(&info, 40 << 30), 2);
         assert_eq!(slots_for_memory(&info, 1 << 30), 1, "always one");
         let unknown = ModelInfo {
             kv_bytes_per_token: 0,
+            device: "cpu".into(),
             ..info
         };
         assert_eq!(slots_for_memory(&unknown, 0), DEFAULT_SLOTS);

@@ -122,6 +122,29 @@ pub fn presets() -> Vec<Shape> {
             experts_used: 3,
             ..base.clone()
         },
+        // Llama 3's dense shapes (the GPU comparison's models), with SmolLM2's vocabulary.
+        Shape {
+            name: "llama-1b".into(),
+            like: "Llama 3.2 1B".into(),
+            layers: 16,
+            hidden: 2048,
+            heads: 32,
+            kv_heads: 8,
+            head_dim: 64,
+            ff: 8192,
+            ..base.clone()
+        },
+        Shape {
+            name: "llama-8b".into(),
+            like: "Llama 3.1 8B".into(),
+            layers: 32,
+            hidden: 4096,
+            heads: 32,
+            kv_heads: 8,
+            head_dim: 128,
+            ff: 14_336,
+            ..base.clone()
+        },
         Shape {
             name: "dense-small".into(),
             like: "a dense Llama with the MoE shapes' total parameters".into(),

@@ -28,7 +28,7 @@ pub fn load_model(engine: &str, model: &str) -> parallax_core::Result<LoadedMode
 /// Whether `engine` can run on this machine, and if not, why (shown by the app).
 pub fn availability(engine: &str) -> Result<String, String> {
     match engine {
-        parallax_gguf::BACKEND => Ok("candle on the CPU".into()),
+        parallax_gguf::BACKEND => Ok(parallax_gguf::device::describe().into()),
         parallax_mlx::BACKEND => Ok(match parallax_mlx::compute_device() {
             parallax_mlx::ComputeDevice::Gpu => "MLX on the GPU".into(),
             parallax_mlx::ComputeDevice::Cpu => "MLX on the CPU (no GPU backend in this build)".into(),

@@ -35,7 +35,46 @@ impl Attend {
     /// `q`: `(1, n_head, seq, d)`; `k`, `v`: `(1, n_kv_head, kv_len, d)` views of the cache,
     /// whose last dimension is contiguous. Returns `(1, n_head, seq, d)`.
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> CResult<Tensor> {
+        if !q.device().is_cpu() {
+            return self.forward_by_tensor_ops(q, k, v);
+        }
         q.contiguous()?.apply_op3_no_bwd(k, v, self)
+    }
+
+    /// The same function from candle's tensor ops, for a GPU device: the grouped-query heads
+    /// of one KV head go through one batched matmul (no repeated K/V), and a mask tensor is
+    /// built only when some query does not see the whole cache view.
+    fn forward_by_tensor_ops(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> CResult<Tensor> {
+        use candle_core::{DType, D};
+        let (_, _, seq, d) = q.dims4()?;
+        let (kv, g) = (self.n_kv_head, self.n_head / self.n_kv_head.max(1));
+        let keys = k.dim(2)?;
+        let as_f32 = |t: &Tensor| t.squeeze(0)?.to_dtype(DType::F32)?.contiguous();
+        let (k, v) = (as_f32(k)?, as_f32(v)?);
+        let q = q.contiguous()?.reshape((kv, g * seq, d))?;
+        let mut scores = (q.matmul(&k.t()?)? * f64::from(self.scale))?.reshape((kv, g, seq, keys))?;
+        if let Some(cap) = self.softcap {
+            scores = ((scores / f64::from(cap))?.tanh()? * f64::from(cap))?;
+        }
+        let ranges: Vec<_> = (0..seq).map(|i| self.visible(self.pos + i)).collect();
+        if ranges.iter().any(|r| r.start > 0 || r.end < keys) {
+            let mut mask = vec![f32::NEG_INFINITY; seq * keys];
+            for (i, r) in ranges.iter().enumerate() {
+                mask[i * keys + r.start..i * keys + r.end.min(keys)].fill(0.0);
+            }
+            let mask = Tensor::from_vec(mask, (seq, keys), q.device())?;
+            scores = scores.broadcast_add(&mask)?;
+        }
+        let probs = match &self.sinks {
+            None => candle_nn::ops::softmax_last_dim(&scores)?,
+            Some(sinks) => {
+                let sink = Tensor::from_slice(sinks, (kv, g, 1, 1), q.device())?.broadcast_as((kv, g, seq, 1))?;
+                let with = Tensor::cat(&[&scores, &sink.contiguous()?], D::Minus1)?;
+                candle_nn::ops::softmax_last_dim(&with)?.narrow(D::Minus1, 0, keys)?
+            }
+        };
+        let y = probs.reshape((kv, g * seq, keys))?.contiguous()?.matmul(&v)?;
+        y.reshape((1, self.n_head, seq, d))
     }
 
     /// Keys query position `p` sees, as indices into the cache view (key `j` is position
@@ -549,16 +588,19 @@ mod tests {
                 // first..pos + seq.
                 let len = pos + seq - first;
                 let (kv, vv) = (kt.narrow(2, first, len).unwrap(), vt.narrow(2, first, len).unwrap());
-                let got: Vec<f32> = a
-                    .forward(&qt, &kv, &vv)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap();
                 let want = reference(&a, &q, &k, &v, seq, cap);
-                let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
-                assert!(worst < 1e-5, "{dtype:?} d {d} pos {pos} seq {seq}: max error {worst}");
+                // Our CPU op, and the tensor-op form a GPU device runs (here on the CPU).
+                for (path, y) in [
+                    ("op", a.forward(&qt, &kv, &vv)),
+                    ("tensor ops", a.forward_by_tensor_ops(&qt, &kv, &vv)),
+                ] {
+                    let got: Vec<f32> = y.unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                    let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0f32, f32::max);
+                    assert!(
+                        worst < 1e-5,
+                        "{path} {dtype:?} d {d} pos {pos} seq {seq}: max error {worst}"
+                    );
+                }
             }
         }
         let d = 28;

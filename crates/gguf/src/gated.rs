@@ -17,7 +17,28 @@ use crate::layers::CResult;
 
 /// `act(gate) · up` for two tensors of one shape.
 pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
+    if !gate.device().is_cpu() {
+        return gated_by_tensor_ops(act, gate, up);
+    }
     gate.contiguous()?.apply_op2_no_bwd(&up.contiguous()?, &Gated(act))
+}
+
+/// The same function from candle's tensor ops, for a GPU device: three kernels instead of one,
+/// and GELU computed directly (not through llama.cpp's CPU f16 table, which its CUDA backend does
+/// not use either).
+fn gated_by_tensor_ops(act: Activation, gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
+    match act {
+        Activation::Silu => candle_nn::ops::silu(gate)? * up,
+        Activation::GeluTanh => gate.gelu()? * up,
+        Activation::SwigluClamped => {
+            const ALPHA: f64 = 1.702;
+            const LIMIT: f32 = 7.0;
+            let x = gate.minimum(LIMIT)?;
+            let y = up.clamp(-LIMIT, LIMIT)?;
+            let sig = candle_nn::ops::sigmoid(&(&x * ALPHA)?)?;
+            (x * sig)? * (y + 1.0)?
+        }
+    }
 }
 
 struct Gated(Activation);
@@ -180,6 +201,32 @@ mod tests {
         let got = run(Activation::SwigluClamped, vec![1.0, 9.0, -2.0], vec![0.5, 20.0, -9.0]);
         let want = |x: f32, y: f32| x / (1.0 + (-1.702 * x).exp()) * (y + 1.0);
         assert_eq!(got, vec![want(1.0, 0.5), want(7.0, 7.0), want(-2.0, -7.0)]);
+    }
+
+    #[test]
+    fn the_tensor_op_form_a_gpu_runs_computes_the_same_function() {
+        let gate: Vec<f32> = crate::kernels::tests::values(4_000, 21)
+            .iter()
+            .map(|v| v * 12.0)
+            .collect();
+        let up: Vec<f32> = crate::kernels::tests::values(4_000, 22)
+            .iter()
+            .map(|v| v * 12.0)
+            .collect();
+        let g = Tensor::from_vec(gate.clone(), 4_000, &Device::Cpu).expect("g");
+        let u = Tensor::from_vec(up.clone(), 4_000, &Device::Cpu).expect("u");
+        for act in [Activation::Silu, Activation::GeluTanh, Activation::SwigluClamped] {
+            let want = run(act, gate.clone(), up.clone());
+            let got: Vec<f32> = gated_by_tensor_ops(act, &g, &u).expect("ops").to_vec1().expect("v");
+            // GELU: the CPU op's f16 table rounds; the direct formula does not.
+            let tol = if act == Activation::GeluTanh { 4e-3 } else { 1e-5 };
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (a - b).abs() <= tol * b.abs().max(1.0) * up[i].abs().max(1.0),
+                    "{act:?} at {i}: {a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

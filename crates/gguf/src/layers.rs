@@ -4,6 +4,8 @@
 
 use crate::attention::Attend;
 use crate::kernels::{Projections, QLinear};
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
@@ -197,9 +199,30 @@ pub struct RopeConfig {
     pub base: f32,
     /// Per-frequency divisors and the cos/sin magnitude (scaled RoPE).
     pub freqs: RopeFreqs,
+    /// On a GPU, the tables of every position, computed once at load and shared by the layers
+    /// of one configuration: each step narrows them instead of uploading new ones per layer.
+    pub on_device: Option<Arc<(Tensor, Tensor)>>,
 }
 
 impl RopeConfig {
+    /// The cos and sin tables of positions `start..start + n`.
+    fn tables(&self, start: usize, n: usize, device: &Device) -> CResult<(Tensor, Tensor)> {
+        match &self.on_device {
+            Some(t) => Ok((t.0.narrow(0, start, n)?, t.1.narrow(0, start, n)?)),
+            None => rope_tables(start, n, self, device),
+        }
+    }
+
+    /// The identity of the tables this configuration computes (base, rotated dims, scaling).
+    pub fn key(&self) -> crate::model::RopeKey {
+        let divisors = self
+            .freqs
+            .divisors
+            .as_ref()
+            .map(|d| d.iter().map(|v| v.to_bits()).collect());
+        (self.base.to_bits(), self.dims, self.freqs.magnitude.to_bits(), divisors)
+    }
+
     /// Rotates `x` `(b, h, seq, head_dim)` with the tables of its positions.
     fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> CResult<Tensor> {
         let rope = match self.style {
@@ -354,7 +377,7 @@ impl Attention {
             false => None,
         };
         let unit_norm = match cfg.unit_qk_norm {
-            Some(eps) => Some((Tensor::ones(cfg.head_dim, DType::F32, &Device::Cpu)?, eps as f32)),
+            Some(eps) => Some((Tensor::ones(cfg.head_dim, DType::F32, &w.device)?, eps as f32)),
             None => None,
         };
         Ok(Attention {
@@ -438,7 +461,7 @@ impl Attention {
             k = kn.forward(&k)?;
         }
         if c.rotate {
-            let (cos, sin) = rope_tables(pos, seq, &c.rope, q.device())?;
+            let (cos, sin) = c.rope.tables(pos, seq, q.device())?;
             q = c.rope.apply(&q, &cos, &sin)?;
             k = c.rope.apply(&k, &cos, &sin)?;
         }

@@ -6,6 +6,7 @@
 #[allow(unsafe_code)]
 pub mod attention;
 mod cpu;
+pub mod device;
 mod experts;
 #[allow(unsafe_code)]
 mod gated;
@@ -97,7 +98,7 @@ pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedM
     let tokenizer = Tokenizer::from_gguf(&header)?;
     let template =
         ChatTemplate::from_gguf(&header, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref()).ok();
-    let device = Device::Cpu;
+    let (device, device_label) = device::open(parallax_core::device::requested()?)?;
     let w = Weights::open(&header, device.clone()).map_err(engine_err(path))?;
     let info = ModelInfo {
         id: id.to_owned(),
@@ -109,6 +110,7 @@ pub fn load_with_cache(path: &Path, id: &str, kv: KvCacheType) -> Result<LoadedM
         weight_bytes: header.weight_bytes(),
         warnings: vec![],
         kv_bytes_per_token: desc.kv_bytes_per_token(kv.dtype().size_in_bytes()),
+        device: device_label,
     };
     // The metadata (mostly the vocabulary: 25 MB for 262k tokens) is not needed past here.
     drop(header);
@@ -221,6 +223,7 @@ impl Engine for GgufEngine {
             weight_bytes: self.info.weight_bytes,
             kv_cache_bytes: self.kv_bytes(),
             kv_tokens: self.kv_tokens(),
+            device: self.info.device.clone(),
             ..Default::default()
         }
     }

@@ -4,6 +4,8 @@
 //! for Gemma 2). GGUF norm weights already carry Gemma's `+1`, so every norm is plain RMS.
 
 use crate::kernels::QLinear;
+use std::sync::Arc;
+
 use candle_core::{DType, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use parallax_core::arch::{EmbedScale, ModelDesc, MoeDesc};
@@ -12,7 +14,7 @@ use parallax_core::RoutingLog;
 use crate::experts::Moe;
 
 use crate::layers::{
-    Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle, Segment,
+    rope_tables, Attention, AttentionConfig, AttentionParts, CResult, KvCache, Mlp, RopeConfig, RopeStyle, Segment,
 };
 use crate::weights::{Embedding, Weights};
 
@@ -43,6 +45,24 @@ pub struct Model {
     pub routing: Option<RoutingLog>,
 }
 
+/// The RoPE tables of every position on `device`, computed once per distinct configuration.
+fn shared_tables(
+    made: &mut Vec<(RopeKey, Arc<(Tensor, Tensor)>)>,
+    rope: &RopeConfig,
+    context: usize,
+    device: &candle_core::Device,
+) -> CResult<Arc<(Tensor, Tensor)>> {
+    let key = rope.key();
+    if let Some((_, t)) = made.iter().find(|(k, _)| *k == key) {
+        return Ok(t.clone());
+    }
+    let tables = Arc::new(rope_tables(0, context, rope, device)?);
+    made.push((key, tables.clone()));
+    Ok(tables)
+}
+
+pub(crate) type RopeKey = (u32, usize, u32, Option<Vec<u32>>);
+
 impl Model {
     pub fn load(w: &Weights, d: &ModelDesc, kv: DType) -> CResult<Self> {
         let spec = d.spec();
@@ -55,10 +75,11 @@ impl Model {
             false => RopeStyle::Halves,
         };
         let mut blocks = Vec::with_capacity(d.n_layers());
+        let mut rope_on_device = Vec::new();
         for (i, layer) in d.layers.iter().enumerate() {
             let p = format!("blk.{i}");
             let freqs = d.rope(layer).map_err(candle_core::Error::msg)?;
-            let cfg = AttentionConfig {
+            let mut cfg = AttentionConfig {
                 n_head: layer.n_head,
                 n_kv_head: layer.n_kv_head,
                 head_dim: d.head_dim,
@@ -67,6 +88,7 @@ impl Model {
                     dims: d.rope_dims,
                     base: layer.rope_base,
                     freqs,
+                    on_device: None,
                 },
                 scale: d.attn_scale as f64,
                 softcap: d.attn_softcap.map(f64::from),
@@ -75,6 +97,14 @@ impl Model {
                 unit_qk_norm: (d.qk_unit_norm && layer.rope).then_some(eps),
                 temperature: d.query_temperature.filter(|_| !layer.rope),
             };
+            if !w.device.is_cpu() && layer.rope {
+                cfg.rope.on_device = Some(shared_tables(
+                    &mut rope_on_device,
+                    &cfg.rope,
+                    d.context_length,
+                    &w.device,
+                )?);
+            }
             let parts = AttentionParts {
                 fused_qkv: spec.fused_qkv,
                 qkv_bias: d.qkv_bias,

@@ -59,6 +59,7 @@ pub fn engine_stats(id: &str, live: &LiveStatus) -> EngineStats {
         slots: live.slots,
         busy: live.generations.len(),
         waiting: live.waiting,
+        device: live.memory.device.clone(),
     }
 }
 

@@ -8,6 +8,8 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use mlx_rs::{Device, DeviceType, Stream};
+use parallax_core::device::{requested, DeviceRequest};
+use parallax_core::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ComputeDevice {
@@ -29,20 +31,63 @@ pub fn ensure_error_handler() {
     let _ = Device::try_default();
 }
 
-/// The GPU when MLX has one (Metal, CUDA), else the CPU; made MLX's default device.
+static CHOSEN: OnceLock<ComputeDevice> = OnceLock::new();
+
+/// What MLX computes on in this process: the device the first load asked for (the process's
+/// `--device`), auto meaning the GPU when MLX has one (Metal, CUDA) and else the CPU.
 pub fn compute_device() -> ComputeDevice {
-    static CHOSEN: OnceLock<ComputeDevice> = OnceLock::new();
-    *CHOSEN.get_or_init(|| {
-        ensure_error_handler();
-        let gpu = Device::new(DeviceType::Gpu, 0);
-        if Stream::try_default_on_device(&gpu).is_ok() {
-            Device::set_default(&gpu);
-            ComputeDevice::Gpu
-        } else {
-            Device::set_default(&Device::cpu());
-            ComputeDevice::Cpu
+    select(requested().unwrap_or_default()).unwrap_or(ComputeDevice::Cpu)
+}
+
+/// MLX's device for `request`, made MLX's default. MLX keeps one default device per process, so
+/// the first choice stands: a later, different request is refused, not silently ignored.
+pub fn select(request: DeviceRequest) -> Result<ComputeDevice> {
+    let gpu_name = if cfg!(target_os = "macos") { "metal" } else { "cuda" };
+    let want = match request {
+        DeviceRequest::Auto => None,
+        DeviceRequest::Cpu => Some(ComputeDevice::Cpu),
+        DeviceRequest::Cuda(0) if gpu_name == "cuda" => Some(ComputeDevice::Gpu),
+        DeviceRequest::Metal if gpu_name == "metal" => Some(ComputeDevice::Gpu),
+        DeviceRequest::Cuda(_) if gpu_name == "cuda" => {
+            return Err(request.unavailable("the MLX engine uses one GPU, cuda:0"))
         }
-    })
+        _ => return Err(request.unavailable(format!("MLX's GPU on this system is {gpu_name}"))),
+    };
+    let chosen = *CHOSEN.get_or_init(|| {
+        let device = match want {
+            Some(ComputeDevice::Cpu) => ComputeDevice::Cpu,
+            _ if gpu_answers() => ComputeDevice::Gpu,
+            _ => ComputeDevice::Cpu,
+        };
+        Device::set_default(&match device {
+            ComputeDevice::Gpu => Device::new(DeviceType::Gpu, 0),
+            ComputeDevice::Cpu => Device::cpu(),
+        });
+        device
+    });
+    match want {
+        Some(w) if w != chosen && w == ComputeDevice::Gpu && !gpu_answers() => Err(request.unavailable(
+            "this libmlx has no GPU backend (the mlx-cpu wheel); a GPU build loads the mlx-cuda or mlx-metal library",
+        )),
+        Some(w) if w != chosen => Err(request.unavailable(format!(
+            "MLX computes on one device per process, and this one already chose {chosen}"
+        ))),
+        _ => Ok(chosen),
+    }
+}
+
+/// The label of `ModelInfo::device` for MLX's device.
+pub fn label(device: ComputeDevice) -> String {
+    match device {
+        ComputeDevice::Cpu => "cpu".into(),
+        ComputeDevice::Gpu if cfg!(target_os = "macos") => "metal".into(),
+        ComputeDevice::Gpu => "cuda:0".into(),
+    }
+}
+
+fn gpu_answers() -> bool {
+    ensure_error_handler();
+    Stream::try_default_on_device(&Device::new(DeviceType::Gpu, 0)).is_ok()
 }
 
 /// MLX's allocator: (active, peak, cache) bytes, process-wide.

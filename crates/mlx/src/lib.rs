@@ -69,7 +69,7 @@ pub fn read(path: &Path) -> Result<(Checkpoint, Tokenizer, Option<ChatTemplate>)
 pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
     let start = Instant::now();
     let (ckpt, tokenizer, template) = read(path)?;
-    let device = compute_device();
+    let device = device::select(parallax_core::device::requested()?)?;
     let Checkpoint {
         desc,
         mut tensors,
@@ -96,6 +96,7 @@ pub fn load(path: &Path, id: &str) -> Result<LoadedModel> {
             warnings,
             // Keys and values in half precision, as mlx-lm's caches hold them.
             kv_bytes_per_token: desc.kv_bytes_per_token(2),
+            device: device::label(device),
         },
     };
     if let Some(extra) = t.leftover().first() {
@@ -200,6 +201,7 @@ impl Engine for MlxEngine {
             allocator_active_bytes: allocator.map(|m| m.0),
             allocator_peak_bytes: allocator.map(|m| m.1),
             allocator_cache_bytes: allocator.map(|m| m.2),
+            device: self.info.device.clone(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! for charts. What the process cannot see itself (engines, generations, queue) comes from
 //! a [`Probe`] its owner supplies.
 
+pub mod gpu;
 mod reload;
 mod snapshot;
 
@@ -169,6 +170,8 @@ struct Sampler {
     sys: sysinfo::System,
     pid: sysinfo::Pid,
     peak_rss: u64,
+    /// Whether nvidia-smi listed a GPU when the sampler started.
+    has_gpu: bool,
 }
 
 impl Sampler {
@@ -182,10 +185,26 @@ impl Sampler {
         if sys.process(pid).is_none() {
             return Err(format!("no process with pid {pid}"));
         }
-        Ok(Sampler { sys, pid, peak_rss: 0 })
+        Ok(Sampler {
+            sys,
+            pid,
+            peak_rss: 0,
+            has_gpu: !gpu::query().is_empty(),
+        })
     }
 
     fn sample(&mut self, probe: &dyn Probe) -> Snapshot {
+        // The device's view, summed over its GPUs; nvidia-smi is asked only where it answered once.
+        let gpu = match self.has_gpu {
+            true => {
+                let gpus = gpu::query();
+                (!gpus.is_empty()).then(|| {
+                    gpus.iter()
+                        .fold((0, 0), |(u, t), g| (u + g.memory_used_bytes, t + g.memory_total_bytes))
+                })
+            }
+            false => None,
+        };
         self.sys.refresh_memory();
         self.sys
             .refresh_processes(sysinfo::ProcessesToUpdate::Some(&[self.pid]), true);
@@ -219,8 +238,8 @@ impl Sampler {
                 swap_used_bytes: self.sys.used_swap(),
             },
             engines: probe.engines(),
-            gpu_used_bytes: None,
-            gpu_total_bytes: None,
+            gpu_used_bytes: gpu.map(|g| g.0),
+            gpu_total_bytes: gpu.map(|g| g.1),
             generations: probe.generations(),
             queue_depth: probe.queue_depth(),
             events: probe.drain_events(),

@@ -35,6 +35,9 @@ pub struct EngineStats {
     pub allocator_active_bytes: Option<u64>,
     pub allocator_peak_bytes: Option<u64>,
     pub allocator_cache_bytes: Option<u64>,
+    /// Where it computes: "cpu", "cuda:0", "metal" (empty when not known).
+    #[serde(default)]
+    pub device: String,
     /// Generations it runs at once (continuous batching), of which `busy` run now.
     #[serde(default)]
     pub slots: usize,

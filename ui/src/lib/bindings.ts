@@ -164,6 +164,10 @@ export type SystemStats = { total_bytes: number, available_bytes: number, swap_t
 
 export type EngineStats = { id: string, weight_bytes: number, kv_cache_bytes: number, allocator_active_bytes: number | null, allocator_peak_bytes: number | null, allocator_cache_bytes: number | null, 
 /**
+ * Where it computes: "cpu", "cuda:0", "metal" (empty when not known).
+ */
+device: string, 
+/**
  * Generations it runs at once (continuous batching), of which `busy` run now.
  */
 slots: number, busy: number, 

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""The GPU measurement's tables, from what scripts/gpu/measure.sh wrote into its results folder.
+
+  report.py parity RES FIXTURE   compare CPU and CUDA greedy tokens, both engines -> RES/parity.md
+  report.py table RES            print the speed table so far
+  report.py report RES           RES/gpu.md: speed with ratios to llama.cpp-CUDA, the decode
+                                 roofline from the measured bandwidth, the correctness check
+"""
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+TESTS = ["pp512", "tg128", "tg128@4096"]
+CHECK_TOKENS = 16
+
+
+def lines(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def parity(res, fixture):
+    cases = json.load(open(fixture))["cases"]
+    out = ["| engine | prompts | CUDA = CPU, all 16 tokens | CUDA = llama.cpp (CPU fixture), all 16 | first CPU/CUDA split: prompt, step, margin CPU / CUDA |",
+           "|---|---|---|---|---|"]
+    for engine in ["gguf", "mlx"]:
+        try:
+            cpu, gpu = lines(f"{res}/parity-{engine}-cpu.jsonl"), lines(f"{res}/parity-{engine}-cuda.jsonl")
+        except FileNotFoundError:
+            out.append(f"| {engine} | — | not run | not run | |")
+            continue
+        same = same_ref = 0
+        split = "none"
+        for c, g in zip(cpu, gpu):
+            ref = cases[c["case"]]["tokens"][:CHECK_TOKENS]
+            same_ref += g["tokens"][: len(ref)] == ref
+            if c["tokens"] == g["tokens"]:
+                same += 1
+                continue
+            step = next(i for i, (a, b) in enumerate(zip(c["tokens"], g["tokens"])) if a != b)
+            if split == "none":
+                split = f"prompt {c['case']}, step {step}, {c['margins'][step]:.3f} / {g['margins'][step]:.3f}"
+        device = gpu[0]["device"] if gpu else "?"
+        out.append(f"| {engine} ({device}) | {len(gpu)} | {same}/{len(gpu)} | {same_ref}/{len(gpu)} | {split} |")
+    text = "\n".join(out) + "\n"
+    open(f"{res}/parity.md", "w").write(text)
+    print(text)
+
+
+def ours(res, shape, engine):
+    path = f"{res}/speed-{shape}-{engine}.jsonl"
+    if not os.path.exists(path):
+        return {}, {}
+    rows = lines(path)
+    samples = {}
+    for r in rows:
+        if "test" in r:
+            samples.setdefault(r["test"], []).append(r["tokens_per_s"])
+    summary = next((r for r in rows if "engine" in r), {})
+    return {t: statistics.median(v) for t, v in samples.items()}, summary
+
+
+def llama(res, shape):
+    got = {}
+    for path in [f"{res}/llama-{shape}.json", f"{res}/llama-{shape}-d4096.json"]:
+        if not os.path.exists(path):
+            continue
+        for r in json.load(open(path)):
+            test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
+            if r.get("n_depth"):
+                test += f"@{r['n_depth']}"
+            got[test] = r["avg_ts"]
+    return got
+
+
+def shapes(res):
+    return sorted({os.path.basename(p)[len("speed-"):].rsplit("-", 1)[0] for p in glob.glob(f"{res}/speed-*.jsonl")})
+
+
+def table(res):
+    out = ["| model | engine | device | " + " | ".join(TESTS) + " | GPU memory in use |", "|---|---|---|" + "---|" * (len(TESTS) + 1)]
+    for shape in shapes(res):
+        anchor = llama(res, shape)
+        rows = [("llama.cpp-CUDA (-ngl 99 -fa 1)", anchor, {"device": "cuda:0"})]
+        rows += [(f"parallax {e}", *ours(res, shape, e)) for e in ["gguf", "mlx"]]
+        for name, tps, summary in rows:
+            cells = []
+            for t in TESTS:
+                if t not in tps:
+                    cells.append("—")
+                elif name.startswith("llama") or t not in anchor:
+                    cells.append(f"{tps[t]:,.1f}")
+                else:
+                    cells.append(f"{tps[t]:,.1f} ({tps[t] / anchor[t]:.2f}×)")
+            mem = summary.get("gpu_used_bytes")
+            mem = f"{mem / 2**30:.1f} GiB" if mem else "—"
+            out.append(f"| {shape} | {name} | {summary.get('device', '—')} | " + " | ".join(cells) + f" | {mem} |")
+    return "\n".join(out) + "\n"
+
+
+def roofline(res):
+    try:
+        bw = json.load(open(f"{res}/bandwidth.json"))
+    except FileNotFoundError:
+        return "Bandwidth not measured.\n"
+    gbps = bw["gb_per_s"]
+    out = [f"Device-to-device copy on this GPU: **{gbps:,.0f} GB/s** (bytes read plus written, median of 10, 2 GiB buffers).\n",
+           "Decode reads every weight once per token, so tokens/s cannot exceed bandwidth ÷ weight bytes "
+           "(plus the KV cache at depth: 128 KiB a position for the 8B shape's f16 cache).\n",
+           "| model | file bytes | tg128 roofline | tg128@4096 roofline | best measured tg128 (share of roofline) |", "|---|---|---|---|---|"]
+    kv_per_pos = {"llama-8b": 32 * 2 * 8 * 128 * 2, "llama-1b": 16 * 2 * 8 * 64 * 2}
+    for shape in shapes(res):
+        path = glob.glob(f"/root/px/models/synthetic-{shape}.gguf")
+        if not path:
+            continue
+        size = os.path.getsize(path[0])
+        roof = gbps * 1e9 / size
+        roof_d = gbps * 1e9 / (size + kv_per_pos.get(shape, 0) * 4096)
+        measured = {"llama.cpp": llama(res, shape).get("tg128")}
+        for e in ["gguf", "mlx"]:
+            measured[f"parallax {e}"] = ours(res, shape, e)[0].get("tg128")
+        best = ", ".join(f"{k} {v:,.0f} ({v / roof:.0%})" for k, v in measured.items() if v)
+        out.append(f"| {shape} | {size / 1e9:.2f} GB | {roof:,.0f} t/s | {roof_d:,.0f} t/s | {best} |")
+    return "\n".join(out) + "\n"
+
+
+def smi():
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except Exception:
+        return "nvidia-smi unavailable"
+
+
+def report(res):
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"],
+                         capture_output=True, text=True).stdout.split("\n")
+    parity_md = open(f"{res}/parity.md").read() if os.path.exists(f"{res}/parity.md") else "Not run.\n"
+    md = f"""# Parallax on an NVIDIA GPU: candle-CUDA and MLX-CUDA against llama.cpp-CUDA
+
+Written by `scripts/gpu/measure.sh` on the lent machine (scripts/gpu/README.md).
+
+- GPU: {smi()}
+- Host: {cpu[0].strip()}, {cpu[1].strip()} cores
+- Models: synthetic Llama-3-shaped GGUFs, random Q4_0 weights (`parallax speed --synthetic`), SmolLM2's
+  49,152-token vocabulary; the same file for all three engines.
+- Tests as llama-bench runs them: pp512 (prefill 512 tokens), tg128 (decode 128), tg128@4096 (decode 128
+  after 4,096 untimed context tokens). tokens/s, the median of the repetitions; ratios to llama.cpp-CUDA
+  from the same call.
+
+## Speed
+
+{table(res)}
+## Decode roofline
+
+{roofline(res)}
+## Correctness on the GPU
+
+SmolLM2-135M Q4_1, the 20 prompts of `tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json`, 16 greedy
+tokens each (`parallax parity`), on the CPU and on CUDA, each engine; the margin is the top logit's lead
+over the runner-up at the first step where the two devices chose differently.
+
+{parity_md}"""
+    open(f"{res}/gpu.md", "w").write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "parity":
+        parity(sys.argv[2], sys.argv[3])
+    elif mode == "table":
+        print(table(sys.argv[2]))
+    elif mode == "report":
+        report(sys.argv[2])
+    else:
+        sys.exit(__doc__)
