@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine, from the repository root the device tool copied there
 # (scripts/gpu/README.md has the whole sequence of calls). One step per call:
-#   measure.sh stash            copy this call's carried part (.gpu/N) to /root/stash
-#   measure.sh unpack           reassemble and check the payload into /root/px
+#   measure.sh stash            copy this call's carried parts (.gpu/NAMEn) to /root/stash
+#   measure.sh unpack NAME      reassemble and check payload NAME (speed, check) into /root/px
 #   measure.sh llama            build llama.cpp-CUDA's llama-bench in the background
-#   measure.sh check            greedy tokens, CPU against CUDA, both engines (SmolLM2)
+#   measure.sh smoke            both engines once on CUDA (PTX/NVRTC compile), the models written
+#   measure.sh check [MODEL N]  greedy tokens, CPU against CUDA, both engines: SmolLM2 (after
+#                               `unpack check`), or MODEL (e.g. the synthetic llama-1b) on N prompts
 #   measure.sh bench SHAPE REPS pp512 / tg128 / tg128@4096 on a synthetic Q4_0 model, for
 #                               llama.cpp-CUDA, the GGUF engine and the MLX engine on CUDA
 #   measure.sh report           bench-results/gpu.md into $OUT, from everything measured so far
+#   measure.sh all              after `stash` of the speed parts: every step above in one call
+#                               (the check on the synthetic 1B), the report refreshed after each
 set -euo pipefail
 PX=/root/px
 RES=$PX/results
@@ -30,15 +34,18 @@ gpu_env() {
 
 case "${1:-}" in
 stash)
-  cp -v .gpu/*/payload.part.* "$STASH"/
+  cp -v .gpu/*/*.part.* "$STASH"/
   ;;
 unpack)
-  want=$(cat .gpu/payload.sha256)
-  got=$(cat "$STASH"/payload.part.* | sha256sum | cut -d' ' -f1)
-  [ "$want" = "$got" ] || { echo "unpack: payload checksum $got, expected $want (a part is missing?)"; ls -la "$STASH"; exit 1; }
-  cat "$STASH"/payload.part.* | zstd -d -q | tar -x -C $PX
-  tar -C $PX -xf $PX/llama.cpp.tar && rm $PX/llama.cpp.tar
-  mkdir -p "$REPO/models" && ln -sf $PX/models/*.gguf "$REPO/models/"
+  name=$2
+  want=$(cat .gpu/$name.sha256)
+  got=$(cat "$STASH"/$name.part.* | sha256sum | cut -d' ' -f1)
+  [ "$want" = "$got" ] || { echo "unpack: $name checksum $got, expected $want (a part is missing?)"; ls -la "$STASH"; exit 1; }
+  cat "$STASH"/$name.part.* | zstd -d -q | tar -x -C $PX
+  if [ -f $PX/llama.cpp.tar ]; then tar -C $PX -xf $PX/llama.cpp.tar && rm $PX/llama.cpp.tar; fi
+  # The synthetic models take their tokenizer from the catalog's SmolLM2 entry; here that name
+  # points at llama.cpp's Llama 3 vocabulary, so they are Llama-3-shaped to the vocabulary.
+  mkdir -p $PX/vocab && ln -sf $PX/models/ggml-vocab-llama-bpe.gguf $PX/vocab/SmolLM2-135M-Instruct.Q4_1.gguf
   gpu_env
   nvidia-smi
   ldd $BIN | grep -E "not found|mlx|cuda|cublas" || true
@@ -54,26 +61,40 @@ llama)
     echo \$? > $RES/llama-build.rc" > /dev/null 2>&1 &
   echo "llama: building in the background (log $RES/llama-build.log)"
   ;;
+smoke)
+  gpu_env
+  for engine in gguf mlx; do
+    PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine $engine --synthetic llama-1b \
+      --synthetic-dir $PX/models --tests pp512,tg128 --reps 1 2>&1 | tail -4 || echo "smoke: $engine FAILED"
+  done
+  PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine gguf --synthetic llama-8b \
+    --synthetic-dir $PX/models --tests tg16 --reps 1 2>&1 | tail -3 || echo "smoke: 8B FAILED"
+  ;;
 check)
   gpu_env
   fixture=tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json
+  model=${2:-$PX/models/SmolLM2-135M-Instruct.Q4_1.gguf}
   for engine in gguf mlx; do
     for device in cpu cuda; do
-      $BIN parity --device $device --engine $engine --model $PX/models/SmolLM2-135M-Instruct.Q4_1.gguf \
-        --fixture $fixture --tokens 16 > $RES/parity-$engine-$device.jsonl
+      $BIN parity --device $device --engine $engine --model $model --cases "${3:-20}" \
+        --fixture $fixture --tokens 16 > $RES/parity-$engine-$device.jsonl || echo "check: $engine on $device FAILED"
     done
   done
+  echo "$model" > $RES/parity-model.txt
   python3 scripts/gpu/report.py parity $RES $fixture
   ;;
 bench)
   gpu_env
   shape=$2; reps=${3:-3}
-  for engine in gguf mlx; do
-    $BIN speed --device cuda --engine $engine --synthetic $shape --synthetic-dir $PX/models \
-      --tests pp512,tg128,tg128@4096 --reps "$reps" --json > $RES/speed-$shape-$engine.jsonl
+  [ "${4:-}" = anchor-only ] || for engine in gguf mlx; do
+    PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine $engine --synthetic $shape --synthetic-dir $PX/models \
+      --tests pp512,tg128,tg128@4096 --reps "$reps" --json > $RES/speed-$shape-$engine.jsonl \
+      2> $RES/speed-$shape-$engine.err || { echo "bench: $engine FAILED: $(tail -2 $RES/speed-$shape-$engine.err)"; continue; }
     tail -1 $RES/speed-$shape-$engine.jsonl
   done
-  if [ "$(cat $RES/llama-build.rc 2>/dev/null)" = 0 ]; then
+  if [ "${4:-}" = ours-only ]; then
+    :
+  elif [ "$(cat $RES/llama-build.rc 2>/dev/null)" = 0 ]; then
     lb=$PX/llama.cpp-11434/build-cuda/bin/llama-bench
     $lb -m $PX/models/synthetic-$shape.gguf -ngl 99 -fa 1 -p 512 -n 128 -r "$reps" -o json > $RES/llama-$shape.json
     $lb -m $PX/models/synthetic-$shape.gguf -ngl 99 -fa 1 -p 0 -n 128 -d 4096 -r "$reps" -o json > $RES/llama-$shape-d4096.json
@@ -98,6 +119,24 @@ ms = times[len(times) // 2]
 print(json.dumps({"bytes_moved": 2 * n, "ms": ms, "gb_per_s": 2 * n / ms / 1e6, "gpu": torch.cuda.get_device_name()}))
 PY
   cat $RES/bandwidth.json
+  ;;
+all)
+  me="bash $0"
+  $me unpack speed
+  $me llama
+  $me bandwidth || true
+  $me smoke
+  $me report > /dev/null
+  $me bench llama-1b 2 ours-only
+  $me bench llama-8b 2 ours-only
+  $me report > /dev/null
+  for _ in $(seq 60); do [ -f $RES/llama-build.rc ] && break; sleep 5; done
+  echo "llama.cpp build: rc $(cat $RES/llama-build.rc 2>/dev/null || echo 'not finished')"; tail -2 $RES/llama-build.log || true
+  $me bench llama-1b 2 anchor-only
+  $me bench llama-8b 2 anchor-only
+  $me report > /dev/null
+  $me check $PX/models/synthetic-llama-1b.gguf 5 || true
+  $me report
   ;;
 report)
   python3 scripts/gpu/report.py report $RES

