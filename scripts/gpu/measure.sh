@@ -10,8 +10,9 @@
 #   measure.sh bench SHAPE REPS pp512 / tg128 / tg128@4096 on a synthetic Q4_0 model, for
 #                               llama.cpp-CUDA, the GGUF engine and the MLX engine on CUDA
 #   measure.sh report           bench-results/gpu.md into $OUT, from everything measured so far
-#   measure.sh all              after `stash` of the speed parts: every step above in one call
-#                               (the check on the synthetic 1B), the report refreshed after each
+#   measure.sh all [PAYLOAD]    after `stash` of the payload's parts (speed, or gguf: no MLX):
+#                               every step above in one call (the check on the synthetic 1B), the
+#                               report refreshed after each
 set -euo pipefail
 PX=/root/px
 RES=$PX/results
@@ -63,8 +64,8 @@ llama)
   ;;
 smoke)
   gpu_env
-  for engine in gguf mlx; do
-    PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine $engine --synthetic llama-1b \
+  for engine in ${SMOKE_ENGINES:-gguf mlx}; do
+    PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine $engine --synthetic ${SMOKE_SHAPE:-llama-1b} \
       --synthetic-dir $PX/models --tests pp512,tg128 --reps 1 2>&1 | tail -4 || echo "smoke: $engine FAILED"
   done
   PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine gguf --synthetic llama-8b \
@@ -122,20 +123,18 @@ PY
   ;;
 all)
   me="bash $0"
-  $me unpack speed
+  $me unpack "${2:-speed}"
   $me llama
   $me bandwidth || true
   $me smoke
   $me report > /dev/null
-  $me bench llama-1b 2 ours-only
-  $me bench llama-8b 2 ours-only
+  for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2 ours-only; done
   $me report > /dev/null
   for _ in $(seq 60); do [ -f $RES/llama-build.rc ] && break; sleep 5; done
   echo "llama.cpp build: rc $(cat $RES/llama-build.rc 2>/dev/null || echo 'not finished')"; tail -2 $RES/llama-build.log || true
-  $me bench llama-1b 2 anchor-only
-  $me bench llama-8b 2 anchor-only
+  for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2 anchor-only; done
   $me report > /dev/null
-  $me check $PX/models/synthetic-llama-1b.gguf 5 || true
+  $me check $PX/models/synthetic-${CHECK_SHAPE:-llama-1b}.gguf ${CHECK_PROMPTS:-5} || true
   $me report
   ;;
 report)

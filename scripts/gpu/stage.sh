@@ -51,3 +51,9 @@ pack() {
 }
 pack speed "$STAGE/payload"
 pack check "$STAGE/check"
+# The GGUF engine and llama.cpp alone, small enough for one call (when device time is short):
+# the CPU MLX library (the binary links libmlx), so the MLX engine runs on the CPU there.
+mkdir -p "$STAGE/gguf" && cp -al "$STAGE/payload/parallax" "$STAGE/payload/llama.cpp.tar" "$STAGE/payload/models" "$STAGE/gguf/"
+MLX_CPU=$(dirname "$(.venv/bin/python -c 'import mlx, os; print(list(mlx.__path__)[0])')")
+mkdir -p "$STAGE/gguf/mlx" && cp -r "$MLX_CPU/mlx/lib" "$STAGE/gguf/mlx/" && cp -r "$MLX_CPU/mlx_cpu.libs" "$STAGE/gguf/mlx_cuda_13.libs"
+pack gguf "$STAGE/gguf"

@@ -4,11 +4,11 @@
 //! chunks' arrival times; the token count from the server's `usage` when it sends one,
 //! otherwise from our tokenizer on the text (recorded per run). Memory is not observable.
 
-use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parallax_core::{ChatMessage, FinishReason, MemoryReport, Tokenizer};
-use serde_json::{json, Value};
+use parallax_remote::{ApiKey, RemoteClient, RemoteSpec};
+use serde_json::json;
 
 use crate::memory::ProcessMemory;
 use crate::prompts::prompt_set;
@@ -34,30 +34,15 @@ pub(crate) struct Answer {
     pub finish: FinishReason,
 }
 
-fn post(ep: &Endpoint, body: &Value) -> Result<ureq::http::Response<ureq::Body>, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(1800)))
-        .build()
-        .into();
-    let mut req = agent.post(format!("{}/chat/completions", ep.url.trim_end_matches('/')));
-    if let Some(key) = &ep.api_key {
-        req = req.header("Authorization", format!("Bearer {key}"));
-    }
-    req.send_json(body).map_err(|e| format!("{}: {e}", ep.url))
-}
-
-fn finish_of(v: &Value) -> FinishReason {
-    match v.as_str() {
-        Some("length") => FinishReason::Length,
-        _ => FinishReason::Stop,
-    }
-}
-
-fn usage_of(v: &Value) -> Option<(usize, usize)> {
-    Some((
-        v["prompt_tokens"].as_u64()? as usize,
-        v["completion_tokens"].as_u64()? as usize,
-    ))
+/// The endpoint as a remote engine (the one OpenAI-compatible client, `parallax-remote`).
+fn client(ep: &Endpoint) -> RemoteClient {
+    let spec = RemoteSpec {
+        name: "endpoint".into(),
+        url: ep.url.clone(),
+        key: None,
+        timeout_secs: Some(1800),
+    };
+    RemoteClient::with_key(&spec, ep.api_key.clone().map(ApiKey::new))
 }
 
 pub(crate) fn ask(
@@ -70,11 +55,11 @@ pub(crate) fn ask(
     // `cache_prompt: false` asks llama-server (and Parallax) for a cold prefill, as the local
     // suite measures; servers without prompt caching ignore it.
     let body = json!({"model": ep.model, "messages": messages, "max_tokens": max_tokens,
-        "temperature": temperature, "seed": seed, "stream": true, "stream_options": {"include_usage": true},
-        "cache_prompt": false});
+        "temperature": temperature, "seed": seed, "cache_prompt": false});
     let start = Instant::now();
     let ms = |s: Instant| s.elapsed().as_secs_f64() * 1000.0;
-    let resp = post(ep, &body)?;
+    let failed = |e: parallax_remote::RemoteError| format!("{}: {e}", ep.url);
+    let mut stream = client(ep).chat(&body).map_err(failed)?;
     let mut answer = Answer {
         text: String::new(),
         chunk_times_ms: vec![],
@@ -82,24 +67,17 @@ pub(crate) fn ask(
         usage: None,
         finish: FinishReason::Stop,
     };
-    for line in BufReader::new(resp.into_body().into_reader()).lines() {
-        let line = line.map_err(|e| e.to_string())?;
-        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
-            continue;
-        };
-        if data == "[DONE]" {
-            break;
-        }
-        let v: Value = serde_json::from_str(data).map_err(|e| format!("bad chunk {data:?}: {e}"))?;
-        if let Some(content) = v["choices"][0]["delta"]["content"].as_str().filter(|c| !c.is_empty()) {
+    for delta in stream.by_ref() {
+        let delta = delta.map_err(failed)?;
+        if !delta.content.is_empty() {
             answer.chunk_times_ms.push(ms(start));
-            answer.text.push_str(content);
+            answer.text.push_str(&delta.content);
         }
-        if v["choices"][0]["finish_reason"].is_string() {
-            answer.finish = finish_of(&v["choices"][0]["finish_reason"]);
-        }
-        if let Some(u) = usage_of(&v["usage"]) {
-            answer.usage = Some(u);
+    }
+    if let Some(f) = stream.finished() {
+        answer.usage = f.usage;
+        if f.finish_reason.as_deref() == Some("length") {
+            answer.finish = FinishReason::Length;
         }
     }
     answer.total_ms = ms(start);

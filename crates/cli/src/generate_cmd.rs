@@ -10,7 +10,8 @@ use crate::engines;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Catalog id (see `parallax models`), path to a GGUF file, or (mlx) an MLX model directory.
+    /// Catalog id (see `parallax models`), path to a GGUF file, (mlx) an MLX model directory, or
+    /// `MODEL@REMOTE` for a model of a registered remote (see `parallax remote`).
     #[arg(long)]
     model: String,
     /// Engine to run the model with: gguf (candle) or mlx (mlx-rs).
@@ -90,6 +91,25 @@ pub fn run(a: Args) -> Result<()> {
         (None, Some(raw)) => Prompt::Raw(raw.clone()),
         (None, None) => bail!("give --prompt or --raw"),
     };
+    if let Some((model, remote)) = crate::remote_cmd::remote_model(&a.model)? {
+        let Prompt::Chat(messages) = prompt else {
+            bail!("a remote model takes --prompt (the chat API); --raw needs a local engine");
+        };
+        let mut body = serde_json::json!({
+            "messages": messages,
+            "max_tokens": a.max_tokens,
+            "temperature": a.temperature,
+            "top_p": a.top_p,
+            "top_k": a.top_k,
+            "min_p": a.min_p,
+            "repeat_penalty": a.repeat_penalty,
+            "seed": sampling.seed,
+        });
+        if !a.stop.is_empty() {
+            body["stop"] = serde_json::json!(a.stop);
+        }
+        return crate::remote_cmd::generate(&model, &remote, body, a.json);
+    }
     let model = engines::load(&a.engine, &a.model)?;
     let handle = EngineHandle::spawn(model);
     let mut stream = handle.generate(GenerateRequest {

@@ -8,6 +8,7 @@ mod generate_cmd;
 mod models_cmd;
 mod monitor_cmd;
 mod parity_cmd;
+mod remote_cmd;
 mod serve_cmd;
 mod speed_cmd;
 mod tokenize_cmd;
@@ -52,6 +53,9 @@ enum Command {
     /// Greedy tokens and top-two logit margins on a fixture's prompts, one JSON line each (to
     /// compare devices or engines token for token).
     Parity(parity_cmd::Args),
+    /// Remote engines: register an OpenAI-compatible server (`add`, `list`, `remove`); its
+    /// models are then `<model>@<name>` for `generate`.
+    Remote(remote_cmd::Args),
     /// Stream live memory/CPU snapshots of a process (default: this one) to the terminal.
     Monitor(monitor_cmd::Args),
     /// One engine's benchmark worker (started by `parallax bench`).
@@ -76,6 +80,7 @@ fn main() {
         Command::Speed(args) => speed_cmd::run(args),
         Command::Monitor(args) => monitor_cmd::run(args),
         Command::Parity(args) => parity_cmd::run(args),
+        Command::Remote(args) => remote_cmd::run(args),
     };
     if let Err(e) = result {
         // One line, no backtrace: the error types carry the useful detail.

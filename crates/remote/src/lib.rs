@@ -1,0 +1,19 @@
+//! Remote engines. Parallax does not build its own cluster: a model too large for one machine
+//! runs on an engine that already spreads it (llama.cpp's RPC workers behind `llama-server`,
+//! vLLM, exo) or on a bigger machine (LM Studio, Ollama, another Parallax), and Parallax uses
+//! it through its OpenAI-compatible API, measured on our side of the wire.
+//!
+//! - [`registry`]: the remotes the user registered (`parallax.toml`), by name; keys in the OS
+//!   keyring or named environment variables, never in a file.
+//! - [`client`]: `/v1/models`, a latency probe and streamed chat completions, each failure typed
+//!   ([`RemoteError`]) with a stable code.
+
+pub mod client;
+mod error;
+pub mod registry;
+mod secret;
+
+pub use client::{ChatStream, Delta, Finished, RemoteClient};
+pub use error::{RemoteError, Result};
+pub use registry::{Registry, RemoteSpec};
+pub use secret::{ApiKey, KeySource};
