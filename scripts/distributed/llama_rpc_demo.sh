@@ -23,7 +23,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 
 # Two workers, one thread each: each exposes this machine's CPU as one RPC device.
 for port in $A $B; do
-  "$BIN/rpc-server" -H 127.0.0.1 -p $port -t 1 > "$OUT/rpc-$port.log" 2>&1 &
+  "$BIN/ggml-rpc-server" -H 127.0.0.1 -p $port -t 1 > "$OUT/rpc-$port.log" 2>&1 &
   pids+=($!)
 done
 sleep 1

@@ -42,7 +42,7 @@ unpack)
   want=$(cat .gpu/$name.sha256)
   got=$(cat "$STASH"/$name.part.* | sha256sum | cut -d' ' -f1)
   [ "$want" = "$got" ] || { echo "unpack: $name checksum $got, expected $want (a part is missing?)"; ls -la "$STASH"; exit 1; }
-  cat "$STASH"/$name.part.* | zstd -d -q | tar -x -C $PX
+  cat "$STASH"/$name.part.* | gzip -d | tar -x -C $PX
   if [ -f $PX/llama.cpp.tar ]; then tar -C $PX -xf $PX/llama.cpp.tar && rm $PX/llama.cpp.tar; fi
   # The synthetic models take their tokenizer from the catalog's SmolLM2 entry; here that name
   # points at llama.cpp's Llama 3 vocabulary, so they are Llama-3-shaped to the vocabulary.

@@ -144,8 +144,8 @@ Written by `scripts/gpu/measure.sh` on the lent machine (scripts/gpu/README.md).
 
 - GPU: {smi()}
 - Host: {cpu[0].strip()}, {cpu[1].strip()} cores
-- Models: synthetic Llama-3-shaped GGUFs, random Q4_0 weights (`parallax speed --synthetic`), SmolLM2's
-  49,152-token vocabulary; the same file for all three engines.
+- Models: synthetic Llama-3-shaped GGUFs, random Q4_0 weights (`parallax speed --synthetic`), with Llama 3's
+  128,256-token vocabulary (llama.cpp's `ggml-vocab-llama-bpe.gguf`); the same file for all three engines.
 - Tests as llama-bench runs them: pp512 (prefill 512 tokens), tg128 (decode 128), tg128@4096 (decode 128
   after 4,096 untimed context tokens). tokens/s, the median of the repetitions; ratios to llama.cpp-CUDA
   from the same call.
