@@ -19,7 +19,8 @@ BIN=$(.venv/bin/python scripts/bench/llama_bench_build.py --rpc)
 rm -rf "$OUT" && mkdir -p "$OUT"
 export PARALLAX_CONFIG_DIR="$OUT/config"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+# The server first, then its workers (a worker gone under a live server is an RPC error there).
+trap 'for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[i]}" 2>/dev/null || true; sleep 0.2; done' EXIT
 
 # Two workers, one thread each: each exposes this machine's CPU as one RPC device.
 for port in $A $B; do
@@ -29,10 +30,11 @@ done
 sleep 1
 # -ngl 99: every layer goes to the RPC devices, split between them by their free memory.
 "$BIN/llama-server" -m "$MODEL" --rpc 127.0.0.1:$A,127.0.0.1:$B -ngl 99 --host 127.0.0.1 --port $PORT \
-  -c 4096 > "$OUT/llama-server.log" 2>&1 &
+  -c 4096 -lv 4 > "$OUT/llama-server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 120); do curl -sf http://127.0.0.1:$PORT/health > /dev/null && break; sleep 0.5; done
-grep -iE "RPC|offload|buffer size" "$OUT/llama-server.log" | head -12 || true
+echo "--- where llama-server put the layers"
+grep -E "offload|RPC[0-9].*buffer size|model buffer size" "$OUT/llama-server.log" | head -8 || true
 
 $PX remote add rpc-demo http://127.0.0.1:$PORT --timeout 120
 $PX remote list --probe

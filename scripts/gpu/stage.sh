@@ -41,13 +41,14 @@ tar -C target/anchors -cf "$STAGE/payload/llama.cpp.tar" \
   llama.cpp-11434
 cp $SRC/models/ggml-vocab-llama-bpe.gguf "$STAGE/payload/models/"
 
-# NAME DIR: DIR packed as NAME.tar.zst, split into .gpu/NAME1, .gpu/NAME2, …
+# NAME DIR: DIR packed as NAME.tar.gz, split into .gpu/NAME1, .gpu/NAME2, …
 pack() {
-  tar -C "$2" -cf - . | zstd -q -T2 -12 --long=27 -o "$STAGE/$1.tar.zst"
-  (cd .gpu && split -b ${PART_MB}m -d -a 1 "../$STAGE/$1.tar.zst" "$1.part.")
+  # gzip: the GPU machine has no zstd.
+  tar -C "$2" -cf - . | gzip -6 > "$STAGE/$1.tar.gz"
+  (cd .gpu && split -b ${PART_MB}m -d -a 1 "../$STAGE/$1.tar.gz" "$1.part.")
   for part in .gpu/$1.part.*; do n=$(( ${part##*.} + 1 )); mkdir -p .gpu/$1$n; mv "$part" .gpu/$1$n/; done
-  sha256sum "$STAGE/$1.tar.zst" | cut -d' ' -f1 > .gpu/$1.sha256
-  echo "stage: $1: $(ls -d .gpu/$1[0-9]*/ | wc -l) parts, $(du -sh $STAGE/$1.tar.zst | cut -f1)"
+  sha256sum "$STAGE/$1.tar.gz" | cut -d' ' -f1 > .gpu/$1.sha256
+  echo "stage: $1: $(ls -d .gpu/$1[0-9]*/ | wc -l) parts, $(du -sh $STAGE/$1.tar.gz | cut -f1)"
 }
 pack speed "$STAGE/payload"
 pack check "$STAGE/check"
