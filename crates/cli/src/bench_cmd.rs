@@ -247,6 +247,11 @@ const SYNTHETIC_TOKENIZER: &str = "smollm2-135m-instruct-q4_1";
 
 /// Writes the synthetic model into `out` (refusing a shape that would not fit in memory before
 /// anything is written); returns its path and shape.
+/// Where [`write_synthetic`] writes `shape` in `out`.
+pub(crate) fn synthetic_path(out: &std::path::Path, shape: &parallax_core::synthetic::Shape) -> PathBuf {
+    out.join(format!("synthetic-{}.gguf", shape.name))
+}
+
 pub(crate) fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(PathBuf, parallax_core::synthetic::Shape)> {
     let shape = parallax_core::synthetic::Shape::parse(spec)?;
     let tokenizer = catalog::resolve(SYNTHETIC_TOKENIZER)
@@ -268,7 +273,7 @@ pub(crate) fn write_synthetic(spec: &str, out: &std::path::Path) -> Result<(Path
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let path = out.join(format!("synthetic-{}.gguf", shape.name));
+    let path = synthetic_path(out, &shape);
     eprintln!(
         "writing {} ({:.0} MB, random weights): {}",
         path.display(),

@@ -99,8 +99,9 @@ pub fn run(a: Args) -> Result<()> {
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(out, "{}", serde_json::to_string(&rows)?)?;
+                return Ok(());
             }
-            for r in rows.iter().filter(|_| !json) {
+            for r in &rows {
                 let probe = match (&r.latency_ms, &r.models, &r.error) {
                     (Some(ms), Some(models), _) => format!(" · {ms:.0} ms · {}", models.join(", ")),
                     (_, _, Some(e)) => format!(" · {e}"),

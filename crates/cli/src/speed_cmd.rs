@@ -69,7 +69,7 @@ pub fn run(a: Args) -> Result<()> {
         (Some(m), _) => m.clone(),
         (None, Some(spec)) => {
             let shape = parallax_core::synthetic::Shape::parse(spec)?;
-            let path = a.synthetic_dir.join(format!("synthetic-{}.gguf", shape.name));
+            let path = crate::bench_cmd::synthetic_path(&a.synthetic_dir, &shape);
             if !path.is_file() {
                 crate::bench_cmd::write_synthetic(spec, &a.synthetic_dir)?;
             }
@@ -104,10 +104,7 @@ pub fn run(a: Args) -> Result<()> {
         peak_rss_bytes: crate::generate_cmd::peak_rss_bytes(),
         device: engine.info().device.clone(),
         allocator_peak_bytes: engine.memory().allocator_peak_bytes,
-        gpu_used_bytes: {
-            let gpus = parallax_monitor::gpu::query();
-            (!gpus.is_empty()).then(|| gpus.iter().map(|g| g.memory_used_bytes).sum())
-        },
+        gpu_used_bytes: parallax_monitor::gpu::memory().map(|(used, _)| used),
     };
     if a.json {
         writeln!(out, "{}", serde_json::to_string(&summary)?)?;

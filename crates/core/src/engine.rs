@@ -27,7 +27,7 @@ pub struct ModelInfo {
     /// Bytes one position takes in the KV cache, over every layer (keys and values).
     #[serde(default)]
     pub kv_bytes_per_token: u64,
-    /// Where the engine computes, e.g. "cpu" or "cuda:0 (NVIDIA H200)".
+    /// Where the engine computes: "cpu", "cuda:N" or "metal".
     #[serde(default)]
     pub device: String,
 }
@@ -43,9 +43,6 @@ pub struct MemoryReport {
     pub allocator_active_bytes: Option<u64>,
     pub allocator_peak_bytes: Option<u64>,
     pub allocator_cache_bytes: Option<u64>,
-    /// Where the weights and the cache live (`ModelInfo::device`).
-    #[serde(default)]
-    pub device: String,
 }
 
 /// A loaded model that can run forward passes. Object-safe; one per loaded model.

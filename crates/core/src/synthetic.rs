@@ -122,7 +122,8 @@ pub fn presets() -> Vec<Shape> {
             experts_used: 3,
             ..base.clone()
         },
-        // Llama 3's dense shapes (the GPU comparison's models), with SmolLM2's vocabulary.
+        // Llama 3's dense shapes (the GPU comparison's models); the vocabulary is the tokenizer
+        // file's the writer is given.
         Shape {
             name: "llama-1b".into(),
             like: "Llama 3.2 1B".into(),

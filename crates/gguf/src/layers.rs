@@ -192,6 +192,7 @@ pub enum RopeStyle {
     Halves,
 }
 
+#[derive(Clone)]
 pub struct RopeConfig {
     pub style: RopeStyle,
     /// Rotated dimensions (the first `dims` of each head; the rest pass through).
@@ -213,14 +214,9 @@ impl RopeConfig {
         }
     }
 
-    /// The identity of the tables this configuration computes (base, rotated dims, scaling).
-    pub fn key(&self) -> crate::model::RopeKey {
-        let divisors = self
-            .freqs
-            .divisors
-            .as_ref()
-            .map(|d| d.iter().map(|v| v.to_bits()).collect());
-        (self.base.to_bits(), self.dims, self.freqs.magnitude.to_bits(), divisors)
+    /// Whether `other` computes the same tables (the rotation style only applies them).
+    pub fn same_tables(&self, other: &RopeConfig) -> bool {
+        self.base == other.base && self.dims == other.dims && self.freqs == other.freqs
     }
 
     /// Rotates `x` `(b, h, seq, head_dim)` with the tables of its positions.

@@ -223,7 +223,6 @@ impl Engine for GgufEngine {
             weight_bytes: self.info.weight_bytes,
             kv_cache_bytes: self.kv_bytes(),
             kv_tokens: self.kv_tokens(),
-            device: self.info.device.clone(),
             ..Default::default()
         }
     }

@@ -45,23 +45,20 @@ pub struct Model {
     pub routing: Option<RoutingLog>,
 }
 
-/// The RoPE tables of every position on `device`, computed once per distinct configuration.
+/// The RoPE tables of every position on `device`, computed once per distinct configuration:
+/// an earlier layer's whose configuration makes the same tables is shared.
 fn shared_tables(
-    made: &mut Vec<(RopeKey, Arc<(Tensor, Tensor)>)>,
+    earlier: &[RopeConfig],
     rope: &RopeConfig,
     context: usize,
     device: &candle_core::Device,
 ) -> CResult<Arc<(Tensor, Tensor)>> {
-    let key = rope.key();
-    if let Some((_, t)) = made.iter().find(|(k, _)| *k == key) {
-        return Ok(t.clone());
+    let same = earlier.iter().find(|r| r.same_tables(rope));
+    match same.and_then(|r| r.on_device.clone()) {
+        Some(t) => Ok(t),
+        None => Ok(Arc::new(rope_tables(0, context, rope, device)?)),
     }
-    let tables = Arc::new(rope_tables(0, context, rope, device)?);
-    made.push((key, tables.clone()));
-    Ok(tables)
 }
-
-pub(crate) type RopeKey = (u32, usize, u32, Option<Vec<u32>>);
 
 impl Model {
     pub fn load(w: &Weights, d: &ModelDesc, kv: DType) -> CResult<Self> {
@@ -75,7 +72,7 @@ impl Model {
             false => RopeStyle::Halves,
         };
         let mut blocks = Vec::with_capacity(d.n_layers());
-        let mut rope_on_device = Vec::new();
+        let mut ropes_on_device: Vec<RopeConfig> = Vec::new();
         for (i, layer) in d.layers.iter().enumerate() {
             let p = format!("blk.{i}");
             let freqs = d.rope(layer).map_err(candle_core::Error::msg)?;
@@ -98,12 +95,8 @@ impl Model {
                 temperature: d.query_temperature.filter(|_| !layer.rope),
             };
             if !w.device.is_cpu() && layer.rope {
-                cfg.rope.on_device = Some(shared_tables(
-                    &mut rope_on_device,
-                    &cfg.rope,
-                    d.context_length,
-                    &w.device,
-                )?);
+                cfg.rope.on_device = Some(shared_tables(&ropes_on_device, &cfg.rope, d.context_length, &w.device)?);
+                ropes_on_device.push(cfg.rope.clone());
             }
             let parts = AttentionParts {
                 fused_qkv: spec.fused_qkv,

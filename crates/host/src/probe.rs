@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use parallax_core::LiveStatus;
+use parallax_core::{EngineHandle, LiveStatus};
 use parallax_monitor::{EngineStats, GenerationStats, MonitorEvent, Probe};
 
 use crate::manager::{Loaded, ModelManager, Runner};
@@ -47,8 +47,9 @@ impl HostProbe {
     }
 }
 
-/// One engine's figures from its live status.
-pub fn engine_stats(id: &str, live: &LiveStatus) -> EngineStats {
+/// One engine's figures: its live status, and where it computes.
+pub fn engine_stats(id: &str, handle: &EngineHandle) -> EngineStats {
+    let live = handle.live();
     EngineStats {
         id: id.to_owned(),
         weight_bytes: live.memory.weight_bytes,
@@ -59,7 +60,7 @@ pub fn engine_stats(id: &str, live: &LiveStatus) -> EngineStats {
         slots: live.slots,
         busy: live.generations.len(),
         waiting: live.waiting,
-        device: live.memory.device.clone(),
+        device: handle.info().device.clone(),
     }
 }
 
@@ -89,9 +90,9 @@ impl Probe for HostProbe {
     fn engines(&self) -> Vec<EngineStats> {
         self.with_models(|m| m.visible())
             .iter()
-            .map(|s| match chat_live(s) {
-                Some(live) => engine_stats(&s.id, &live),
-                None => EngineStats {
+            .map(|s| match &s.runner {
+                Runner::Chat(h) => engine_stats(&s.id, h),
+                Runner::Embed(_) => EngineStats {
                     id: s.id.clone(),
                     weight_bytes: s.bytes,
                     ..EngineStats::default()

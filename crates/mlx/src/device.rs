@@ -42,16 +42,18 @@ pub fn compute_device() -> ComputeDevice {
 /// MLX's device for `request`, made MLX's default. MLX keeps one default device per process, so
 /// the first choice stands: a later, different request is refused, not silently ignored.
 pub fn select(request: DeviceRequest) -> Result<ComputeDevice> {
-    let gpu_name = if cfg!(target_os = "macos") { "metal" } else { "cuda" };
+    // MLX's GPU is Metal on macOS and CUDA elsewhere.
+    let metal = cfg!(target_os = "macos");
     let want = match request {
         DeviceRequest::Auto => None,
         DeviceRequest::Cpu => Some(ComputeDevice::Cpu),
-        DeviceRequest::Cuda(0) if gpu_name == "cuda" => Some(ComputeDevice::Gpu),
-        DeviceRequest::Metal if gpu_name == "metal" => Some(ComputeDevice::Gpu),
-        DeviceRequest::Cuda(_) if gpu_name == "cuda" => {
-            return Err(request.unavailable("the MLX engine uses one GPU, cuda:0"))
+        DeviceRequest::Cuda(0) if !metal => Some(ComputeDevice::Gpu),
+        DeviceRequest::Metal if metal => Some(ComputeDevice::Gpu),
+        DeviceRequest::Cuda(_) if !metal => return Err(request.unavailable("the MLX engine uses one GPU, cuda:0")),
+        _ => {
+            let gpu = if metal { "metal" } else { "cuda" };
+            return Err(request.unavailable(format!("MLX's GPU on this system is {gpu}")));
         }
-        _ => return Err(request.unavailable(format!("MLX's GPU on this system is {gpu_name}"))),
     };
     let chosen = *CHOSEN.get_or_init(|| {
         let device = match want {

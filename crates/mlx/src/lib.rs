@@ -201,7 +201,6 @@ impl Engine for MlxEngine {
             allocator_active_bytes: allocator.map(|m| m.0),
             allocator_peak_bytes: allocator.map(|m| m.1),
             allocator_cache_bytes: allocator.map(|m| m.2),
-            device: self.info.device.clone(),
         }
     }
 

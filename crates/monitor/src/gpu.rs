@@ -20,16 +20,32 @@ pub struct GpuInfo {
 
 const MIB: u64 = 1 << 20;
 
-/// Every NVIDIA GPU the driver lists, now.
+/// Every NVIDIA GPU the driver lists, now, with the CUDA version (a second nvidia-smi call).
 pub fn query() -> Vec<GpuInfo> {
-    let Some(table) = run(&[
+    let mut gpus = table();
+    if !gpus.is_empty() {
+        let cuda = run(&[]).and_then(|banner| cuda_version(&banner)).unwrap_or_default();
+        gpus.iter_mut().for_each(|g| g.cuda_version = cuda.clone());
+    }
+    gpus
+}
+
+/// Memory in use and in all, summed over the GPUs (one nvidia-smi call); `None` without one.
+pub fn memory() -> Option<(u64, u64)> {
+    let gpus = table();
+    (!gpus.is_empty()).then(|| {
+        gpus.iter()
+            .fold((0, 0), |(u, t), g| (u + g.memory_used_bytes, t + g.memory_total_bytes))
+    })
+}
+
+/// The GPUs as nvidia-smi's table lists them (no CUDA version).
+fn table() -> Vec<GpuInfo> {
+    run(&[
         "--query-gpu=index,name,memory.used,memory.total,driver_version",
         "--format=csv,noheader,nounits",
-    ]) else {
-        return vec![];
-    };
-    let cuda = run(&[]).and_then(|banner| cuda_version(&banner)).unwrap_or_default();
-    parse(&table, &cuda)
+    ])
+    .map_or_else(Vec::new, |t| parse(&t, ""))
 }
 
 /// One line per GPU for a result's fingerprint, e.g. "NVIDIA H200 (143771 MiB, driver
@@ -107,5 +123,6 @@ mod tests {
         // This machine may or may not have one; either way the call returns, never panics.
         let gpus = query();
         assert_eq!(describe().is_some(), !gpus.is_empty());
+        assert_eq!(memory().is_some(), !gpus.is_empty());
     }
 }

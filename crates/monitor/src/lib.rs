@@ -189,22 +189,13 @@ impl Sampler {
             sys,
             pid,
             peak_rss: 0,
-            has_gpu: !gpu::query().is_empty(),
+            has_gpu: gpu::memory().is_some(),
         })
     }
 
     fn sample(&mut self, probe: &dyn Probe) -> Snapshot {
         // The device's view, summed over its GPUs; nvidia-smi is asked only where it answered once.
-        let gpu = match self.has_gpu {
-            true => {
-                let gpus = gpu::query();
-                (!gpus.is_empty()).then(|| {
-                    gpus.iter()
-                        .fold((0, 0), |(u, t), g| (u + g.memory_used_bytes, t + g.memory_total_bytes))
-                })
-            }
-            false => None,
-        };
+        let gpu = self.has_gpu.then(gpu::memory).flatten();
         self.sys.refresh_memory();
         self.sys
             .refresh_processes(sysinfo::ProcessesToUpdate::Some(&[self.pid]), true);
