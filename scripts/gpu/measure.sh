@@ -9,10 +9,14 @@
 #                               `unpack check`), or MODEL (e.g. the synthetic llama-1b) on N prompts
 #   measure.sh bench SHAPE REPS pp512 / tg128 / tg128@4096 on a synthetic Q4_0 model, for
 #                               llama.cpp-CUDA, the GGUF engine and the MLX engine on CUDA
+#   measure.sh profile [SHAPE]  ncu: the GGUF engine's kernels in steady decode (default llama-8b)
 #   measure.sh report           bench-results/gpu.md into $OUT, from everything measured so far
-#   measure.sh all [PAYLOAD]    after `stash` of the payload's parts (speed, or gguf: no MLX):
-#                               every step above in one call (the check on the synthetic 1B), the
-#                               report refreshed after each
+#   measure.sh prepare [PAYLOAD] after `stash` of the payload's parts (speed, or gguf: no MLX):
+#                               unpack, llama.cpp build started, bandwidth, smoke, check on the
+#                               synthetic 1B; everything not timed, while llama.cpp compiles
+#   measure.sh finish           the SmolLM2 check (if `check` was stashed), then, once llama.cpp is
+#                               built, the timed benches on a quiet machine, the profile, the report
+#   measure.sh all [PAYLOAD]    prepare, then finish, in one call
 set -euo pipefail
 PX=/root/px
 RES=$PX/results
@@ -65,30 +69,31 @@ llama)
 smoke)
   gpu_env
   for engine in ${SMOKE_ENGINES:-gguf mlx}; do
-    PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine $engine --synthetic ${SMOKE_SHAPE:-llama-1b} \
+    PARALLAX_MODELS_DIR=$PX/vocab timeout 240 $BIN speed --device cuda --engine $engine --synthetic ${SMOKE_SHAPE:-llama-1b} \
       --synthetic-dir $PX/models --tests pp512,tg128 --reps 1 2>&1 | tail -4 || echo "smoke: $engine FAILED"
   done
-  PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine gguf --synthetic llama-8b \
+  PARALLAX_MODELS_DIR=$PX/vocab timeout 240 $BIN speed --device cuda --engine gguf --synthetic llama-8b \
     --synthetic-dir $PX/models --tests tg16 --reps 1 2>&1 | tail -3 || echo "smoke: 8B FAILED"
   ;;
 check)
   gpu_env
   fixture=tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json
   model=${2:-$PX/models/SmolLM2-135M-Instruct.Q4_1.gguf}
+  tag=$(basename "$model" .gguf)
   for engine in gguf mlx; do
     for device in cpu cuda; do
-      $BIN parity --device $device --engine $engine --model $model --cases "${3:-20}" \
-        --fixture $fixture --tokens 16 > $RES/parity-$engine-$device.jsonl || echo "check: $engine on $device FAILED"
+      timeout 300 $BIN parity --device $device --engine $engine --model $model --cases "${3:-20}" \
+        --fixture $fixture --tokens 16 > $RES/parity-$tag-$engine-$device.jsonl \
+        2> $RES/parity-$tag-$engine-$device.err || echo "check: $engine on $device FAILED: $(tail -2 $RES/parity-$tag-$engine-$device.err)"
     done
   done
-  echo "$model" > $RES/parity-model.txt
-  python3 scripts/gpu/report.py parity $RES $fixture
+  python3 scripts/gpu/report.py parity $RES $fixture $tag
   ;;
 bench)
   gpu_env
   shape=$2; reps=${3:-3}
   [ "${4:-}" = anchor-only ] || for engine in gguf mlx; do
-    PARALLAX_MODELS_DIR=$PX/vocab $BIN speed --device cuda --engine $engine --synthetic $shape --synthetic-dir $PX/models \
+    PARALLAX_MODELS_DIR=$PX/vocab timeout 300 $BIN speed --device cuda --engine $engine --synthetic $shape --synthetic-dir $PX/models \
       --tests pp512,tg128,tg128@4096 --reps "$reps" --json > $RES/speed-$shape-$engine.jsonl \
       2> $RES/speed-$shape-$engine.err || { echo "bench: $engine FAILED: $(tail -2 $RES/speed-$shape-$engine.err)"; continue; }
     tail -1 $RES/speed-$shape-$engine.jsonl
@@ -97,8 +102,8 @@ bench)
     :
   elif [ "$(cat $RES/llama-build.rc 2>/dev/null)" = 0 ]; then
     lb=$PX/llama.cpp-11434/build-cuda/bin/llama-bench
-    $lb -m $PX/models/synthetic-$shape.gguf -ngl 99 -fa 1 -p 512 -n 128 -r "$reps" -o json > $RES/llama-$shape.json
-    $lb -m $PX/models/synthetic-$shape.gguf -ngl 99 -fa 1 -p 0 -n 128 -d 4096 -r "$reps" -o json > $RES/llama-$shape-d4096.json
+    timeout 200 $lb -m $PX/models/synthetic-$shape.gguf -ngl 99 -fa 1 -p 512 -n 128 -r "$reps" -o json > $RES/llama-$shape.json
+    timeout 200 $lb -m $PX/models/synthetic-$shape.gguf -ngl 99 -fa 1 -p 0 -n 128 -d 4096 -r "$reps" -o json > $RES/llama-$shape-d4096.json
   else
     echo "bench: llama.cpp-CUDA not built (yet): $(tail -3 $RES/llama-build.log 2>/dev/null)"
   fi
@@ -121,21 +126,40 @@ print(json.dumps({"bytes_moved": 2 * n, "ms": ms, "gb_per_s": 2 * n / ms / 1e6, 
 PY
   cat $RES/bandwidth.json
   ;;
-all)
+profile)
+  # Steady decode under Nsight Compute, one metric (GPU time a kernel), a window of launches well
+  # past load and warm-up: how many kernels a token takes and how long the GPU is busy with them.
+  gpu_env
+  shape=${2:-llama-8b}
+  PARALLAX_MODELS_DIR=$PX/vocab timeout 400 ncu --clock-control none --metrics gpu__time_duration.sum \
+    --launch-skip ${PROFILE_SKIP:-20000} --launch-count ${PROFILE_COUNT:-3000} --csv \
+    $BIN speed --device cuda --engine gguf --synthetic $shape --synthetic-dir $PX/models --tests tg64 --reps 1 \
+    > $RES/ncu-$shape-gguf.csv 2> $RES/ncu-$shape-gguf.err || echo "profile: FAILED: $(tail -3 $RES/ncu-$shape-gguf.err)"
+  python3 scripts/gpu/report.py profile $RES $shape
+  ;;
+prepare)
   me="bash $0"
   $me unpack "${2:-speed}"
   [ -n "${SKIP_LLAMA:-}" ] || $me llama
   $me bandwidth || true
   $me smoke
+  $me check $PX/models/synthetic-${CHECK_SHAPE:-llama-1b}.gguf ${CHECK_PROMPTS:-5} || true
   $me report > /dev/null
-  for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2 ours-only; done
-  $me report > /dev/null
+  ;;
+finish)
+  me="bash $0"
+  if [ -f .gpu/check.sha256 ] && ls "$STASH"/check.part.* > /dev/null 2>&1; then
+    $me unpack check > /dev/null && $me check || true
+  fi
   for _ in $(seq 60); do [ -n "${SKIP_LLAMA:-}" ] || [ -f $RES/llama-build.rc ] && break; sleep 5; done
   echo "llama.cpp build: rc $(cat $RES/llama-build.rc 2>/dev/null || echo 'not finished')"; tail -2 $RES/llama-build.log || true
-  for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2 anchor-only; done
-  $me report > /dev/null
-  $me check $PX/models/synthetic-${CHECK_SHAPE:-llama-1b}.gguf ${CHECK_PROMPTS:-5} || true
+  for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2; $me report > /dev/null; done
+  [ -n "${SKIP_PROFILE:-}" ] || $me profile || true
   $me report
+  ;;
+all)
+  bash $0 prepare "${2:-speed}"
+  bash $0 finish
   ;;
 report)
   python3 scripts/gpu/report.py report $RES

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The GPU measurement's tables, from what scripts/gpu/measure.sh wrote into its results folder.
 
-  report.py parity RES FIXTURE   compare CPU and CUDA greedy tokens, both engines -> RES/parity.md
+  report.py parity RES FIXTURE TAG  compare CPU and CUDA greedy tokens of model TAG, both engines
+                                 -> RES/parity-TAG.md
+  report.py profile RES SHAPE    summarise ncu's kernel times (RES/ncu-SHAPE-gguf.csv) -> RES/profile.md
   report.py table RES            print the speed table so far
   report.py report RES           RES/gpu.md: speed with ratios to llama.cpp-CUDA, the decode
                                  roofline from the measured bandwidth, the correctness check
@@ -25,14 +27,16 @@ def lines(path):
         return [json.loads(l) for l in f if l.strip()]
 
 
-def parity(res, fixture):
+def parity(res, fixture, tag):
     cases = json.load(open(fixture))["cases"]
     out = ["| engine | prompts | CUDA = CPU, all 16 tokens | CUDA = llama.cpp (CPU fixture), all 16 | first CPU/CUDA split: prompt, step, margin CPU / CUDA |",
            "|---|---|---|---|---|"]
     for engine in ["gguf", "mlx"]:
         try:
-            cpu, gpu = lines(f"{res}/parity-{engine}-cpu.jsonl"), lines(f"{res}/parity-{engine}-cuda.jsonl")
-        except FileNotFoundError:
+            cpu, gpu = lines(f"{res}/parity-{tag}-{engine}-cpu.jsonl"), lines(f"{res}/parity-{tag}-{engine}-cuda.jsonl")
+            if not cpu or not gpu:
+                raise FileNotFoundError
+        except (FileNotFoundError, json.JSONDecodeError):
             out.append(f"| {engine} | — | not run | not run | |")
             continue
         same = same_ref = 0
@@ -48,8 +52,8 @@ def parity(res, fixture):
                 split = f"prompt {c['case']}, step {step}, {c['margins'][step]:.3f} / {g['margins'][step]:.3f}"
         device = gpu[0]["device"] if gpu else "?"
         out.append(f"| {engine} ({device}) | {len(gpu)} | {same}/{len(gpu)} | {same_ref}/{len(gpu)} | {split} |")
-    text = "\n".join(out) + "\n"
-    open(f"{res}/parity.md", "w").write(text)
+    text = f"Model: `{tag}`\n\n" + "\n".join(out) + "\n"
+    open(f"{res}/parity-{tag}.md", "w").write(text)
     print(text)
 
 
@@ -125,6 +129,48 @@ def roofline(res):
     return "\n".join(out) + "\n"
 
 
+def profile(res, shape):
+    """Kernels a decoded token takes and the GPU time they add up to, from ncu's CSV.
+
+    The window of launches ncu timed lies inside steady decode; a token's share is found from the
+    RMS-norm kernel, which runs twice a layer plus once at the end (2 L + 1 a token)."""
+    import csv
+    layers = {"llama-1b": 16, "llama-8b": 32}[shape]
+    path = f"{res}/ncu-{shape}-gguf.csv"
+    rows = []
+    if os.path.exists(path):
+        text = open(path).read()
+        start = text.find('"ID"')
+        rows = list(csv.DictReader(text[start:].splitlines())) if start >= 0 else []
+    kernels = {}
+    for r in rows:
+        if r.get("Metric Name") != "gpu__time_duration.sum":
+            continue
+        scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(r.get("Metric Unit"), 1.0)
+        k = kernels.setdefault(r["Kernel Name"].split("(")[0], [0, 0.0])
+        k[0] += 1
+        k[1] += float(r["Metric Value"].replace(",", "")) * scale
+    norms = sum(n for name, (n, _) in kernels.items() if "rms" in name.lower())
+    if not kernels or not norms:
+        text = f"No profile for {shape} (see ncu-{shape}-gguf.err).\n"
+    else:
+        tokens = norms / (2 * layers + 1)
+        launches = sum(n for n, _ in kernels.values())
+        busy = sum(t for _, t in kernels.values())
+        tg = ours(res, shape, "gguf")[0].get("tg128")
+        wall = f"{1e6 / tg:,.0f} µs" if tg else "not measured"
+        out = [f"ncu window: {launches:,} launches, about {tokens:.1f} decoded tokens of the {shape} shape.\n",
+               f"- **{launches / tokens:,.0f} kernel launches a token**, GPU busy **{busy / tokens:,.0f} µs** a token; "
+               f"the token takes {wall} at the measured tg128.",
+               f"- GPU time per launch, mean: {busy / launches:.1f} µs.\n",
+               "| kernel | launches a token | GPU µs a token | share |", "|---|---|---|---|"]
+        for name, (n, t) in sorted(kernels.items(), key=lambda kv: -kv[1][1])[:15]:
+            out.append(f"| `{name[:60]}` | {n / tokens:.1f} | {t / tokens:,.1f} | {t / busy:.0%} |")
+        text = "\n".join(out) + "\n"
+    open(f"{res}/profile.md", "w").write(text)
+    print(text)
+
+
 def smi():
     try:
         return subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
@@ -136,8 +182,8 @@ def smi():
 def report(res):
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"],
                          capture_output=True, text=True).stdout.split("\n")
-    parity_md = open(f"{res}/parity.md").read() if os.path.exists(f"{res}/parity.md") else "Not run.\n"
-    parity_model = open(f"{res}/parity-model.txt").read().strip() if os.path.exists(f"{res}/parity-model.txt") else "—"
+    parity_md = "\n".join(open(p).read() for p in sorted(glob.glob(f"{res}/parity-*.md"))) or "Not run.\n"
+    profile_md = open(f"{res}/profile.md").read() if os.path.exists(f"{res}/profile.md") else "Not run.\n"
     md = f"""# Parallax on an NVIDIA GPU: candle-CUDA and MLX-CUDA against llama.cpp-CUDA
 
 Written by `scripts/gpu/measure.sh` on the lent machine (scripts/gpu/README.md).
@@ -156,9 +202,12 @@ Written by `scripts/gpu/measure.sh` on the lent machine (scripts/gpu/README.md).
 ## Decode roofline
 
 {roofline(res)}
+## Where the GGUF engine's decode time goes (Nsight Compute)
+
+{profile_md}
 ## Correctness on the GPU
 
-Model: `{os.path.basename(parity_model)}`. The prompts (token ids) of
+The prompts (token ids) of
 `tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json`, 16 greedy tokens each (`parallax parity`), on the
 CPU and on CUDA, each engine; the margin is the top logit's lead over the runner-up at the first step where
 the two devices chose differently. The llama.cpp column compares with the fixture's tokens, which are
@@ -172,7 +221,9 @@ SmolLM2's: it means something only for that model.
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "parity":
-        parity(sys.argv[2], sys.argv[3])
+        parity(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif mode == "profile":
+        profile(sys.argv[2], sys.argv[3])
     elif mode == "table":
         print(table(sys.argv[2]))
     elif mode == "report":
