@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parallax_desktop::{
     App, AppError, AppInfo, AppSettings, BenchEvent, BenchReport, BenchRequest, ChatEvent, Choice, CompareEvent,
-    CompareRequest, CompareResult, EndpointStatus, ModelOption,
+    CompareRequest, CompareResult, EndpointStatus, ModelOption, RemoteInfo, RemoteInput,
 };
 use parallax_server::RequestRecord;
 use parallax_store::{BenchRun, ChatSettings, Conversation, ConversationSummary, Message};
@@ -24,12 +24,13 @@ fn sink(channel: Channel<ChatEvent>) -> impl Fn(ChatEvent) + Send + Sync {
     }
 }
 
-#[tauri::command]
+// Off the main thread: the remotes are probed over the network (cached for a few seconds).
+#[tauri::command(async)]
 pub fn app_info(app: AppState<'_>) -> AppInfo {
     app.info()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_models(app: AppState<'_>, context: Option<usize>) -> Result<Vec<ModelOption>> {
     app.model_options(context)
 }
@@ -129,6 +130,21 @@ pub fn delete_message(app: AppState<'_>, id: i64) -> Result<()> {
 #[tauri::command]
 pub fn get_settings(app: AppState<'_>) -> AppSettings {
     app.settings()
+}
+
+#[tauri::command(async)]
+pub fn list_remotes(app: AppState<'_>, probe: bool) -> Result<Vec<RemoteInfo>> {
+    app.remotes(probe)
+}
+
+#[tauri::command(async)]
+pub fn add_remote(app: AppState<'_>, remote: RemoteInput) -> Result<Vec<RemoteInfo>> {
+    app.add_remote(remote)
+}
+
+#[tauri::command(async)]
+pub fn remove_remote(app: AppState<'_>, name: String) -> Result<Vec<RemoteInfo>> {
+    app.remove_remote(&name)
 }
 
 #[tauri::command]

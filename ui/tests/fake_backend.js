@@ -17,6 +17,7 @@
     window.__fakeOptions || {},
   ));
   const calls = (window.__calls = []);
+  const remotes = [];
   let nextId = 100;
   const now = () => Date.now();
   const stopped = new Set();
@@ -143,9 +144,27 @@
     switch (cmd) {
       case 'app_info':
         return { version: '0.1.0', data_dir: '/tmp/x', settings, engines: [
-          { name: 'gguf', available: true, detail: 'candle on the CPU' },
-          { name: 'mlx', available: true, detail: 'MLX on the CPU' }] };
-      case 'list_models': return models;
+          { name: 'gguf', available: true, detail: 'candle on the CPU', remote: false },
+          { name: 'mlx', available: true, detail: 'MLX on the CPU', remote: false },
+          ...remotes.map((r) => ({ name: r.name, available: !r.error, detail: `remote ${r.url}`, remote: true }))] };
+      case 'list_models':
+        return [...models, ...remotes.flatMap((r) => r.models.map((id) => ({
+          id, format: 'remote', quantization: '', architecture: 'unknown', size_bytes: 0, context_length: 0, fetched: true, imported: false,
+          path: r.url, source: `Remote ${r.name}`, gguf_unsupported: 'a remote model runs on its server', mlx_unsupported: 'a remote model runs on its server',
+          remote: r.name, fit: { ...fit(0), summary: `remote: runs on ${r.name}; memory not measured here` } })))];
+      case 'list_remotes': return remotes;
+      case 'add_remote': {
+        const r = args.remote;
+        if (remotes.some((x) => x.name === r.name)) throw { code: 'remote_config', message: `a remote named \`${r.name}\` exists; remove it first` };
+        remotes.push({ name: r.name, url: r.url, key: r.key ? 'OS keyring' : r.key_env ? `environment variable ${r.key_env}` : 'none',
+          timeout_secs: r.timeout_secs ?? 300, latency_ms: 3.2, models: ['big-model@gguf'], error: null });
+        return remotes;
+      }
+      case 'remove_remote': {
+        const at = remotes.findIndex((x) => x.name === args.name);
+        if (at >= 0) remotes.splice(at, 1);
+        return remotes;
+      }
       case 'preload_model':
         await sleep(fake.preloadMs);
         if (fake.failPreload) throw fake.failPreload;

@@ -13,6 +13,44 @@ async function lastAssistant(page) {
 }
 
 export const tests = {
+  async 'a remote added in the settings becomes an engine with its own models, its key never shown'(page) {
+    await page.getByText('Ready · GGUF').waitFor();
+    await page.getByTestId('tab-settings').click();
+    await page.getByTestId('remote-name').fill('cluster');
+    await page.getByTestId('remote-url').fill('http://10.0.0.5:8080');
+    await page.getByTestId('remote-key').fill('sk-secret-123');
+    assert.equal(await page.getByTestId('remote-key').getAttribute('type'), 'password');
+    await page.getByTestId('remote-add').click();
+    await page.getByTestId('remote-row').waitFor();
+    const row = await page.getByTestId('remote-row').textContent();
+    assert.match(row, /cluster.*http:\/\/10\.0\.0\.5:8080.*key: OS keyring/s);
+    assert.match(row, /network 3 ms · 1 models/);
+    assert.ok(!(await page.content()).includes('sk-secret-123') || (await page.getByTestId('remote-key').inputValue()) === '', 'the key is cleared once stored');
+    const added = (await calls(page, 'add_remote'))[0].args.remote;
+    assert.deepEqual(added, { name: 'cluster', url: 'http://10.0.0.5:8080', key: 'sk-secret-123', key_env: null, timeout_secs: null });
+    // A second one by the same name: the typed error shows.
+    await page.getByTestId('remote-name').fill('cluster');
+    await page.getByTestId('remote-url').fill('http://x');
+    await page.getByTestId('remote-add').click();
+    await page.getByText('a remote named `cluster` exists').waitFor();
+    // The engine switch has it; choosing it shows only its models, and back.
+    await page.getByTestId('new-chat').click();
+    await page.getByTestId('engine-cluster').click();
+    const options = await page.getByTestId('model-picker').locator('option').allTextContents();
+    assert.equal(options.length, 1);
+    assert.match(options[0], /big-model@gguf/);
+    const last = (await calls(page, 'preload_model')).at(-1).args.choice;
+    assert.deepEqual(last, { engine: 'cluster', model: 'big-model@gguf' });
+    await page.getByTestId('engine-gguf').click();
+    assert.equal((await page.getByTestId('model-picker').locator('option').allTextContents()).length, 3);
+    // Removed: the engine goes.
+    await page.getByTestId('tab-settings').click();
+    await page.getByTestId('remote-remove-cluster').click();
+    await page.getByText('None yet.').waitFor();
+    await page.getByTestId('new-chat').click();
+    assert.equal(await page.getByTestId('engine-cluster').count(), 0);
+  },
+
   async 'on launch the engines and catalog show, and the default model loads in the background'(page) {
     await page.getByTestId('engine-gguf').waitFor();
     assert.equal(await page.getByTestId('engine-gguf').getAttribute('aria-pressed'), 'true');

@@ -19,6 +19,7 @@ use crate::worker::{run_jobs, RunJob};
 pub const COUNT_FROM_USAGE: &str = "server usage";
 pub const COUNT_FROM_TOKENIZER: &str = "our tokenizer on the text";
 
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     /// Base URL, e.g. `http://127.0.0.1:11480/v1`.
     pub url: String,

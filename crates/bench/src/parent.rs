@@ -228,15 +228,16 @@ fn run_together(
     Ok(())
 }
 
-/// Endpoint mode: the server is the one "engine", driven from this process.
+/// Endpoint mode: the server is an "engine" named `name`, driven from this process.
 pub fn run_endpoint(
+    name: &str,
     ep: &Endpoint,
     settings: &Settings,
     tokenizer: Option<&Tokenizer>,
     out_dir: &Path,
     progress: &mut dyn FnMut(&Progress),
 ) -> std::io::Result<EngineRaw> {
-    let mut gather = Gatherer::new(out_dir, "endpoint", false)?;
+    let mut gather = Gatherer::new(out_dir, name, false)?;
     gather.raw.endpoint = Some(ep.url.clone());
     let mut io_error = None;
     let outcome = endpoint::run(ep, settings, tokenizer, &mut |ev| {

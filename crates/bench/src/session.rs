@@ -195,6 +195,9 @@ pub struct Session<'a> {
     /// What the compute device is called in the fingerprint (e.g. "none (MLX on CPU)").
     pub gpu: String,
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Engines of `spec.engines` that are servers (remote engines, by the name the run lists
+    /// them under), driven from this process after the local workers.
+    pub endpoints: Vec<(String, crate::endpoint::Endpoint)>,
 }
 
 impl Session<'_> {
@@ -209,15 +212,35 @@ impl Session<'_> {
         let worker = |engine: &str, resume_after: usize| {
             WorkerArgs::command(&self.exe, engine, &self.spec.model, &settings_json, resume_after)
         };
+        let local: Vec<String> = (self.spec.engines.iter())
+            .filter(|e| !self.endpoints.iter().any(|(name, _)| name == *e))
+            .cloned()
+            .collect();
         let plan = WorkerPlan {
-            engines: &self.spec.engines,
+            engines: &local,
             worker: &worker,
             out_dir: self.out_dir,
             concurrent: self.spec.concurrent,
             resume: self.resume,
             cancel: self.cancel,
         };
-        let raw = run_workers(&plan, progress).map_err(|e| format!("writing to {}: {e}", self.out_dir.display()))?;
+        let written = |e: std::io::Error| format!("writing to {}: {e}", self.out_dir.display());
+        let mut raw = match local.is_empty() {
+            true => vec![],
+            false => run_workers(&plan, progress).map_err(written)?,
+        };
+        for (name, ep) in &self.endpoints {
+            if self
+                .cancel
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                break;
+            }
+            raw.push(
+                crate::parent::run_endpoint(name, ep, &self.spec.settings, None, self.out_dir, progress)
+                    .map_err(written)?,
+            );
+        }
         let mode = if self.spec.concurrent { "concurrent" } else { "isolated" };
         finish(self.out_dir, self.spec, model, &self.gpu, mode, raw)
     }

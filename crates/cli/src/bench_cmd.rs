@@ -169,7 +169,7 @@ fn run_endpoint(a: &Args, settings: &Settings, progress: &mut dyn FnMut(&Progres
     let tokenizer = parallax_core::GgufHeader::read(&path)
         .and_then(|h| parallax_core::Tokenizer::from_gguf(&h))
         .ok();
-    let raw = parallax_bench::parent::run_endpoint(&ep, settings, tokenizer.as_ref(), &a.out, progress)
+    let raw = parallax_bench::parent::run_endpoint("endpoint", &ep, settings, tokenizer.as_ref(), &a.out, progress)
         .with_context(|| format!("writing to {}", a.out.display()))?;
     Ok(vec![raw])
 }
@@ -325,6 +325,7 @@ pub fn run(a: Args) -> Result<()> {
             resume: a.resume,
             gpu: parallax_engines::compute_label(&spec.engines),
             cancel: None,
+            endpoints: vec![],
         };
         session.run(&mut progress).map_err(|e| anyhow!(e))?
     };

@@ -106,7 +106,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.ttl == Some(0) {
         return Err(anyhow!("--ttl must be at least 1 second"));
     }
+    let remotes = Arc::new(parallax_remote::RegisteredRemotes::new());
     let mut models = ModelManager::new(loader, engines::ENGINES.to_vec(), a.queue_depth)
+        .with_remotes(remotes)
         .with_parallel(a.parallel.map(|n| n as usize))
         .with_ttl(a.ttl.map(Duration::from_secs))
         .with_memory_budget(a.memory_budget.map(|mb| mb * 1_000_000));

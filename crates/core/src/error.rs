@@ -40,6 +40,9 @@ pub enum Error {
     Engine(String),
     #[error("the engine worker has stopped")]
     WorkerGone,
+    /// A remote engine's failure, its code kept (`remote_unreachable`, `remote_stream_cut`, …).
+    #[error("{message}")]
+    Remote { code: &'static str, message: String },
     #[error("i/o error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -62,6 +65,7 @@ impl Error {
             Error::DeviceUnavailable { .. } => "device_unavailable",
             Error::Engine(_) => "engine_error",
             Error::WorkerGone => "worker_gone",
+            Error::Remote { code, .. } => code,
             Error::Io { .. } => "io_error",
         }
     }

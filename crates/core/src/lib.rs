@@ -40,7 +40,7 @@ pub use gguf_meta::{GgufHeader, GgufPart, SplitName, TensorEntry};
 pub use live::{LiveGeneration, LiveStatus};
 pub use prompt_cache::PromptCache;
 pub use routing::{RoutingCounts, RoutingLog};
-pub use runtime::{slots_for_memory, EngineHandle, GenerationStream, DEFAULT_SLOTS};
+pub use runtime::{slots_for_memory, EngineHandle, EventSender, GenerationStream, DEFAULT_SLOTS};
 pub use sampling::SamplingParams;
 pub use structured::OutputFormat;
 pub use tokenizer::Tokenizer;

@@ -404,7 +404,17 @@ pub struct GenerationStream {
     rx: mpsc::UnboundedReceiver<Result<Event>>,
 }
 
+/// The sending end of a [`GenerationStream`] made by [`GenerationStream::channel`]: a send fails
+/// once the consumer has dropped the stream (the generation is then cancelled).
+pub type EventSender = Events;
+
 impl GenerationStream {
+    /// A stream fed from elsewhere than this runtime's workers (a remote engine's deltas).
+    pub fn channel() -> (EventSender, GenerationStream) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (tx, GenerationStream { rx })
+    }
+
     /// Next event, blocking the current (non-async) thread.
     pub fn next_blocking(&mut self) -> Option<Result<Event>> {
         self.rx.blocking_recv()

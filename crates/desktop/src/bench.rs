@@ -145,12 +145,22 @@ impl App {
         if req.engines.is_empty() {
             return Err(AppError::new("invalid_benchmark", "Pick at least one engine."));
         }
-        if let Some(e) = req
+        // A local engine by name, or a remote model as `<model>@<remote>` (a registered remote).
+        let mut endpoints = vec![];
+        for e in req
             .engines
             .iter()
-            .find(|e| !parallax_engines::ENGINES.contains(&e.as_str()))
+            .filter(|e| !parallax_engines::ENGINES.contains(&e.as_str()))
         {
-            return Err(AppError::new("invalid_benchmark", format!("`{e}` is not an engine.")));
+            match self.remote_endpoint(e) {
+                Some(ep) => endpoints.push((e.clone(), ep?)),
+                None => {
+                    return Err(AppError::new(
+                        "invalid_benchmark",
+                        format!("`{e}` is not an engine or a remote model."),
+                    ))
+                }
+            }
         }
         let model = self.model_spec(&req.model);
         if req.same_weights {
@@ -205,6 +215,7 @@ impl App {
                     resume: false,
                     gpu: parallax_engines::compute_label(&spec.engines),
                     cancel: Some(&cancel),
+                    endpoints,
                 };
                 let outcome = session.run(&mut |p| {
                     emit(BenchEvent::Progress {
@@ -228,6 +239,23 @@ impl App {
             })
             .map_err(|e| AppError::new("benchmark_failed", e.to_string()))?;
         Ok(out_dir.display().to_string())
+    }
+
+    /// `<model>@<remote>` as an endpoint the suite drives, when `<remote>` is registered
+    /// (`None`: not a remote model; an error: its key cannot be read).
+    fn remote_endpoint(&self, engine: &str) -> Option<Result<parallax_bench::endpoint::Endpoint>> {
+        let (model, name) = engine.rsplit_once('@')?;
+        let registry = parallax_remote::Registry::at(&self.remotes_file).ok()?;
+        let spec = registry.get(name).ok()?;
+        let key = spec.key.as_ref().map(|k| k.read(name)).transpose();
+        Some(
+            key.map_err(AppError::from)
+                .map(|key| parallax_bench::endpoint::Endpoint {
+                    url: spec.api_base(),
+                    model: model.to_owned(),
+                    api_key: key.map(|k| k.expose().to_owned()),
+                }),
+        )
     }
 
     /// Cancels the running benchmark: its workers are killed, what they measured is kept.

@@ -24,6 +24,8 @@ pub fn typescript() -> String {
         crate::ModelOption::decl(&cfg),
         crate::AppSettings::decl(&cfg),
         crate::EngineStatus::decl(&cfg),
+        crate::RemoteInfo::decl(&cfg),
+        crate::RemoteInput::decl(&cfg),
         crate::AppInfo::decl(&cfg),
         crate::EndpointStatus::decl(&cfg),
         parallax_monitor::ProcessStats::decl(&cfg),

@@ -62,6 +62,9 @@ impl Choice {
     }
 }
 
+/// Failures that end a reply part-way, through no fault of the request.
+const CUT_OFF: &[&str] = &["remote_stream_cut", "remote_timeout", "worker_gone", "engine_gone"];
+
 /// The conversation as the model sees it: the system prompt, then every message before the
 /// reply (failed and empty replies left out).
 fn transcript(conv: &Conversation, reply_id: i64) -> Vec<ChatMessage> {
@@ -324,6 +327,11 @@ impl App {
                 (MessageStatus::Complete, Some(stats_of(&r)), None)
             }
             End::Stopped => (MessageStatus::Stopped, None, None),
+            // Cut off mid-reply (a remote's stream cut, the engine gone): what arrived is kept,
+            // marked interrupted, as after a crash of the app.
+            End::Failed(e) if !text.is_empty() && CUT_OFF.contains(&e.code.as_str()) => {
+                (MessageStatus::Interrupted, None, Some(e))
+            }
             End::Failed(e) => (MessageStatus::Failed, None, Some(e)),
         };
         let body = match &error {
@@ -357,7 +365,7 @@ impl App {
             let seed = conv.settings.seed.unwrap_or_else(parallax_core::sampling::fresh_seed);
             let req = request(&conv.settings, transcript(&conv, reply_id), seed)?;
             let model = choice.model_ref();
-            if !self.is_loaded(&model).await {
+            if self.server.models.remote_of(&model).is_none() && !self.is_loaded(&model).await {
                 sink(ChatEvent::Loading {
                     engine: choice.engine.clone(),
                     model: choice.model.clone(),

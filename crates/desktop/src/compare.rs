@@ -335,17 +335,17 @@ impl App {
         sink: Sink<'_>,
     ) -> Result<()> {
         let model = choice.model_ref();
-        let loading = !self.is_loaded(&model).await;
+        let loading = self.server.models.remote_of(&model).is_none() && !self.is_loaded(&model).await;
         if loading {
             sink(CompareEvent::Loading { column });
         }
         let asked = Instant::now();
-        let chat = self.server.models.chat(&model).await?;
+        let (chat, mut stream) = self.server.models.generate(&model, req).await?;
         if loading {
             out.load_ms = Some(asked.elapsed().as_secs_f64() * 1000.0);
         }
+        // A remote model has no engine here to read memory from: its figures stay 0.
         let handle = chat.handle();
-        let mut stream = chat.generate(req)?;
         sink(CompareEvent::Started { column });
         let started = Instant::now();
         let mut ticker = tokio::time::interval(TICK);
@@ -383,20 +383,20 @@ impl App {
         out.peak_engine_memory_bytes = out
             .peak_engine_memory_bytes
             .max(last.engine_memory_bytes)
-            .max(handle.live().memory.allocator_peak_bytes.unwrap_or(0));
+            .max(handle.and_then(|h| h.live().memory.allocator_peak_bytes).unwrap_or(0));
         out.peak_process_rss_bytes = out.peak_process_rss_bytes.max(last.process_rss_bytes);
         Ok(())
     }
 
     fn column_live(
         &self,
-        handle: &parallax_core::EngineHandle,
+        handle: Option<&parallax_core::EngineHandle>,
         started: Instant,
         tokens: usize,
         first: Option<f64>,
     ) -> ColumnLive {
         let now = started.elapsed().as_secs_f64() * 1000.0;
-        let status = handle.live();
+        let engine_memory_bytes = handle.map_or(0, |h| engine_memory(&h.live().memory));
         let tokens_per_second = match first {
             Some(f) => parallax_core::figures::decode_tps(tokens, f, now),
             None => 0.0,
@@ -407,7 +407,7 @@ impl App {
             tokens,
             ttft_ms: first,
             tokens_per_second,
-            engine_memory_bytes: engine_memory(&status.memory),
+            engine_memory_bytes,
             process_rss_bytes: memory.rss_bytes,
             process_rss_file_bytes: memory.rss_file_bytes,
             process_rss_anon_bytes: memory.rss_anon_bytes,

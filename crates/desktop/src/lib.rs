@@ -14,6 +14,7 @@ mod endpoint;
 mod error;
 mod import;
 mod models;
+mod remotes;
 mod settings;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ pub use endpoint::EndpointStatus;
 pub use error::{AppError, Result};
 pub use import::reveal;
 pub use models::{memory_fit, MemoryFit, ModelOption};
+pub use remotes::{RemoteInfo, RemoteInput};
 pub use settings::AppSettings;
 
 /// An engine and whether it can run here.
@@ -43,6 +45,8 @@ pub struct EngineStatus {
     pub available: bool,
     /// How it runs ("MLX on the CPU …"), or why it cannot.
     pub detail: String,
+    /// A registered remote server (its models are listed with `remote` set to this name).
+    pub remote: bool,
 }
 
 /// What the UI shows on launch.
@@ -77,15 +81,29 @@ pub struct App {
     /// The executable the benchmark starts as `bench-worker`.
     pub(crate) bench_worker: Mutex<PathBuf>,
     pub(crate) bench_cancel: Mutex<Option<Arc<std::sync::atomic::AtomicBool>>>,
+    /// The `parallax.toml` whose `[[remote]]` tables are the remote engines.
+    pub(crate) remotes_file: PathBuf,
+    /// The remotes as last probed (latency, models), and when.
+    pub(crate) remote_cache: Mutex<Option<(std::time::Instant, Vec<RemoteInfo>)>>,
 }
 
+/// How long a probe of the remotes (their latency and models) is reused.
+const REMOTE_PROBE_AGE: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl App {
-    /// Opens the app's data in `data_dir` (created if missing). Nothing is loaded yet.
+    /// Opens the app's data in `data_dir` (created if missing), with the remotes of Parallax's
+    /// configuration folder (shared with `parallax remote`). Nothing is loaded yet.
     pub fn open(data_dir: &Path) -> Result<App> {
+        Self::open_with_remotes(data_dir, &parallax_remote::registry::config_dir().join("parallax.toml"))
+    }
+
+    /// As [`App::open`], with the remotes of `remotes_file`.
+    pub fn open_with_remotes(data_dir: &Path, remotes_file: &Path) -> Result<App> {
         let store = Store::open(&data_dir.join("parallax.sqlite"))?;
         let settings = AppSettings::load(&store)?;
         let loader: Loader = Arc::new(parallax_engines::load_model);
-        let models = ModelManager::new(loader, parallax_engines::ENGINES.to_vec(), 16);
+        let remotes = Arc::new(parallax_remote::RegisteredRemotes::at(remotes_file));
+        let models = ModelManager::new(loader, parallax_engines::ENGINES.to_vec(), 16).with_remotes(remotes);
         let config = ServerConfig {
             api_key: settings.api_key.clone(),
             ..ServerConfig::default()
@@ -102,6 +120,8 @@ impl App {
             last_comparison: Mutex::new(None),
             bench_worker: Mutex::new(std::env::current_exe().unwrap_or_default()),
             bench_cancel: Mutex::new(None),
+            remotes_file: remotes_file.to_owned(),
+            remote_cache: Mutex::new(None),
         };
         app.apply(&settings);
         Ok(app)
@@ -121,7 +141,11 @@ impl App {
     /// support.
     pub fn model_options(&self, context: Option<usize>) -> Result<Vec<ModelOption>> {
         let known = self.sync_imported(&self.settings());
-        models::model_options(context, &known)
+        let mut rows = models::model_options(context, &known)?;
+        for remote in self.remotes_probed(REMOTE_PROBE_AGE) {
+            rows.extend(remote.models.iter().map(|m| remotes::option_of(&remote, m)));
+        }
+        Ok(rows)
     }
 
     /// Starts the live monitor (served on the endpoint's `/monitor` too) and returns its feed.
@@ -160,13 +184,27 @@ impl App {
                         name: (*e).into(),
                         available: true,
                         detail,
+                        remote: false,
                     },
                     Err(detail) => EngineStatus {
                         name: (*e).into(),
                         available: false,
                         detail,
+                        remote: false,
                     },
                 })
+                .chain(self.remotes_probed(REMOTE_PROBE_AGE).into_iter().map(|r| EngineStatus {
+                    available: r.error.is_none(),
+                    detail: match (&r.error, r.latency_ms) {
+                        (Some(e), _) => format!("remote {}: {}", r.url, e.message),
+                        (None, Some(ms)) => {
+                            format!("remote {} · network {ms:.0} ms · {} models", r.url, r.models.len())
+                        }
+                        (None, None) => format!("remote {}", r.url),
+                    },
+                    name: r.name,
+                    remote: true,
+                }))
                 .collect(),
             data_dir: self.data_dir.display().to_string(),
             settings: self.settings(),
@@ -176,7 +214,11 @@ impl App {
     /// Loads a model ahead of the first message (the app does this for the default model at
     /// launch, off the main thread).
     pub async fn preload(&self, choice: &Choice) -> Result<()> {
-        self.server.models.get(&choice.model_ref()).await?;
+        let model = choice.model_ref();
+        if self.server.models.remote_of(&model).is_some() {
+            return Ok(()); // nothing to load here: its server holds it
+        }
+        self.server.models.get(&model).await?;
         Ok(())
     }
 

@@ -50,6 +50,8 @@ pub struct ModelOption {
     pub gguf_unsupported: Option<String>,
     /// Why the MLX engine cannot run it (`None`: it can).
     pub mlx_unsupported: Option<String>,
+    /// The remote engine that serves it (`None`: a local model).
+    pub remote: Option<String>,
     pub fit: MemoryFit,
 }
 
@@ -153,6 +155,7 @@ fn option_of(e: CatalogEntry, context: Option<usize>, available: u64, source: &s
         source: source.to_owned(),
         gguf_unsupported: None,
         mlx_unsupported: None,
+        remote: None,
     }
 }
 
@@ -175,6 +178,7 @@ fn option_of_found(m: &FoundModel, context: Option<usize>, available: u64) -> Mo
         source: m.origin.label().to_owned(),
         gguf_unsupported: m.gguf_engine.reason.clone(),
         mlx_unsupported: m.mlx_engine.reason.clone(),
+        remote: None,
         fit: memory_fit(
             m.size_bytes,
             m.kv_bytes_per_token,

@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use crate::error::{HostError, HostResult};
 use crate::model_ref::ModelRef;
 use crate::probe::EventLog;
+use crate::remote::Remotes;
 
 /// Loads a catalog model with the named engine (the CLI and the app pass their engine table).
 pub type Loader = Arc<dyn Fn(&str, &str) -> parallax_core::Result<LoadedModel> + Send + Sync>;
@@ -106,35 +107,62 @@ impl Loaded {
 
 /// A chat model acquired for a request: loaded, with the request's place in its queue held
 /// until this is dropped. Its generations run in the engine's slots beside other requests'.
+/// A remote model has no local engine: its generations go to the server that runs it.
 pub struct Chat {
-    lease: Lease,
+    place: Place,
+}
+
+enum Place {
+    Local(Lease),
+    Remote {
+        id: String,
+        remote: String,
+        model: String,
+        remotes: Arc<dyn Remotes>,
+    },
 }
 
 impl Chat {
-    /// The model's id as loaded (`<model>@<engine>`).
+    /// The model's id as loaded (`<model>@<engine>`, or `<model>@<remote>`).
     pub fn id(&self) -> &str {
-        &self.lease.slot.id
-    }
-
-    pub fn handle(&self) -> &EngineHandle {
-        match &self.lease.slot.runner {
-            Runner::Chat(h) => h,
-            Runner::Embed(_) => unreachable!("a Chat is only made for a chat model"),
+        match &self.place {
+            Place::Local(lease) => &lease.slot.id,
+            Place::Remote { id, .. } => id,
         }
     }
 
-    /// "gguf" or "mlx".
-    pub fn backend(&self) -> &'static str {
-        self.handle().backend()
+    /// The local engine; `None` for a remote model.
+    pub fn handle(&self) -> Option<&EngineHandle> {
+        match &self.place {
+            Place::Local(lease) => match &lease.slot.runner {
+                Runner::Chat(h) => Some(h),
+                Runner::Embed(_) => None,
+            },
+            Place::Remote { .. } => None,
+        }
     }
 
-    pub fn tokenizer(&self) -> &Arc<Tokenizer> {
-        self.handle().tokenizer()
+    /// "gguf", "mlx" or "remote".
+    pub fn backend(&self) -> &'static str {
+        self.handle().map_or("remote", |h| h.backend())
+    }
+
+    /// The model's tokenizer; `None` for a remote model (the server tokenizes).
+    pub fn tokenizer(&self) -> Option<&Arc<Tokenizer>> {
+        self.handle().map(|h| h.tokenizer())
     }
 
     /// Queues a generation on this model (several may run under one place, e.g. `n` choices).
     pub fn generate(&self, req: GenerateRequest) -> HostResult<GenerationStream> {
-        Ok(self.handle().generate(req)?)
+        match &self.place {
+            Place::Local(_) => match self.handle() {
+                Some(h) => Ok(h.generate(req)?),
+                None => Err(HostError::NotAChatModel(self.id().to_owned())),
+            },
+            Place::Remote {
+                remote, model, remotes, ..
+            } => remotes.generate(remote, model, req),
+        }
     }
 }
 
@@ -165,6 +193,8 @@ pub struct ModelManager {
     imported: std::sync::Mutex<Vec<CatalogEntry>>,
     /// Load, unload and reload events for the monitor.
     pub events: EventLog,
+    /// Registered remote servers, whose models are `<model>@<remote>`.
+    remotes: Option<Arc<dyn Remotes>>,
 }
 
 /// A resolved name: the catalog entry, and the engine for chat models.
@@ -198,7 +228,21 @@ impl ModelManager {
             reload_policies: std::sync::Mutex::new(HashMap::new()),
             imported: std::sync::Mutex::new(vec![]),
             events: EventLog::default(),
+            remotes: None,
         }
+    }
+
+    /// Serve `<model>@<remote>` from the registered remote servers (a local engine's name wins).
+    pub fn with_remotes(mut self, remotes: Arc<dyn Remotes>) -> Self {
+        self.remotes = Some(remotes);
+        self
+    }
+
+    /// The remote `model` names, if it names one: `(remote, model)`.
+    pub fn remote_of<'m>(&self, model: &'m ModelRef) -> Option<(&'m str, &'m str)> {
+        let engine = model.engine.as_deref()?;
+        let remotes = self.remotes.as_ref()?;
+        (!self.engines.contains(&engine) && remotes.is_remote(engine)).then_some((engine, model.model.as_str()))
     }
 
     /// Reload `engine`'s models after N generations or RSS growth (see [`ReloadPolicy`]).
@@ -314,16 +358,38 @@ impl ModelManager {
     /// generation on it: the one call the server, the app's chat and side by side make.
     pub async fn generate(&self, model: &ModelRef, req: GenerateRequest) -> HostResult<(Chat, GenerationStream)> {
         let chat = self.chat(model).await?;
-        let stream = chat.generate(req)?;
+        let stream = match chat.place {
+            // A remote call blocks until the server accepts: off the async threads.
+            Place::Remote { .. } => {
+                let (chat, stream) = tokio::task::spawn_blocking(move || {
+                    let stream = chat.generate(req);
+                    (chat, stream)
+                })
+                .await
+                .map_err(|e| HostError::Engine(parallax_core::Error::Engine(e.to_string())))?;
+                return Ok((chat, stream?));
+            }
+            Place::Local(_) => chat.generate(req)?,
+        };
         Ok((chat, stream))
     }
 
     /// A chat model, loaded, with a place in its queue held.
     pub async fn chat(&self, model: &ModelRef) -> HostResult<Chat> {
+        if let (Some((remote, name)), Some(remotes)) = (self.remote_of(model), &self.remotes) {
+            return Ok(Chat {
+                place: Place::Remote {
+                    id: model.to_string(),
+                    remote: remote.to_owned(),
+                    model: name.to_owned(),
+                    remotes: remotes.clone(),
+                },
+            });
+        }
         let loaded = self.get(model).await?;
         loaded.chat()?;
         Ok(Chat {
-            lease: loaded.enqueue()?,
+            place: Place::Local(loaded.enqueue()?),
         })
     }
 

@@ -7,12 +7,18 @@
 //!   keyring or named environment variables, never in a file.
 //! - [`client`]: `/v1/models`, a latency probe and streamed chat completions, each failure typed
 //!   ([`RemoteError`]) with a stable code.
+//! - [`backend`]: the registry as the model host's `Remotes`, so `<model>@<remote>` works in
+//!   the chat, side by side and the endpoint; [`request`] maps a generation request onto the
+//!   OpenAI body, refusing what a remote cannot honour.
 
+pub mod backend;
 pub mod client;
 mod error;
 pub mod registry;
+pub mod request;
 mod secret;
 
+pub use backend::RegisteredRemotes;
 pub use client::{ChatStream, Delta, Finished, RemoteClient};
 pub use error::{RemoteError, Result};
 pub use registry::{Registry, RemoteSpec};

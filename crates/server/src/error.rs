@@ -57,6 +57,16 @@ impl From<parallax_core::Error> for ApiError {
             E::InvalidParameter { param, .. } => ApiError::bad_request(param, e.to_string()).code("invalid_parameter"),
             E::ChatTemplate(_) | E::Tokenizer(_) => ApiError::bad_request("messages", e.to_string()),
             E::UnknownModel(m) => ApiError::model_not_found(m),
+            // A remote engine's failure: the server behind it, not this one, is at fault.
+            E::Remote { code, message } => {
+                let status = match *code {
+                    "remote_model_not_found" | "remote_unknown" => StatusCode::NOT_FOUND,
+                    "remote_busy" => StatusCode::SERVICE_UNAVAILABLE,
+                    "remote_timeout" => StatusCode::GATEWAY_TIMEOUT,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                ApiError::new(status, "api_error", message.clone()).code(code)
+            }
             _ => {
                 eprintln!("parallax serve: internal error: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error").code(e.code())

@@ -95,7 +95,7 @@ async fn respond(
         model: chat.id().to_owned(),
         engine: chat.backend(),
         kind,
-        tokenizer: chat.tokenizer().clone(),
+        tokenizer: chat.tokenizer().cloned(),
     };
     // Choice `i` samples with the request's seed plus `i` (the same text at temperature 0).
     let choice = move |i: usize| {

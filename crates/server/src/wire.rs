@@ -68,7 +68,9 @@ pub struct Meta {
     pub model: String,
     pub engine: &'static str,
     pub kind: Kind,
-    pub tokenizer: std::sync::Arc<Tokenizer>,
+    /// The model's tokenizer, for log-probabilities' token text; `None` for a remote model
+    /// (which refuses `logprobs`).
+    pub tokenizer: Option<std::sync::Arc<Tokenizer>>,
 }
 
 impl Meta {
@@ -101,7 +103,10 @@ impl Meta {
     }
 
     fn token_text(&self, id: u32) -> String {
-        self.tokenizer.decode(&[id]).unwrap_or_default()
+        self.tokenizer
+            .as_ref()
+            .and_then(|t| t.decode(&[id]).ok())
+            .unwrap_or_default()
     }
 
     /// The `logprobs` of a choice covering `tokens` (null when none were asked for).

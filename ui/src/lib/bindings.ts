@@ -99,7 +99,11 @@ gguf_unsupported: string | null,
 /**
  * Why the MLX engine cannot run it (`None`: it can).
  */
-mlx_unsupported: string | null, fit: MemoryFit, };
+mlx_unsupported: string | null, 
+/**
+ * The remote engine that serves it (`None`: a local model).
+ */
+remote: string | null, fit: MemoryFit, };
 
 export type AppSettings = { default_engine: string, default_model: string, 
 /**
@@ -127,7 +131,39 @@ export type EngineStatus = { name: string, available: boolean,
 /**
  * How it runs ("MLX on the CPU …"), or why it cannot.
  */
-detail: string, };
+detail: string, 
+/**
+ * A registered remote server (its models are listed with `remote` set to this name).
+ */
+remote: boolean, };
+
+export type RemoteInfo = { name: string, url: string, 
+/**
+ * Where its key is: "none", "OS keyring", or "environment variable NAME".
+ */
+key: string, timeout_secs: number, 
+/**
+ * One `/v1/models` round trip: the network and the server, no model work.
+ */
+latency_ms: number | null, 
+/**
+ * Its models, as the picker names them with this remote as the engine.
+ */
+models: Array<string>, 
+/**
+ * Why it could not be probed (unreachable, key refused, …).
+ */
+error: AppError | null, };
+
+export type RemoteInput = { name: string, url: string, 
+/**
+ * A key to keep in the OS keyring.
+ */
+key: string | null, 
+/**
+ * Or the environment variable to read the key from at each use.
+ */
+key_env: string | null, timeout_secs: number | null, };
 
 export type AppInfo = { version: string, engines: Array<EngineStatus>, data_dir: string, settings: AppSettings, };
 

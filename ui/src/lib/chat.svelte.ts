@@ -5,6 +5,7 @@ import type {
   ModelOption, MonitorEvent, Snapshot,
 } from './bindings';
 import { errorOf, type Transport } from './transport';
+import { modelsFor } from './format';
 
 export type ModelState = 'idle' | 'loading' | 'ready' | 'failed';
 
@@ -125,7 +126,21 @@ export class ChatStore {
   async selectEngine(engine: string): Promise<void> {
     if (engine === this.engine) return;
     this.engine = engine;
+    // A remote engine runs its own models: keep the model where the engine has it.
+    const runs = modelsFor(this.models, this.info?.engines, engine);
+    if (!runs.some((m) => m.id === this.model) && runs.length > 0) this.model = runs[0].id;
     await this.preload();
+  }
+
+  /** Re-reads the engines and models after the remotes changed. */
+  async reloadEngines(): Promise<void> {
+    await this.guard(async () => {
+      const info = await this.t.appInfo();
+      this.models = await this.t.listModels();
+      if (this.info) this.info.engines = info.engines;
+      else this.info = info;
+      if (!this.info.engines.some((e) => e.name === this.engine)) await this.selectEngine(this.info.settings.default_engine);
+    });
   }
 
   async selectModel(model: string): Promise<void> {

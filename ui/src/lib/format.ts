@@ -1,3 +1,5 @@
+import type { EngineStatus, ModelOption } from './bindings';
+
 // Numbers as people read them.
 export function bytes(b: number): string {
   if (b >= 1e9) return `${(b / 1e9).toFixed(2)} GB`;
@@ -12,4 +14,10 @@ export function ms(v: number): string {
 
 export function engineName(e: string | null | undefined): string {
   return e === 'mlx' ? 'MLX' : e === 'gguf' ? 'GGUF' : (e ?? '');
+}
+
+/** The models an engine runs: a remote engine's own (from its server), else the local ones. */
+export function modelsFor(models: ModelOption[], engines: EngineStatus[] | undefined, engine: string): ModelOption[] {
+  const remote = engines?.find((e) => e.name === engine)?.remote ?? false;
+  return models.filter((m) => (remote ? m.remote === engine : m.remote == null));
 }

@@ -5,7 +5,7 @@ import { listen } from '@tauri-apps/api/event';
 import type {
   AppInfo, AppSettings, BenchEvent, BenchReport, BenchRequest, BenchRun, ChatEvent, ChatSettings, Choice,
   CompareEvent, CompareRequest, CompareResult, Conversation, ConversationSummary, EndpointStatus, Message,
-  ModelOption, RequestRecord, Snapshot,
+  ModelOption, RemoteInfo, RemoteInput, RequestRecord, Snapshot,
 } from './bindings';
 
 
@@ -28,6 +28,10 @@ export interface Transport {
   deleteMessage(id: number): Promise<void>;
   getSettings(): Promise<AppSettings>;
   setSettings(settings: AppSettings): Promise<AppSettings>;
+  /** The registered remote engines; with `probe`, each one's latency and models. */
+  listRemotes(probe: boolean): Promise<RemoteInfo[]>;
+  addRemote(remote: RemoteInput): Promise<RemoteInfo[]>;
+  removeRemote(name: string): Promise<RemoteInfo[]>;
   endpointStatus(): Promise<EndpointStatus>;
   endpointRequests(): Promise<RequestRecord[]>;
   /** Starts or stops the endpoint now (and at the next launch). */
@@ -80,6 +84,9 @@ export const tauriTransport: Transport = {
   deleteMessage: (id) => invoke<void>('delete_message', { id }),
   getSettings: () => invoke<AppSettings>('get_settings'),
   setSettings: (settings) => invoke<AppSettings>('set_settings', { settings }),
+  listRemotes: (probe) => invoke<RemoteInfo[]>('list_remotes', { probe }),
+  addRemote: (remote) => invoke<RemoteInfo[]>('add_remote', { remote }),
+  removeRemote: (name) => invoke<RemoteInfo[]>('remove_remote', { name }),
   endpointStatus: () => invoke<EndpointStatus>('endpoint_status'),
   endpointRequests: () => invoke<RequestRecord[]>('endpoint_requests'),
   setEndpointRunning: (on) => invoke<EndpointStatus>('set_endpoint_running', { on }),
