@@ -157,7 +157,8 @@
         const r = args.remote;
         if (remotes.some((x) => x.name === r.name)) throw { code: 'remote_config', message: `a remote named \`${r.name}\` exists; remove it first` };
         remotes.push({ name: r.name, url: r.url, key: r.key ? 'OS keyring' : r.key_env ? `environment variable ${r.key_env}` : 'none',
-          timeout_secs: r.timeout_secs ?? 300, latency_ms: 3.2, models: ['big-model@gguf'], error: null });
+          timeout_secs: r.timeout_secs ?? 300, latency_ms: 3.2, models: ['big-model@gguf'], error: null,
+          published: [{ name: 'predicted_tokens_seconds', value: 71.1, source: 'llama-server /metrics' }] });
         return remotes;
       }
       case 'remove_remote': {

@@ -41,6 +41,12 @@ export const tests = {
     assert.match(options[0], /big-model@gguf/);
     const last = (await calls(page, 'preload_model')).at(-1).args.choice;
     assert.deepEqual(last, { engine: 'cluster', model: 'big-model@gguf' });
+    // The monitor lists it with its latency and what its server publishes, memory not measured.
+    await page.getByTestId('tab-monitor').click();
+    await page.getByTestId('remote-monitor').waitFor();
+    const mon = await page.getByTestId('remote-monitor').textContent();
+    assert.match(mon, /cluster.*3 ms.*remote: not measured.*predicted_tokens_seconds 71\.1 \(llama-server \/metrics\)/s);
+    await page.getByTestId('new-chat').click();
     await page.getByTestId('engine-gguf').click();
     assert.equal((await page.getByTestId('model-picker').locator('option').allTextContents()).length, 3);
     // Removed: the engine goes.

@@ -24,6 +24,7 @@ pub fn typescript() -> String {
         crate::ModelOption::decl(&cfg),
         crate::AppSettings::decl(&cfg),
         crate::EngineStatus::decl(&cfg),
+        crate::PublishedFigure::decl(&cfg),
         crate::RemoteInfo::decl(&cfg),
         crate::RemoteInput::decl(&cfg),
         crate::AppInfo::decl(&cfg),

@@ -35,7 +35,7 @@ pub use endpoint::EndpointStatus;
 pub use error::{AppError, Result};
 pub use import::reveal;
 pub use models::{memory_fit, MemoryFit, ModelOption};
-pub use remotes::{RemoteInfo, RemoteInput};
+pub use remotes::{PublishedFigure, RemoteInfo, RemoteInput};
 pub use settings::AppSettings;
 
 /// An engine and whether it can run here.

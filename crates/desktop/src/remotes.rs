@@ -28,6 +28,17 @@ pub struct RemoteInfo {
     pub models: Vec<String>,
     /// Why it could not be probed (unreachable, key refused, …).
     pub error: Option<AppError>,
+    /// What the server publishes about itself (llama-server's `/metrics`, `/slots`), each with
+    /// its source. Memory is never among them: "remote: not measured".
+    pub published: Vec<PublishedFigure>,
+}
+
+/// A figure a remote server reported about itself, and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct PublishedFigure {
+    pub name: String,
+    pub value: f64,
+    pub source: String,
 }
 
 /// What the settings' form sends to register a remote.
@@ -67,13 +78,22 @@ pub(crate) fn probe(spec: &RemoteSpec, probe: bool) -> RemoteInfo {
         latency_ms: None,
         models: vec![],
         error: None,
+        published: vec![],
     };
     if probe {
-        let probed = RemoteClient::new(spec).and_then(|c| Ok((c.latency()?, c.models()?)));
+        let probed = RemoteClient::new(spec).and_then(|c| Ok((c.latency()?, c.models()?, c.published())));
         match probed {
-            Ok((latency, models)) => {
+            Ok((latency, models, published)) => {
                 info.latency_ms = Some(latency.as_secs_f64() * 1000.0);
                 info.models = models;
+                info.published = published
+                    .into_iter()
+                    .map(|p| PublishedFigure {
+                        name: p.name,
+                        value: p.value,
+                        source: p.source,
+                    })
+                    .collect();
             }
             Err(e) => info.error = Some(e.into()),
         }

@@ -138,6 +138,31 @@ impl RemoteClient {
         }
     }
 
+    /// What the server publishes about itself (llama-server's `/metrics` and `/slots`), each
+    /// figure with its source; empty when it publishes nothing or refuses.
+    pub fn published(&self) -> Vec<crate::published::Published> {
+        let root = self.base.strip_suffix("/v1").unwrap_or(&self.base);
+        let get = |path: &str| -> Option<String> {
+            let mut req = self.agent.get(format!("{root}{path}"));
+            if let Some(k) = &self.key {
+                req = req.header("Authorization", format!("Bearer {}", k.expose()));
+            }
+            let resp = req.call().ok().filter(|r| r.status().as_u16() == 200)?;
+            let mut text = String::new();
+            resp.into_body()
+                .into_reader()
+                .take(1 << 20)
+                .read_to_string(&mut text)
+                .ok()?;
+            Some(text)
+        };
+        let mut out = get("/metrics").map_or_else(Vec::new, |t| crate::published::from_metrics(&t));
+        if let Some(v) = get("/slots").and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+            out.extend(crate::published::from_slots(&v));
+        }
+        out
+    }
+
     fn get_json(&self, path: &str) -> Result<Value> {
         let mut req = self.agent.get(format!("{}{path}", self.base));
         if let Some(k) = &self.key {

@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod client;
 mod error;
+pub mod published;
 pub mod registry;
 pub mod request;
 mod secret;
@@ -21,5 +22,6 @@ mod secret;
 pub use backend::RegisteredRemotes;
 pub use client::{ChatStream, Delta, Finished, RemoteClient};
 pub use error::{RemoteError, Result};
+pub use published::Published;
 pub use registry::{Registry, RemoteSpec};
 pub use secret::{ApiKey, KeySource};

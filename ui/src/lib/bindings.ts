@@ -137,6 +137,8 @@ detail: string,
  */
 remote: boolean, };
 
+export type PublishedFigure = { name: string, value: number, source: string, };
+
 export type RemoteInfo = { name: string, url: string, 
 /**
  * Where its key is: "none", "OS keyring", or "environment variable NAME".
@@ -153,7 +155,12 @@ models: Array<string>,
 /**
  * Why it could not be probed (unreachable, key refused, …).
  */
-error: AppError | null, };
+error: AppError | null, 
+/**
+ * What the server publishes about itself (llama-server's `/metrics`, `/slots`), each with
+ * its source. Memory is never among them: "remote: not measured".
+ */
+published: Array<PublishedFigure>, };
 
 export type RemoteInput = { name: string, url: string, 
 /**
