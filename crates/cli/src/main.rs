@@ -44,7 +44,8 @@ enum Command {
     Generate(generate_cmd::Args),
     /// Convert a GGUF file into an MLX model directory (loadable by mlx-lm).
     Convert(convert_cmd::Args),
-    /// Serve the OpenAI-compatible API on 127.0.0.1 (models load on first use).
+    /// Serve the OpenAI-compatible API on 127.0.0.1 (models load on first use; `<model>@<remote>` is
+    /// answered by that registered remote).
     Serve(serve_cmd::Args),
     /// Benchmark engines on one model, each in a fresh process; writes JSON, CSV and a report.
     Bench(bench_cmd::Args),
@@ -54,7 +55,7 @@ enum Command {
     /// compare devices or engines token for token).
     Parity(parity_cmd::Args),
     /// Remote engines: register an OpenAI-compatible server (`add`, `list`, `remove`); its
-    /// models are then `<model>@<name>` for `generate`.
+    /// models are then `<model>@<name>` for `generate`, `serve` and the app.
     Remote(remote_cmd::Args),
     /// Stream live memory/CPU snapshots of a process (default: this one) to the terminal.
     Monitor(monitor_cmd::Args),
