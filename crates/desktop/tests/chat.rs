@@ -3,6 +3,8 @@
 //! regenerate and edit-and-resend; bad input gets typed errors; the embedded endpoint serves
 //! the same models.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use parallax_desktop::{App, AppSettings, ChatEvent, Choice};
@@ -21,11 +23,7 @@ fn choice(engine: &str) -> Choice {
 fn app() -> (tempfile::TempDir, Arc<App>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = App::open(dir.path()).expect("open");
-    let mut settings = app.settings();
-    settings.chat_defaults.temperature = 0.0;
-    settings.chat_defaults.max_tokens = 16;
-    settings.endpoint_port = 0;
-    app.set_settings(settings).expect("settings");
+    common::greedy(&app, 16);
     (dir, Arc::new(app))
 }
 

@@ -4,6 +4,8 @@
 //! binary stands in for the app's), reports progress, and lands in the history with its
 //! table; a cancelled one is kept as cancelled; bad requests get typed errors.
 
+mod common;
+
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -117,22 +119,6 @@ async fn a_fair_comparison_streams_both_columns_with_live_figures_and_is_saved()
     );
 }
 
-fn worker_exe() -> std::path::PathBuf {
-    // target/debug/deps/<test> → target/debug/parallax (built with the workspace).
-    let exe = std::env::current_exe().expect("exe");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("parallax");
-    assert!(
-        bin.is_file(),
-        "{} is built by `cargo build --bin parallax` (make build)",
-        bin.display()
-    );
-    bin
-}
-
 fn quick(engines: &[&str]) -> BenchRequest {
     BenchRequest {
         suite: "quick".into(),
@@ -158,7 +144,7 @@ fn until_finished(rx: &mpsc::Receiver<BenchEvent>, progress: &mut Vec<(usize, us
 #[test]
 fn a_quick_benchmark_runs_in_workers_lands_in_the_history_and_a_cancelled_one_is_kept() {
     let (_dir, app) = app();
-    app.set_bench_worker(worker_exe());
+    app.set_bench_worker(common::parallax_exe());
     let (tx, rx) = mpsc::channel();
     let emit = {
         let tx = Mutex::new(tx);

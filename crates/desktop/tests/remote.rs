@@ -5,8 +5,10 @@
 //! embedded endpoint proxying it by name — and each failure typed: the key refused, the server
 //! killed mid-reply (the partial reply kept, marked interrupted), unreachable at start-up.
 
+mod common;
+
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -19,18 +21,6 @@ const MODEL: &str = "smollm2-135m-instruct-q4_1";
 /// The remote's name for the model: the second server's id for it.
 const REMOTE_MODEL: &str = "smollm2-135m-instruct-q4_1@gguf";
 
-/// target/debug/deps/<test> → target/debug/parallax (built with the workspace).
-fn parallax_exe() -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("parallax");
-    assert!(bin.is_file(), "{} is built by `make build`", bin.display());
-    bin
-}
-
 /// A second `parallax serve` on loopback, killed when dropped.
 struct Server {
     child: std::process::Child,
@@ -39,7 +29,7 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        let mut child = std::process::Command::new(parallax_exe())
+        let mut child = std::process::Command::new(common::parallax_exe())
             .args(["serve", "--port", "0", "--api-key", KEY, "--model", REMOTE_MODEL])
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -68,11 +58,7 @@ impl Drop for Server {
 fn app(config: &Path) -> (tempfile::TempDir, Arc<App>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = App::open_with_remotes(dir.path(), &config.join("parallax.toml")).expect("open");
-    let mut settings = app.settings();
-    settings.chat_defaults.temperature = 0.0;
-    settings.chat_defaults.max_tokens = 12;
-    settings.endpoint_port = 0;
-    app.set_settings(settings).expect("settings");
+    common::greedy(&app, 12);
     (dir, Arc::new(app))
 }
 
