@@ -17,6 +17,7 @@
 #   measure.sh finish           the SmolLM2 check (if `check` was stashed), then, once llama.cpp is
 #                               built, the timed benches on a quiet machine, the profile, the report
 #   measure.sh all [PAYLOAD]    prepare, then finish, in one call
+# ENGINES (default "gguf mlx") limits check and bench, e.g. to gguf with the gguf payload.
 set -euo pipefail
 PX=/root/px
 RES=$PX/results
@@ -80,7 +81,7 @@ check)
   fixture=tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json
   model=${2:-$PX/models/SmolLM2-135M-Instruct.Q4_1.gguf}
   tag=$(basename "$model" .gguf)
-  for engine in gguf mlx; do
+  for engine in ${ENGINES:-gguf mlx}; do
     for device in cpu cuda; do
       timeout 300 $BIN parity --device $device --engine $engine --model $model --cases "${3:-20}" \
         --fixture $fixture --tokens 16 > $RES/parity-$tag-$engine-$device.jsonl \
@@ -92,7 +93,7 @@ check)
 bench)
   gpu_env
   shape=$2; reps=${3:-3}
-  [ "${4:-}" = anchor-only ] || for engine in gguf mlx; do
+  [ "${4:-}" = anchor-only ] || for engine in ${ENGINES:-gguf mlx}; do
     PARALLAX_MODELS_DIR=$PX/vocab timeout 300 $BIN speed --device cuda --engine $engine --synthetic $shape --synthetic-dir $PX/models \
       --tests pp512,tg128,tg128@4096 --reps "$reps" --json > $RES/speed-$shape-$engine.jsonl \
       2> $RES/speed-$shape-$engine.err || { echo "bench: $engine FAILED: $(tail -2 $RES/speed-$shape-$engine.err)"; continue; }

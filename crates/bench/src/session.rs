@@ -229,6 +229,14 @@ impl Session<'_> {
             true => vec![],
             false => run_workers(&plan, progress).map_err(written)?,
         };
+        // A server that sends no `usage` is counted with the run's model's tokenizer (the model
+        // the remote is asked to serve), as `bench --endpoint --model` counts.
+        let tokenizer = match self.endpoints.is_empty() {
+            true => None,
+            false => parallax_core::GgufHeader::read(Path::new(&model.path))
+                .and_then(|h| parallax_core::Tokenizer::from_gguf(&h))
+                .ok(),
+        };
         for (name, ep) in &self.endpoints {
             if self
                 .cancel
@@ -237,8 +245,15 @@ impl Session<'_> {
                 break;
             }
             raw.push(
-                crate::parent::run_endpoint(name, ep, &self.spec.settings, None, self.out_dir, progress)
-                    .map_err(written)?,
+                crate::parent::run_endpoint(
+                    name,
+                    ep,
+                    &self.spec.settings,
+                    tokenizer.as_ref(),
+                    self.out_dir,
+                    progress,
+                )
+                .map_err(written)?,
             );
         }
         let mode = if self.spec.concurrent { "concurrent" } else { "isolated" };
