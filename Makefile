@@ -5,7 +5,7 @@ export CARGO_BUILD_JOBS ?= 2
 export CARGO_TERM_COLOR ?= never
 
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev \
-	libxdo-dev libssl-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver \
+	libxdo-dev libssl-dev libdbus-1-dev build-essential pkg-config file xvfb xauth x11-utils webkit2gtk-driver \
 	libclang-dev libopenblas-dev python3-venv curl fonts-dejavu-core chromium
 APP := target/debug/parallax-app
 

@@ -1,5 +1,6 @@
 //! API keys: held in memory only as [`ApiKey`], whose `Debug` and `Display` show a masked form,
-//! and stored in the OS keyring (Linux's kernel key store here; the platform store elsewhere)
+//! and stored in the OS keyring (on Linux the desktop Secret Service, GNOME Keyring or KWallet,
+//! behind the kernel key store; the platform store on macOS and Windows)
 //! or named by an environment variable. Never written to a file, never logged.
 
 use std::fmt;
