@@ -146,7 +146,10 @@ def profile(res, shape):
     for r in rows:
         if r.get("Metric Name") != "gpu__time_duration.sum":
             continue
-        scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(r.get("Metric Unit"), 1.0)
+        units = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
+        scale = units.get(r.get("Metric Unit"))
+        if scale is None:
+            raise SystemExit(f"profile: unknown time unit {r.get('Metric Unit')!r}")
         k = kernels.setdefault(r["Kernel Name"].split("(")[0], [0, 0.0])
         k[0] += 1
         k[1] += float(r["Metric Value"].replace(",", "")) * scale
@@ -161,7 +164,8 @@ def profile(res, shape):
         wall = f"{1e6 / tg:,.0f} µs" if tg else "not measured"
         out = [f"ncu window: {launches:,} launches, about {tokens:.1f} decoded tokens of the {shape} shape.\n",
                f"- **{launches / tokens:,.0f} kernel launches a token**, GPU busy **{busy / tokens:,.0f} µs** a token; "
-               f"the token takes {wall} at the measured tg128.",
+               f"the token takes {wall} at the measured tg128"
+               + (f", so the GPU is busy {busy / tokens / (1e6 / tg):.0%} of it." if tg else "."),
                f"- GPU time per launch, mean: {busy / launches:.1f} µs.\n",
                "| kernel | launches a token | GPU µs a token | share |", "|---|---|---|---|"]
         for name, (n, t) in sorted(kernels.items(), key=lambda kv: -kv[1][1])[:15]:

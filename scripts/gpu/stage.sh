@@ -34,12 +34,14 @@ cp models/SmolLM2-135M-Instruct.Q4_1.gguf "$STAGE/check/models/"
 SRC=target/anchors/llama.cpp-11434
 test -f $SRC/CMakeLists.txt || .venv/bin/python scripts/bench/llama_bench_build.py --unpack-only
 tar -C target/anchors -cf "$STAGE/payload/llama.cpp.tar" \
-  --exclude=build --exclude=docs --exclude=models --exclude=media --exclude=examples --exclude=benches \
+  --exclude=llama.cpp-11434/build --exclude=llama.cpp-11434/docs --exclude=llama.cpp-11434/models --exclude=media --exclude=examples --exclude=benches \
   --exclude=tests --exclude=gguf-py --exclude=conversion --exclude=.github --exclude=tools/ui \
   --exclude=ggml-sycl --exclude=ggml-vulkan --exclude=ggml-opencl --exclude=ggml-cann \
   --exclude=ggml-metal --exclude=ggml-webgpu --exclude=ggml-musa --exclude=ggml-zdnn \
   llama.cpp-11434
 cp $SRC/models/ggml-vocab-llama-bpe.gguf "$STAGE/payload/models/"
+
+# (Only the top-level models/ and build/ go: src/models and tools/mtmd/models are sources.)
 
 # NAME DIR: DIR packed as NAME.tar.gz, split into .gpu/NAME1, .gpu/NAME2, …
 pack() {
