@@ -30,7 +30,7 @@ done
 sleep 1
 # -ngl 99: every layer goes to the RPC devices, split between them by their free memory.
 "$BIN/llama-server" -m "$MODEL" --rpc 127.0.0.1:$A,127.0.0.1:$B -ngl 99 --host 127.0.0.1 --port $PORT \
-  -c 4096 -lv 4 > "$OUT/llama-server.log" 2>&1 &
+  -c 4096 -lv 4 --metrics > "$OUT/llama-server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 120); do curl -sf http://127.0.0.1:$PORT/health > /dev/null && break; sleep 0.5; done
 echo "--- where llama-server put the layers"
@@ -46,6 +46,8 @@ echo "--- the quick benchmark: llama.cpp RPC (2 workers) and the local GGUF engi
 $PX bench --suite quick --model $MODEL_ID --endpoint http://127.0.0.1:$PORT/v1 \
   --endpoint-model "${REMOTE_MODEL%@rpc-demo}" --out "$OUT/bench-rpc" > /dev/null
 $PX bench --suite quick --model $MODEL_ID --engines gguf --out "$OUT/bench-local" > /dev/null
+echo "--- what llama-server publishes about itself (read by Parallax, each figure with its source)"
+$PX remote list --probe
 .venv/bin/python - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]

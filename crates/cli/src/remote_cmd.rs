@@ -58,6 +58,9 @@ struct Listed {
     models: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// What the server publishes about itself (llama-server's /metrics, /slots), with sources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    published: Vec<parallax_remote::Published>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -108,6 +111,9 @@ pub fn run(a: Args) -> Result<()> {
                     _ => String::new(),
                 };
                 writeln!(out, "{}\t{}\tkey: {}{probe}", r.name, r.url, r.key)?;
+                for p in &r.published {
+                    writeln!(out, "\t{} = {} ({})", p.name, p.value, p.source)?;
+                }
             }
         }
         Command::Remove { name } => {
@@ -130,13 +136,15 @@ fn listed(r: &RemoteSpec, probe: bool) -> Listed {
         latency_ms: None,
         models: None,
         error: None,
+        published: vec![],
     };
     if probe {
-        let probed = RemoteClient::new(r).and_then(|c| Ok((c.latency()?, c.models()?)));
+        let probed = RemoteClient::new(r).and_then(|c| Ok((c.latency()?, c.models()?, c.published())));
         match probed {
-            Ok((latency, models)) => {
+            Ok((latency, models, published)) => {
                 row.latency_ms = Some(latency.as_secs_f64() * 1000.0);
                 row.models = Some(models.into_iter().map(|m| format!("{m}@{}", r.name)).collect());
+                row.published = published;
             }
             Err(e) => row.error = Some(format!("{} ({})", e, e.code())),
         }
