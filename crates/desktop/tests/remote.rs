@@ -209,6 +209,9 @@ async fn a_remote_model_chats_compares_benchmarks_is_proxied_and_fails_typed() {
             timeout_secs: Some(60),
         };
         let client = RemoteClient::with_key(&spec, None::<ApiKey>);
+        // Listed beside the local models, so other apps find it.
+        let listed = client.models().expect("the endpoint's models");
+        assert!(listed.contains(&format!("{REMOTE_MODEL}@rig")), "{listed:?}");
         let body = serde_json::json!({"model": format!("{REMOTE_MODEL}@rig"), "max_tokens": 8, "temperature": 0,
             "messages": [{"role": "user", "content": "What is the capital of France?"}]});
         let text: String = client

@@ -335,6 +335,16 @@ impl ModelManager {
             .collect()
     }
 
+    /// The registered remotes' models (`<model>@<remote>`), asked for off the async threads.
+    pub async fn remote_models(&self) -> Vec<String> {
+        match self.remotes.clone() {
+            Some(remotes) => tokio::task::spawn_blocking(move || remotes.models())
+                .await
+                .unwrap_or_default(),
+            None => vec![],
+        }
+    }
+
     /// A ref → catalog entry (+ engine for chat models).
     fn resolve(&self, model: &ModelRef) -> HostResult<Target> {
         let not_found = || HostError::ModelNotFound(model.to_string());

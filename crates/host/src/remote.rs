@@ -15,4 +15,8 @@ pub trait Remotes: Send + Sync {
     /// until the server accepted the request (or refused it: a typed error); the stream's
     /// events then carry the reply's text as it arrives. Dropping the stream cancels it.
     fn generate(&self, name: &str, model: &str, req: GenerateRequest) -> HostResult<GenerationStream>;
+
+    /// Every reachable remote's models as `<model>@<remote>`, for model listings. Asks the
+    /// servers (blocking, bounded by a few seconds): call it off the async threads.
+    fn models(&self) -> Vec<String>;
 }

@@ -3,7 +3,8 @@
 //! with the figures every engine's replies use (`parallax_core::figures`).
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
 
 use parallax_core::generate::{Event, FinishReason, GenerationResult, Timings, Usage};
 use parallax_core::{figures, EventSender, GenerateRequest, GenerationStream};
@@ -18,7 +19,13 @@ use crate::request::chat_body;
 /// the settings or by `parallax remote` applies at once.
 pub struct RegisteredRemotes {
     path: PathBuf,
+    /// The last listing of the remotes' models, and when it was made.
+    listed: Mutex<Option<(Instant, Vec<String>)>>,
 }
+
+/// How long a listing of the remotes' models is reused, and how long one remote may take.
+const LISTING_AGE: Duration = Duration::from_secs(10);
+const LISTING_WAIT: Duration = Duration::from_secs(5);
 
 impl RegisteredRemotes {
     /// The registry of Parallax's configuration folder.
@@ -27,7 +34,10 @@ impl RegisteredRemotes {
     }
 
     pub fn at(path: impl Into<PathBuf>) -> Self {
-        RegisteredRemotes { path: path.into() }
+        RegisteredRemotes {
+            path: path.into(),
+            listed: Mutex::new(None),
+        }
     }
 
     fn registry(&self) -> Result<Registry, RemoteError> {
@@ -56,6 +66,44 @@ fn core_error(e: RemoteError) -> parallax_core::Error {
 impl Remotes for RegisteredRemotes {
     fn is_remote(&self, name: &str) -> bool {
         self.registry().is_ok_and(|r| r.get(name).is_ok())
+    }
+
+    fn models(&self) -> Vec<String> {
+        if let Ok(listed) = self.listed.lock() {
+            if let Some((_, ids)) = listed.as_ref().filter(|(at, _)| at.elapsed() < LISTING_AGE) {
+                return ids.clone();
+            }
+        }
+        let specs = self.registry().map(|r| r.list().to_vec()).unwrap_or_default();
+        // Each remote asked on its own thread; one that does not answer in time is left out
+        // (its thread ends on its own).
+        let (tx, rx) = mpsc::channel();
+        for spec in specs.iter().cloned() {
+            let tx = tx.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("list-{}", spec.name))
+                .spawn(move || {
+                    let ids = RemoteClient::new(&spec).and_then(|c| c.models()).unwrap_or_default();
+                    let _ = tx.send(
+                        ids.into_iter()
+                            .map(|m| format!("{m}@{}", spec.name))
+                            .collect::<Vec<_>>(),
+                    );
+                });
+        }
+        drop(tx);
+        let deadline = Instant::now() + LISTING_WAIT;
+        let mut ids = vec![];
+        for _ in &specs {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(more) => ids.extend(more),
+                Err(_) => break,
+            }
+        }
+        if let Ok(mut listed) = self.listed.lock() {
+            *listed = Some((Instant::now(), ids.clone()));
+        }
+        ids
     }
 
     fn generate(&self, name: &str, model: &str, req: GenerateRequest) -> HostResult<GenerationStream> {

@@ -25,12 +25,15 @@ pub async fn health(State(state): State<Arc<ServerState>>) -> Json<Value> {
 }
 
 pub async fn models(State(state): State<Arc<ServerState>>) -> Json<Value> {
-    let data: Vec<Value> = state
-        .models
-        .list()
-        .into_iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "parallax"}))
+    let entry = |id: String, owner: String| json!({"id": id, "object": "model", "created": 0, "owned_by": owner});
+    let mut data: Vec<Value> = (state.models.list().into_iter())
+        .map(|id| entry(id, "parallax".into()))
         .collect();
+    // A remote's models, owned by the remote that serves them.
+    for id in state.models.remote_models().await {
+        let owner = format!("remote:{}", id.rsplit_once('@').map_or("", |(_, r)| r));
+        data.push(entry(id, owner));
+    }
     Json(json!({"object": "list", "data": data}))
 }
 
