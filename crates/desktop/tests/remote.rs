@@ -219,6 +219,16 @@ async fn a_remote_model_chats_compares_benchmarks_is_proxied_and_fails_typed() {
             .expect("proxied")
             .map(|d| d.expect("delta").content)
             .collect();
+        // JSON output is enforced by the remote's own grammar engine.
+        let mut json_body = body.clone();
+        json_body["response_format"] = serde_json::json!({"type": "json_object"});
+        json_body["max_tokens"] = serde_json::json!(16);
+        let json_text: String = client
+            .chat(&json_body)
+            .expect("json")
+            .map(|d| d.expect("delta").content)
+            .collect();
+        assert!(json_text.trim_start().starts_with('{'), "{json_text}");
         let mut elsewhere = body.clone();
         elsewhere["model"] = serde_json::json!("m@http://127.0.0.1:9");
         let refused = client.chat(&elsewhere).err().expect("an unregistered remote");

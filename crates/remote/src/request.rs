@@ -1,8 +1,9 @@
 //! A generation request as an OpenAI chat-completions body for a remote server. What a remote
 //! cannot honour is refused by name, never dropped: token-level features (log-probabilities,
-//! logit bias, raw token prompts) mean our vocabulary, not the server's, and tools and
-//! structured output are not forwarded yet.
+//! logit bias, raw token prompts) mean our vocabulary, not the server's; tools and Lark grammars
+//! are not forwarded yet. JSON output (`json_object`, `json_schema`) is the server's to enforce.
 
+use parallax_core::structured::OutputFormat;
 use parallax_core::{Error, GenerateRequest, Prompt};
 use serde_json::{json, Value};
 
@@ -26,9 +27,13 @@ pub fn chat_body(model: &str, req: &GenerateRequest) -> parallax_core::Result<Va
     if !req.logit_bias.is_empty() {
         return refuse("logit_bias", "logit bias");
     }
-    if req.format.is_some() {
-        return refuse("response_format", "structured output");
-    }
+    let response_format = match &req.format {
+        None => None,
+        Some(OutputFormat::JsonObject) => Some(json!({"type": "json_object"})),
+        Some(OutputFormat::JsonSchema { schema }) => Some(json!({"type": "json_schema",
+            "json_schema": {"name": "response", "schema": schema, "strict": true}})),
+        Some(OutputFormat::Lark { .. }) => return refuse("response_format", "a Lark grammar"),
+    };
     if !req.tools.is_empty()
         || messages
             .iter()
@@ -63,6 +68,10 @@ pub fn chat_body(model: &str, req: &GenerateRequest) -> parallax_core::Result<Va
     }
     if !req.stop.is_empty() {
         body["stop"] = json!(req.stop);
+    }
+    // Constrained by the server's own grammar engine (llama-server, vLLM and Parallax have one).
+    if let Some(f) = response_format {
+        body["response_format"] = f;
     }
     Ok(body)
 }
@@ -102,5 +111,16 @@ mod tests {
         let mut r = request();
         r.prompt = Prompt::Tokens(vec![1, 2]);
         assert!(chat_body("m", &r).is_err());
+        // JSON output goes to the server; a Lark grammar is ours alone.
+        let mut r = request();
+        r.format = Some(OutputFormat::JsonSchema {
+            schema: json!({"type": "object"}),
+        });
+        let b = chat_body("m", &r).unwrap();
+        assert_eq!(b["response_format"]["json_schema"]["schema"]["type"], "object");
+        r.format = Some(OutputFormat::Lark {
+            grammar: "start: \"a\"".into(),
+        });
+        assert!(chat_body("m", &r).unwrap_err().to_string().contains("response_format"));
     }
 }
