@@ -49,6 +49,22 @@ export const tests = {
     await page.getByTestId('new-chat').click();
     await page.getByTestId('engine-gguf').click();
     assert.equal((await page.getByTestId('model-picker').locator('option').allTextContents()).length, 3);
+    // Side by side: a column on the remote runs its model.
+    await page.getByTestId('tab-compare').click();
+    await page.getByTestId('compare-1-engine-cluster').click();
+    assert.deepEqual(await page.getByTestId('compare-1-model').locator('option').allTextContents(), ['big-model@gguf on cluster']);
+    await page.getByTestId('compare-prompt').fill('Hi');
+    await page.getByTestId('compare-run').click();
+    await page.getByTestId('compare-summary').waitFor();
+    const cols = (await calls(page, 'compare')).at(-1).args.request.columns;
+    assert.deepEqual(cols[1], { engine: 'cluster', model: 'big-model@gguf' });
+    // The benchmark: a remote model is an engine of the run, as <model>@<remote>.
+    await page.getByTestId('tab-bench').click();
+    await page.getByTestId('bench-engine-mlx').uncheck();
+    await page.getByTestId('bench-remote-big-model@gguf@cluster').check();
+    await page.getByTestId('bench-run').click();
+    await page.getByTestId('bench-results').waitFor();
+    assert.deepEqual((await calls(page, 'start_bench')).at(-1).args.request.engines.toSorted(), ['big-model@gguf@cluster', 'gguf']);
     // Removed: the engine goes.
     await page.getByTestId('tab-settings').click();
     await page.getByTestId('remote-remove-cluster').click();
