@@ -229,6 +229,21 @@ async fn a_remote_model_chats_compares_benchmarks_is_proxied_and_fails_typed() {
             .map(|d| d.expect("delta").content)
             .collect();
         assert!(json_text.trim_start().starts_with('{'), "{json_text}");
+        // Tools go to the remote, and its call comes back as a call.
+        let mut tool_body = body.clone();
+        tool_body["tools"] = serde_json::json!([{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+                "required": ["city"], "additionalProperties": false}}}]);
+        tool_body["tool_choice"] = serde_json::json!("required");
+        tool_body["max_tokens"] = serde_json::json!(64);
+        let mut called = client.chat(&tool_body).expect("tools");
+        for delta in called.by_ref() {
+            delta.expect("delta");
+        }
+        let calls = called.finished().expect("finished").tool_calls.clone();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0].name, "get_weather");
+        assert!(calls[0].arguments.contains("city"), "{calls:?}");
         let mut elsewhere = body.clone();
         elsewhere["model"] = serde_json::json!("m@http://127.0.0.1:9");
         let refused = client.chat(&elsewhere).err().expect("an unregistered remote");

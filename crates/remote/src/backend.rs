@@ -204,7 +204,15 @@ fn relay(mut chunks: ChatStream, start: Instant, tx: &EventSender) {
         timings,
         kv_len: 0,
         logprobs: vec![],
-        tool_calls: vec![],
+        tool_calls: finished
+            .tool_calls
+            .iter()
+            .map(|c| parallax_core::tools::ToolCall {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+            })
+            .collect(),
         held_text: String::new(),
         stop_sequence: None,
     };

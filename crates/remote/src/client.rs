@@ -39,6 +39,36 @@ pub struct Finished {
     pub finish_reason: Option<String>,
     /// `(prompt, completion)` tokens, when the server sent `usage`.
     pub usage: Option<(usize, usize)>,
+    /// The calls the reply made, assembled from the stream's `tool_calls` deltas.
+    pub tool_calls: Vec<ToolCallParts>,
+}
+
+/// One function call as its deltas arrive: the id and name once, the arguments in pieces.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToolCallParts {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// Adds one chunk's `tool_calls` deltas to the calls so far (by their `index`).
+fn add_tool_deltas(calls: &mut Vec<ToolCallParts>, deltas: &Value) {
+    for d in deltas.as_array().into_iter().flatten() {
+        let i = d["index"].as_u64().unwrap_or(0) as usize;
+        if calls.len() <= i {
+            calls.resize(i + 1, ToolCallParts::default());
+        }
+        let call = &mut calls[i];
+        if let Some(id) = d["id"].as_str() {
+            call.id = id.to_owned();
+        }
+        if let Some(name) = d["function"]["name"].as_str() {
+            call.name.push_str(name);
+        }
+        if let Some(args) = d["function"]["arguments"].as_str() {
+            call.arguments.push_str(args);
+        }
+    }
 }
 
 impl RemoteClient {
@@ -308,6 +338,7 @@ impl Iterator for ChatStream {
             if let Some(r) = choice["finish_reason"].as_str() {
                 f.finish_reason = Some(r.to_owned());
             }
+            add_tool_deltas(&mut f.tool_calls, &choice["delta"]["tool_calls"]);
             let delta = Delta {
                 content: choice["delta"]["content"].as_str().unwrap_or_default().to_owned(),
                 reasoning: choice["delta"]["reasoning_content"]
@@ -319,5 +350,33 @@ impl Iterator for ChatStream {
                 return Some(Ok(delta));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_call_deltas_assemble_by_index() {
+        let mut calls = vec![];
+        add_tool_deltas(
+            &mut calls,
+            &serde_json::json!([{"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"ci"}}]),
+        );
+        add_tool_deltas(
+            &mut calls,
+            &serde_json::json!([{"index": 0, "function": {"arguments": "ty\": \"Paris\"}"}}]),
+        );
+        add_tool_deltas(&mut calls, &Value::Null);
+        assert_eq!(
+            calls,
+            [ToolCallParts {
+                id: "call_1".into(),
+                name: "get_weather".into(),
+                arguments: "{\"city\": \"Paris\"}".into()
+            }]
+        );
     }
 }
