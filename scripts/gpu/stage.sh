@@ -10,7 +10,8 @@
 #     wheel the binary was linked against, so it loads through LD_LIBRARY_PATH);
 #   - llama.cpp's source from the pinned sdist, trimmed to what a CUDA llama-bench build needs,
 #     and its Llama 3 vocabulary (ggml-vocab-llama-bpe.gguf), the synthetic models' tokenizer;
-#   - (check payload) SmolLM2-135M Q4_1.
+#   - (check payload) SmolLM2-135M Q4_1;
+#   - smol: the GGUF engine's SmolLM2 check on its own (binary, CPU MLX library, SmolLM2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PART_MB=${PART_MB:-54}
@@ -60,3 +61,7 @@ mkdir -p "$STAGE/gguf" && cp -al "$STAGE/payload/parallax" "$STAGE/payload/llama
 MLX_CPU=$(dirname "$(.venv/bin/python -c 'import mlx, os; print(list(mlx.__path__)[0])')")
 mkdir -p "$STAGE/gguf/mlx" && cp -r "$MLX_CPU/mlx/lib" "$STAGE/gguf/mlx/" && cp -r "$MLX_CPU/mlx_cpu.libs" "$STAGE/gguf/mlx_cuda_13.libs"
 pack gguf "$STAGE/gguf"
+# The GGUF engine's correctness check alone: the binary, the CPU MLX library it links, SmolLM2.
+mkdir -p "$STAGE/smol/models" && cp -al "$STAGE/payload/parallax" "$STAGE/gguf/mlx" "$STAGE/gguf/mlx_cuda_13.libs" "$STAGE/smol/"
+cp -al "$STAGE/check/models/"* "$STAGE/smol/models/"
+pack smol "$STAGE/smol"
