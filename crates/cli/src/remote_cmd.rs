@@ -139,12 +139,11 @@ fn listed(r: &RemoteSpec, probe: bool) -> Listed {
         published: vec![],
     };
     if probe {
-        let probed = RemoteClient::new(r).and_then(|c| Ok((c.latency()?, c.models()?, c.published())));
-        match probed {
-            Ok((latency, models, published)) => {
-                row.latency_ms = Some(latency.as_secs_f64() * 1000.0);
-                row.models = Some(models.into_iter().map(|m| format!("{m}@{}", r.name)).collect());
-                row.published = published;
+        match RemoteClient::new(r).and_then(|c| c.probe()) {
+            Ok(p) => {
+                row.latency_ms = Some(p.latency.as_secs_f64() * 1000.0);
+                row.models = Some(p.models.into_iter().map(|m| format!("{m}@{}", r.name)).collect());
+                row.published = p.published;
             }
             Err(e) => row.error = Some(format!("{} ({})", e, e.code())),
         }

@@ -81,12 +81,12 @@ pub(crate) fn probe(spec: &RemoteSpec, probe: bool) -> RemoteInfo {
         published: vec![],
     };
     if probe {
-        let probed = RemoteClient::new(spec).and_then(|c| Ok((c.latency()?, c.models()?, c.published())));
-        match probed {
-            Ok((latency, models, published)) => {
-                info.latency_ms = Some(latency.as_secs_f64() * 1000.0);
-                info.models = models;
-                info.published = published
+        match RemoteClient::new(spec).and_then(|c| c.probe()) {
+            Ok(p) => {
+                info.latency_ms = Some(p.latency.as_secs_f64() * 1000.0);
+                info.models = p.models;
+                info.published = p
+                    .published
                     .into_iter()
                     .map(|p| PublishedFigure {
                         name: p.name,

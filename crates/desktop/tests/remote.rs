@@ -94,6 +94,31 @@ fn failure(events: &Events) -> Option<parallax_desktop::AppError> {
     })
 }
 
+/// A long reply from the remote, started in the background; returns once its first token came.
+async fn long_remote_reply(
+    app: &Arc<App>,
+    conv: i64,
+) -> (
+    Events,
+    tokio::task::JoinHandle<parallax_desktop::Result<parallax_store::Message>>,
+) {
+    let (events, sink) = recorder();
+    let chatting = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.send_message(
+                conv,
+                "Count from 1 to 500, one number per line.",
+                &remote_choice(),
+                &sink,
+            )
+            .await
+        })
+    };
+    first_token(&events).await;
+    (events, chatting)
+}
+
 async fn first_token(events: &Events) {
     let started = std::time::Instant::now();
     while !events
@@ -302,20 +327,7 @@ async fn a_remote_model_chats_compares_benchmarks_is_proxied_and_fails_typed() {
     let mut long = app.conversation(conv.id).expect("conv").settings;
     long.max_tokens = 2000;
     app.update_chat_settings(conv.id, &long).expect("settings");
-    let (events, sink) = recorder();
-    let chatting = {
-        let app = app.clone();
-        tokio::spawn(async move {
-            app.send_message(
-                conv.id,
-                "Count from 1 to 500, one number per line.",
-                &remote_choice(),
-                &sink,
-            )
-            .await
-        })
-    };
-    first_token(&events).await;
+    let (events, chatting) = long_remote_reply(&app, conv.id).await;
     assert!(app.stop(conv.id), "a reply was running");
     let stopped = tokio::time::timeout(Duration::from_secs(60), chatting)
         .await
@@ -342,20 +354,7 @@ async fn a_remote_model_chats_compares_benchmarks_is_proxied_and_fails_typed() {
     std::env::set_var("RIG_KEY", KEY);
 
     // Killed mid-reply: what arrived is kept and marked interrupted.
-    let (events, sink) = recorder();
-    let chatting = {
-        let app = app.clone();
-        tokio::spawn(async move {
-            app.send_message(
-                conv.id,
-                "Count from 1 to 500, one number per line.",
-                &remote_choice(),
-                &sink,
-            )
-            .await
-        })
-    };
-    first_token(&events).await;
+    let (events, chatting) = long_remote_reply(&app, conv.id).await;
     drop(server);
     let cut = tokio::time::timeout(Duration::from_secs(60), chatting)
         .await

@@ -33,6 +33,16 @@ pub struct Delta {
     pub reasoning: String,
 }
 
+/// A remote as a probe found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// The `/v1/models` round trip: the network and the server's own overhead, no model work.
+    pub latency: Duration,
+    /// The ids of `/v1/models`, as the server names them.
+    pub models: Vec<String>,
+    pub published: Vec<crate::published::Published>,
+}
+
 /// How the stream ended.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Finished {
@@ -104,6 +114,19 @@ impl RemoteClient {
             .iter()
             .filter_map(|m| m["id"].as_str().map(str::to_owned))
             .collect())
+    }
+
+    /// One `/v1/models` round trip, timed, then what the server publishes about itself: for a
+    /// listing of remotes (the CLI's `remote list --probe`, the app's settings and monitor).
+    pub fn probe(&self) -> Result<Probe> {
+        let start = Instant::now();
+        let models = self.models()?;
+        let latency = start.elapsed();
+        Ok(Probe {
+            latency,
+            models,
+            published: self.published(),
+        })
     }
 
     /// One `/v1/models` round trip: the network and the server's own overhead, no model work.

@@ -20,7 +20,7 @@ pub mod request;
 mod secret;
 
 pub use backend::RegisteredRemotes;
-pub use client::{ChatStream, Delta, Finished, RemoteClient};
+pub use client::{ChatStream, Delta, Finished, Probe, RemoteClient};
 pub use error::{RemoteError, Result};
 pub use published::Published;
 pub use registry::{Registry, RemoteSpec};
