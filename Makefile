@@ -110,15 +110,14 @@ test-gui:
 # The CUDA variant of `parallax` (candle-CUDA for GGUF, MLX's CUDA library picked at run time),
 # built here without a GPU: nvcc from NVIDIA's PyPI wheels and generated link stubs
 # (scripts/gpu/cuda_toolchain.py). A separate binary, target/cuda/parallax: it needs a driver to
-# start. The same target dir as `make build` (shared dependencies stay compiled), so the CPU
-# binary is put back at target/debug/parallax afterwards. Not part of `make test`.
+# start. Its own target dir (target/cuda/build): the CUDA features would otherwise recompile the
+# dependencies `make build` shares, twice a build. Not part of `make test`.
 CUDA_HOME_DIR := $(CURDIR)/target/cuda/site/nvidia/cu13
 CUDA_ENV := PATH="$(CUDA_HOME_DIR)/bin:$$PATH" CUDA_HOME=$(CUDA_HOME_DIR) CUDA_COMPUTE_CAP=90 CUDARC_CUDA_VERSION=13000
 build-cuda: deps
 	python3 scripts/gpu/cuda_toolchain.py target/cuda >/dev/null
-	$(CUDA_ENV) cargo build --bin parallax --features parallax-cli/cuda
-	strip -o target/cuda/parallax target/debug/parallax
-	cargo build --bin parallax
+	$(CUDA_ENV) CARGO_TARGET_DIR=target/cuda/build cargo build --bin parallax --features parallax-cli/cuda
+	strip -o target/cuda/parallax target/cuda/build/debug/parallax
 	@echo "build-cuda: target/cuda/parallax ($$(du -h target/cuda/parallax | cut -f1))"
 
 # Parallax vs llama.cpp's llama-bench and mlx-lm's benchmark, interleaved on this machine

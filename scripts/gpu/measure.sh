@@ -7,10 +7,13 @@
 #   measure.sh smoke            both engines once on CUDA (PTX/NVRTC compile), the models written
 #   measure.sh check [MODEL N]  greedy tokens, CPU against CUDA, both engines: SmolLM2 (after
 #                               `unpack check`), or MODEL (e.g. the synthetic llama-1b) on N prompts
+#   measure.sh check-candle     the GGUF engine's SmolLM2 check again with PARALLAX_KERNELS=candle
+#   measure.sh ab-check [SHAPE N] greedy tokens on CUDA, our kernels against candle's ops alone
 #   measure.sh bench SHAPE REPS pp512 / tg128 / tg128@4096 on a synthetic Q4_0 model, for
 #                               llama.cpp-CUDA, the GGUF engine and the MLX engine on CUDA
 #   measure.sh profile [SHAPE]  ncu: the GGUF engine's kernels in steady decode (default llama-8b)
 #   measure.sh report           bench-results/gpu.md into $OUT, from everything measured so far
+#   measure.sh wait-llama       until the background llama.cpp build has finished (5 min at most)
 #   measure.sh prepare [PAYLOAD] after `stash` of the payload's parts (speed, or gguf: no MLX):
 #                               unpack, llama.cpp build started, bandwidth, smoke, check on the
 #                               synthetic 1B; everything not timed, while llama.cpp compiles
@@ -18,6 +21,7 @@
 #                               built, the timed benches on a quiet machine, the profile, the report
 #   measure.sh all [PAYLOAD]    prepare, then finish, in one call
 # ENGINES (default "gguf mlx") limits check and bench, e.g. to gguf with the gguf payload.
+# CANDLE_SHAPES (default llama-8b): shapes the bench also runs as gguf-candle (PARALLAX_KERNELS=candle).
 set -euo pipefail
 PX=/root/px
 RES=$PX/results
@@ -90,11 +94,40 @@ check)
   done
   python3 scripts/gpu/report.py parity $RES $fixture $tag
   ;;
+check-candle)
+  # The GGUF engine's SmolLM2 check with candle's ops alone (PARALLAX_KERNELS=candle), against the
+  # CPU tokens `check` wrote: whether our CUDA kernels move the CUDA/CPU agreement.
+  gpu_env
+  fixture=tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json
+  tag=SmolLM2-135M-Instruct.Q4_1
+  mkdir -p $RES/candle && cp $RES/parity-$tag-gguf-cpu.jsonl $RES/candle/
+  PARALLAX_KERNELS=candle timeout 300 $BIN parity --device cuda --engine gguf --model $PX/models/$tag.gguf --cases 20 \
+    --fixture $fixture --tokens 16 > $RES/candle/parity-$tag-gguf-cuda.jsonl 2> $RES/candle/parity.err || echo "check-candle: FAILED"
+  ENGINES=gguf python3 scripts/gpu/report.py parity $RES/candle $fixture $tag
+  ;;
+ab-check)
+  # Greedy tokens on CUDA with our kernels against candle's ops alone (PARALLAX_KERNELS=candle),
+  # on the synthetic SHAPE (written by an earlier bench), N prompts: the kernels change the
+  # arithmetic's order only, so the tokens should agree but for near-ties.
+  gpu_env
+  model=$PX/models/synthetic-${2:-llama-8b}.gguf
+  fixture=tests/fixtures/greedy/smollm2-135m-instruct-q4_1.json
+  for k in ours candle; do
+    PARALLAX_KERNELS=${k#ours} PARALLAX_MODELS_DIR=$PX/vocab timeout 200 $BIN parity --device cuda --engine gguf --model $model \
+      --cases "${3:-5}" --fixture $fixture --tokens 16 > $RES/ab-$k.jsonl 2> $RES/ab-$k.err || echo "ab-check: $k FAILED: $(tail -2 $RES/ab-$k.err)"
+  done
+  python3 scripts/gpu/report.py ab $RES
+  ;;
 bench)
   gpu_env
   shape=$2; reps=${3:-3}
-  [ "${4:-}" = anchor-only ] || for engine in ${ENGINES:-gguf mlx}; do
-    PARALLAX_MODELS_DIR=$PX/vocab timeout 300 $BIN speed --device cuda --engine $engine --synthetic $shape --synthetic-dir $PX/models \
+  # gguf-candle: the GGUF engine with candle's ops alone (PARALLAX_KERNELS=candle: no kernels of
+  # ours, no stacked projections), the before of our CUDA kernels, on the same machine.
+  engines=${ENGINES:-gguf mlx}
+  case " ${CANDLE_SHAPES-llama-8b} " in *" $shape "*) engines="$engines gguf-candle";; esac
+  [ "${4:-}" = anchor-only ] || for engine in $engines; do
+    kernels=; [ $engine = gguf-candle ] && kernels=candle
+    PARALLAX_KERNELS=$kernels PARALLAX_MODELS_DIR=$PX/vocab timeout 300 $BIN speed --device cuda --engine ${engine%-candle} --synthetic $shape --synthetic-dir $PX/models \
       --tests pp512,tg128,tg128@4096 --reps "$reps" --json > $RES/speed-$shape-$engine.jsonl \
       2> $RES/speed-$shape-$engine.err || { echo "bench: $engine FAILED: $(tail -2 $RES/speed-$shape-$engine.err)"; continue; }
     tail -1 $RES/speed-$shape-$engine.jsonl
@@ -152,11 +185,14 @@ finish)
   if [ -f .gpu/check.sha256 ] && ls "$STASH"/check.part.* > /dev/null 2>&1; then
     $me unpack check > /dev/null && $me check || true
   fi
-  for _ in $(seq 60); do [ -n "${SKIP_LLAMA:-}" ] || [ -f $RES/llama-build.rc ] && break; sleep 5; done
-  echo "llama.cpp build: rc $(cat $RES/llama-build.rc 2>/dev/null || echo 'not finished')"; tail -2 $RES/llama-build.log || true
+  $me wait-llama
   for shape in ${SHAPES:-llama-1b llama-8b}; do $me bench $shape 2; $me report > /dev/null; done
   [ -n "${SKIP_PROFILE:-}" ] || $me profile || true
   $me report
+  ;;
+wait-llama)
+  for _ in $(seq 60); do [ -n "${SKIP_LLAMA:-}" ] || [ -f $RES/llama-build.rc ] && break; sleep 5; done
+  echo "llama.cpp build: rc $(cat $RES/llama-build.rc 2>/dev/null || echo 'not finished')"; tail -2 $RES/llama-build.log || true
   ;;
 all)
   bash $0 prepare "${2:-speed}"

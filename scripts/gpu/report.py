@@ -57,6 +57,22 @@ def parity(res, fixture, tag):
     print(text)
 
 
+def ab(res):
+    """Our CUDA kernels against candle's ops alone, both on CUDA (`measure.sh ab-check`)."""
+    try:
+        ours_rows, candle_rows = lines(f"{res}/ab-ours.jsonl"), lines(f"{res}/ab-candle.jsonl")
+    except FileNotFoundError:
+        return
+    out = ["| prompt | tokens equal | first split: step, margin ours / candle |", "|---|---|---|"]
+    for o, c in zip(ours_rows, candle_rows):
+        step = next((i for i, (a, b) in enumerate(zip(o["tokens"], c["tokens"])) if a != b), None)
+        where = "—" if step is None else f"step {step}, {o['margins'][step]:.3f} / {c['margins'][step]:.3f}"
+        out.append(f"| {o['case']} | {16 if step is None else step}/16 | {where} |")
+    text = "Greedy tokens on CUDA, our kernels against candle's ops alone (`PARALLAX_KERNELS=candle`):\n\n" + "\n".join(out) + "\n"
+    open(f"{res}/ab.md", "w").write(text)
+    print(text)
+
+
 def ours(res, shape, engine):
     path = f"{res}/speed-{shape}-{engine}.jsonl"
     if not os.path.exists(path):
@@ -82,12 +98,19 @@ def shapes(res):
     return sorted({os.path.basename(p)[len("speed-"):].rsplit("-", 1)[0] for p in glob.glob(f"{res}/speed-*.jsonl")})
 
 
+ENGINE_LABELS = {
+    "gguf": "parallax gguf (candle CUDA + our kernels)",
+    "gguf-candle": "parallax gguf, candle's ops alone (`PARALLAX_KERNELS=candle`)",
+    "mlx": "parallax mlx (MLX CUDA)",
+}
+
+
 def table(res):
     out = ["| model | engine | device | " + " | ".join(TESTS) + " | GPU memory in use |", "|---|---|---|" + "---|" * (len(TESTS) + 1)]
     for shape in shapes(res):
         anchor = llama(res, shape)
         rows = [("llama.cpp-CUDA (-ngl 99 -fa 1)", anchor, {"device": "cuda:0"})]
-        rows += [(f"parallax {e}", *ours(res, shape, e)) for e in ["gguf", "mlx"]]
+        rows += [(ENGINE_LABELS[e], *ours(res, shape, e)) for e in ENGINE_LABELS if ours(res, shape, e)[0]]
         for name, tps, summary in rows:
             cells = []
             for t in TESTS:
@@ -187,6 +210,10 @@ def report(res):
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc"],
                          capture_output=True, text=True).stdout.split("\n")
     parity_md = "\n".join(open(p).read() for p in sorted(glob.glob(f"{res}/parity-*.md"))) or "Not run.\n"
+    if os.path.exists(f"{res}/ab.md"):
+        parity_md += "\n" + open(f"{res}/ab.md").read()
+    parity_md += "".join("\nThe GGUF engine again, with candle's ops alone on CUDA (`PARALLAX_KERNELS=candle`):\n\n" + open(p).read()
+                         for p in sorted(glob.glob(f"{res}/candle/parity-*.md")))
     profile_md = open(f"{res}/profile.md").read() if os.path.exists(f"{res}/profile.md") else "Not run.\n"
     md = f"""# Parallax on an NVIDIA GPU: candle-CUDA and MLX-CUDA against llama.cpp-CUDA
 
@@ -228,6 +255,8 @@ if __name__ == "__main__":
         parity(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "profile":
         profile(sys.argv[2], sys.argv[3])
+    elif mode == "ab":
+        ab(sys.argv[2])
     elif mode == "table":
         print(table(sys.argv[2]))
     elif mode == "report":

@@ -29,6 +29,15 @@ ls $WHEEL_DIR/mlx_cuda_13-0.32.2-*.whl >/dev/null 2>&1 || python3 -m pip downloa
 mkdir -p "$STAGE/mlx"
 unzip -q -o $WHEEL_DIR/mlx_cuda_13-0.32.2-*.whl 'mlx/lib/*' 'mlx/include/*' 'mlx_cuda_13.libs/*' -d "$STAGE/mlx"
 mv "$STAGE/mlx/mlx" "$STAGE/payload/mlx" && mv "$STAGE/mlx/mlx_cuda_13.libs" "$STAGE/payload/mlx_cuda_13.libs"
+# The binary links libdbus (the OS keyring, for remote engines' keys); the GPU machine has none.
+# It and what it needs beyond libc go beside MLX's libraries, which are on LD_LIBRARY_PATH there.
+system_libs() {
+  for lib in $(ldd target/cuda/parallax .gpu/none 2>/dev/null | awk '/libdbus/ {print $3}'); do
+    cp -L "$lib" "$1"/
+    ldd "$lib" | awk '$3 ~ /^\// && $1 !~ /^(libc\.so|libm\.so|ld-linux)/ {print $3}' | xargs -r -I{} cp -L {} "$1"/
+  done
+}
+system_libs "$STAGE/payload/mlx_cuda_13.libs"
 
 cp models/SmolLM2-135M-Instruct.Q4_1.gguf "$STAGE/check/models/"
 
@@ -60,6 +69,7 @@ pack check "$STAGE/check"
 mkdir -p "$STAGE/gguf" && cp -al "$STAGE/payload/parallax" "$STAGE/payload/llama.cpp.tar" "$STAGE/payload/models" "$STAGE/gguf/"
 MLX_CPU=$(dirname "$(.venv/bin/python -c 'import mlx, os; print(list(mlx.__path__)[0])')")
 mkdir -p "$STAGE/gguf/mlx" && cp -r "$MLX_CPU/mlx/lib" "$STAGE/gguf/mlx/" && cp -r "$MLX_CPU/mlx_cpu.libs" "$STAGE/gguf/mlx_cuda_13.libs"
+system_libs "$STAGE/gguf/mlx_cuda_13.libs"
 pack gguf "$STAGE/gguf"
 # The GGUF engine's correctness check alone: the binary, the CPU MLX library it links, SmolLM2.
 mkdir -p "$STAGE/smol/models" && cp -al "$STAGE/payload/parallax" "$STAGE/gguf/mlx" "$STAGE/gguf/mlx_cuda_13.libs" "$STAGE/smol/"

@@ -36,9 +36,37 @@ impl Attend {
     /// whose last dimension is contiguous. Returns `(1, n_head, seq, d)`.
     pub fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> CResult<Tensor> {
         if !q.device().is_cpu() {
+            #[cfg(feature = "cuda")]
+            if let Some(op) = self.decode_kernel(q)? {
+                return op.forward(q, k, v);
+            }
             return self.forward_by_tensor_ops(q, k, v);
         }
         q.contiguous()?.apply_op3_no_bwd(k, v, self)
+    }
+
+    /// Our CUDA kernel for one query position (decode), when it takes the shape and
+    /// `PARALLAX_KERNELS` is not `candle` (candle's ops alone, for comparison).
+    #[cfg(feature = "cuda")]
+    fn decode_kernel(&self, q: &Tensor) -> CResult<Option<crate::cuda::DecodeAttention>> {
+        use crate::cuda::DecodeAttention;
+        let (_, _, seq, _) = q.dims4()?;
+        if !crate::cuda::ours_on(q.device()) || seq != 1 || self.sinks.is_some() {
+            return Ok(None);
+        }
+        if !DecodeAttention::supports(self.n_head, self.n_kv_head, self.head_dim) {
+            return Ok(None);
+        }
+        let seen = self.visible(self.pos);
+        Ok(Some(DecodeAttention {
+            n_head: self.n_head,
+            n_kv_head: self.n_kv_head,
+            head_dim: self.head_dim,
+            scale: self.scale,
+            softcap: self.softcap,
+            first: seen.start,
+            len: seen.end - seen.start,
+        }))
     }
 
     /// The same function from candle's tensor ops, for a GPU device: the grouped-query heads

@@ -30,9 +30,19 @@ pub fn describe() -> &'static str {
 
 #[cfg(feature = "cuda")]
 fn cuda(ordinal: usize) -> std::result::Result<(Device, String), String> {
-    Device::new_cuda(ordinal)
-        .map(|d| (d, format!("cuda:{ordinal}")))
-        .map_err(|e| format!("no CUDA device {ordinal}: {e}"))
+    let device = Device::new_cuda(ordinal).map_err(|e| format!("no CUDA device {ordinal}: {e}"))?;
+    if let Device::Cuda(cuda) = &device {
+        if crate::cuda::ours_on(&device) {
+            // candle runs every op of a device on its one stream, but cudarc still records and
+            // waits on two CUDA events around every kernel argument of every launch (its
+            // multi-stream safety net), which costs more host time a token than the kernels'
+            // launches themselves. Nothing of ours uses another stream. (`PARALLAX_KERNELS=candle`
+            // keeps candle's default.)
+            // SAFETY: one stream per device: no tensor is used by, or freed under, another stream.
+            unsafe { cuda.disable_event_tracking() };
+        }
+    }
+    Ok((device, format!("cuda:{ordinal}")))
 }
 
 #[cfg(not(feature = "cuda"))]

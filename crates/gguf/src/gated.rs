@@ -23,11 +23,15 @@ pub fn gated(act: Activation, gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
     gate.contiguous()?.apply_op2_no_bwd(&up.contiguous()?, &Gated(act))
 }
 
-/// The same function from candle's tensor ops, for a GPU device: three kernels instead of one,
-/// and GELU computed directly (not through llama.cpp's CPU f16 table, which its CUDA backend does
-/// not use either).
+/// The same function for a GPU device: SiLU by our CUDA kernel (`cuda::silu_mul`), else from
+/// candle's tensor ops, and GELU computed directly (not through llama.cpp's CPU f16 table, which
+/// its CUDA backend does not use either).
 fn gated_by_tensor_ops(act: Activation, gate: &Tensor, up: &Tensor) -> CResult<Tensor> {
     match act {
+        #[cfg(feature = "cuda")]
+        Activation::Silu if crate::cuda::ours_on(gate.device()) && gate.dtype() == candle_core::DType::F32 => {
+            crate::cuda::silu_mul(gate, up)
+        }
         Activation::Silu => candle_nn::ops::silu(gate)? * up,
         Activation::GeluTanh => gate.gelu()? * up,
         Activation::SwigluClamped => {

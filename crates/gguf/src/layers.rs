@@ -122,8 +122,21 @@ impl KvCache {
             (Some(kc), Some(vc)) => (kc, vc),
             _ => candle_core::bail!("KV cache not allocated"),
         };
-        kc.slice_set(&k.to_dtype(self.dtype)?.contiguous()?, 2, self.rows)?;
-        vc.slice_set(&v.to_dtype(self.dtype)?.contiguous()?, 2, self.rows)?;
+        #[cfg(feature = "cuda")]
+        let stored = match crate::cuda::ours_on(kc.device()) {
+            true => {
+                crate::cuda::store_rows(kc, k, self.rows)?;
+                crate::cuda::store_rows(vc, v, self.rows)?;
+                true
+            }
+            false => false,
+        };
+        #[cfg(not(feature = "cuda"))]
+        let stored = false;
+        if !stored {
+            kc.slice_set(&k.to_dtype(self.dtype)?.contiguous()?, 2, self.rows)?;
+            vc.slice_set(&v.to_dtype(self.dtype)?.contiguous()?, 2, self.rows)?;
+        }
         self.rows = needed;
         Ok((kc.narrow(2, 0, self.rows)?, vc.narrow(2, 0, self.rows)?))
     }
@@ -341,10 +354,7 @@ impl Attention {
             true => QkvProjection::Fused(Linear::load(w, &format!("{prefix}.attn_qkv"), parts.qkv_bias)?),
             false => {
                 let names = ["attn_q", "attn_k", "attn_v"].map(|m| format!("{prefix}.{m}"));
-                let weights = names
-                    .iter()
-                    .map(|m| w.matmul(&format!("{m}.weight")))
-                    .collect::<CResult<Vec<_>>>()?;
+                let weights = names.each_ref().map(|m| format!("{m}.weight"));
                 let bias = match parts.qkv_bias {
                     true => {
                         let [q, k, v] = &names;
@@ -353,7 +363,7 @@ impl Attention {
                     false => None,
                 };
                 QkvProjection::Separate {
-                    qkv: Projections::new(weights),
+                    qkv: w.projections(&weights)?,
                     bias,
                 }
             }
@@ -536,10 +546,7 @@ impl Mlp {
                 gate_up: w.matmul(&format!("{prefix}.ffn_up.weight"))?,
                 inner,
             },
-            None => GateUp::Separate(Projections::new(vec![
-                w.matmul(&format!("{prefix}.ffn_gate.weight"))?,
-                w.matmul(&format!("{prefix}.ffn_up.weight"))?,
-            ])),
+            None => GateUp::Separate(w.projections(&["ffn_gate", "ffn_up"].map(|m| format!("{prefix}.{m}.weight")))?),
         };
         Ok(Mlp {
             gate_up,

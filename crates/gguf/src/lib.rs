@@ -1,11 +1,15 @@
 //! The GGUF engine: GGUF files run through candle's quantized kernels. Every family is built
 //! by one decoder (`model.rs`) from the core's `ModelDesc`.
 
-// SIMD intrinsics, the disjoint writes of the matmul and attention workers, and the mapped
-// weight file: the only unsafe code in the engine.
+// SIMD intrinsics, the disjoint writes of the matmul and attention workers, the mapped weight
+// file and (CUDA builds) our kernels' launches: the only unsafe code in the engine.
 #[allow(unsafe_code)]
 pub mod attention;
 mod cpu;
+#[cfg(feature = "cuda")]
+#[allow(unsafe_code)]
+mod cuda;
+#[allow(unsafe_code)]
 pub mod device;
 mod experts;
 #[allow(unsafe_code)]

@@ -13,7 +13,7 @@ use candle_transformers::quantized_nn::RmsNorm;
 use memmap2::Mmap;
 use parallax_core::{GgufHeader, TensorEntry};
 
-use crate::kernels::{Kernel, OurMatMul, QLinear, WeightFormat};
+use crate::kernels::{Kernel, OurMatMul, Projections, QLinear, WeightFormat};
 use crate::layers::CResult;
 use crate::mapped::{aligned_for, dequantize_rows, map_file, MappedBytes, WeightBytes};
 
@@ -151,6 +151,45 @@ impl Weights {
         QLinear::from_arc(Arc::new(self.copied(t)?))
     }
 
+    /// Several weights `(n_i, k)` applied to one input (Q, K and V; gate and up). On a GPU,
+    /// weights of one type are stacked by rows into one `(Σ n_i, k)` matrix: one matmul and one
+    /// quantization of the input instead of one each. On the CPU our kernels fuse them instead
+    /// (`Projections::new`). `PARALLAX_KERNELS=candle` keeps them apart everywhere.
+    pub fn projections(&self, names: &[String]) -> CResult<Projections> {
+        if !self.device.is_cpu() && Kernel::selected() != Kernel::Candle {
+            if let Some((w, rows)) = self.stacked(names)? {
+                return Ok(Projections::Stacked { w, rows });
+            }
+        }
+        let parts = names.iter().map(|n| self.matmul(n)).collect::<CResult<Vec<_>>>()?;
+        Ok(Projections::new(parts))
+    }
+
+    /// The weights' rows one after the other, when they share a type and a width.
+    fn stacked(&self, names: &[String]) -> CResult<Option<(QLinear, Vec<usize>)>> {
+        let parts = names.iter().map(|n| self.locate(n)).collect::<CResult<Vec<_>>>()?;
+        let Some(Ok(dtype)) = parts.first().map(|p| p.dtype) else {
+            return Ok(None);
+        };
+        let width = |p: &Located| match p.dims.as_slice() {
+            &[_, k] => Some(k),
+            _ => None,
+        };
+        let k = width(&parts[0]);
+        if k.is_none() || parts.iter().any(|p| p.dtype != Ok(dtype) || width(p) != k) {
+            return Ok(None);
+        }
+        let rows: Vec<usize> = parts.iter().map(|p| p.dims[0]).collect();
+        let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.bytes.as_slice().len()).sum());
+        for p in &parts {
+            bytes.extend_from_slice(p.bytes.as_slice());
+            p.bytes.release();
+        }
+        let dims = vec![rows.iter().sum(), k.unwrap_or(0)];
+        let t = ggml_file::qtensor_from_ggml(dtype, &bytes, dims, &self.device)?;
+        Ok(Some((QLinear::from_arc(Arc::new(t))?, rows)))
+    }
+
     /// One weight `(n, k)` per expert from a stacked `(experts, n, k)` tensor: each expert's
     /// rows are a contiguous run of the tensor's bytes, read in place like any other weight.
     pub fn expert_matmuls(&self, name: &str) -> CResult<Vec<QLinear>> {
@@ -230,5 +269,39 @@ impl Embedding {
         let ids = ids.flatten_all()?.to_vec1::<u32>()?;
         let rows = dequantize_rows(self.dtype, self.bytes.as_slice(), &ids, self.rows, self.hidden)?;
         Tensor::from_vec(rows, (1, ids.len(), self.hidden), &self.device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Module;
+
+    /// Stacked rows are the separate weights' rows: the same products, column for column. (The
+    /// GPU path stacks them; the bytes are laid out the same on every device.)
+    #[test]
+    fn stacked_projections_equal_the_separate_ones() {
+        let model =
+            parallax_core::catalog::resolve("smollm2-135m-instruct-q4_1").expect("model fetched by `make models`");
+        let w = Weights::open(&GgufHeader::read_model(&model.path).expect("header"), Device::Cpu).expect("open");
+        let names = ["attn_q", "attn_k", "attn_v"].map(|n| format!("blk.3.{n}.weight"));
+        let (stacked, rows) = w.stacked(&names).expect("read").expect("one type and width");
+        assert_eq!(rows, [576, 192, 192]);
+        let x = Tensor::randn(0f32, 1.0, (1, 3, 576), &Device::Cpu).expect("input");
+        let y = stacked.forward(&x).expect("stacked");
+        let mut col = 0;
+        for (name, n) in names.iter().zip(&rows) {
+            let want = w.matmul(name).expect("weight").forward(&x).expect("separate");
+            let diff = (y.narrow(2, col, *n).expect("part") - want).expect("diff");
+            let worst = diff
+                .abs()
+                .expect("abs")
+                .max_all()
+                .expect("max")
+                .to_scalar::<f32>()
+                .expect("scalar");
+            assert!(worst < 1e-4, "{name}: stacked differs by {worst}");
+            col += n;
+        }
     }
 }

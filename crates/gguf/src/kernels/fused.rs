@@ -14,6 +14,9 @@ pub enum Projections {
     Fused(Arc<FusedMatMul>),
     /// A part candle runs: each projection on its own.
     Separate(Vec<QLinear>),
+    /// One matrix holding every projection's rows (on a GPU: `Weights::projections`), its
+    /// output split by columns.
+    Stacked { w: QLinear, rows: Vec<usize> },
 }
 
 impl Projections {
@@ -41,19 +44,24 @@ impl Projections {
             Projections::Separate(parts) => parts.iter().map(|p| p.forward(x)).collect(),
             Projections::Fused(op) => {
                 let y = x.contiguous()?.apply_op1_no_bwd(op.as_ref())?;
-                let last = y.rank() - 1;
-                let mut col = 0;
-                op.parts
-                    .iter()
-                    .map(|p| {
-                        let part = y.narrow(last, col, p.rows());
-                        col += p.rows();
-                        part
-                    })
-                    .collect()
+                split_columns(&y, op.parts.iter().map(|p| p.rows()))
             }
+            Projections::Stacked { w, rows } => split_columns(&w.forward(x)?, rows.iter().copied()),
         }
     }
+}
+
+/// `y`'s last dimension cut into consecutive parts of these widths (views, no copy).
+fn split_columns(y: &Tensor, widths: impl Iterator<Item = usize>) -> CResult<Vec<Tensor>> {
+    let last = y.rank() - 1;
+    let mut col = 0;
+    widths
+        .map(|n| {
+            let part = y.narrow(last, col, n);
+            col += n;
+            part
+        })
+        .collect()
 }
 
 pub struct FusedMatMul {

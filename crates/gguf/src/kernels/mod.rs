@@ -7,7 +7,8 @@
 //! where the CPU has it, else the scalar reference. Every other format goes to candle's
 //! `QMatMul` unchanged.
 //!
-//! `PARALLAX_KERNELS=candle` routes every format to candle (the "before" of PERFORMANCE.md),
+//! `PARALLAX_KERNELS=candle` routes every format to candle (the "before" of PERFORMANCE.md; on
+//! CUDA, candle's ops alone: no stacked projections, no decode-attention kernel),
 //! `PARALLAX_KERNELS=scalar` forces our scalar path.
 
 mod blocks;
