@@ -94,15 +94,20 @@ def llama(res, shape):
     return got
 
 
-def shapes(res):
-    return sorted({os.path.basename(p)[len("speed-"):].rsplit("-", 1)[0] for p in glob.glob(f"{res}/speed-*.jsonl")})
-
-
 ENGINE_LABELS = {
     "gguf": "parallax gguf (candle CUDA + our kernels)",
     "gguf-candle": "parallax gguf, candle's ops alone (`PARALLAX_KERNELS=candle`)",
     "mlx": "parallax mlx (MLX CUDA)",
 }
+
+
+def shapes(res):
+    """The shapes measured, from `speed-SHAPE-ENGINE.jsonl` (an engine name may hold a dash)."""
+    found = set()
+    for p in glob.glob(f"{res}/speed-*.jsonl"):
+        name = os.path.basename(p)[len("speed-"):-len(".jsonl")]
+        found |= {name[: -len(e) - 1] for e in ENGINE_LABELS if name.endswith("-" + e)}
+    return sorted(found)
 
 
 def table(res):
