@@ -8,7 +8,7 @@ use half::f16;
 
 use crate::layers::CResult;
 
-use super::{blocks, Module};
+use super::{blocks, cuda_only, Module};
 
 const MODULE: Module = Module {
     name: "parallax_attention",
@@ -73,7 +73,7 @@ impl CustomOp3 for DecodeAttention {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> CResult<(candle_core::CpuStorage, Shape)> {
-        candle_core::bail!("parallax-decode-attention runs on CUDA; the CPU has `Attend`")
+        cuda_only(self.name(), "`Attend`")
     }
 
     fn cuda_fwd(

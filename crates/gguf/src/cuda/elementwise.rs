@@ -6,7 +6,7 @@ use candle_core::cuda_backend::WrapErr;
 use candle_core::{CudaStorage, CustomOp2, DType, InplaceOp2, Layout, Shape, Tensor};
 use half::f16;
 
-use super::{per_element, Module};
+use super::{cuda_only, per_element, Module};
 use crate::layers::CResult;
 
 const STORE: Module = Module {
@@ -40,7 +40,7 @@ impl InplaceOp2 for StoreRows {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> CResult<()> {
-        candle_core::bail!("parallax-store-rows runs on CUDA; the CPU cache uses slice_set")
+        cuda_only(self.name(), "`slice_set`")
     }
 
     fn cuda_fwd(&self, dst: &mut CudaStorage, dl: &Layout, src: &CudaStorage, sl: &Layout) -> CResult<()> {
@@ -108,7 +108,7 @@ impl CustomOp2 for SiluMul {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> CResult<(candle_core::CpuStorage, Shape)> {
-        candle_core::bail!("parallax-silu-mul runs on CUDA; the CPU has `gated`")
+        cuda_only(self.name(), "`gated`")
     }
 
     fn cuda_fwd(&self, gs: &CudaStorage, gl: &Layout, us: &CudaStorage, ul: &Layout) -> CResult<(CudaStorage, Shape)> {

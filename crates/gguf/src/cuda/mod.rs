@@ -35,6 +35,11 @@ impl Module {
     }
 }
 
+/// What an op of ours answers on the CPU, where the engine runs `cpu_path` instead.
+fn cuda_only<T>(op: &str, cpu_path: &str) -> CResult<T> {
+    candle_core::bail!("{op} runs on CUDA; on the CPU the engine uses {cpu_path}")
+}
+
 /// `n` blocks of `threads`.
 fn blocks(n: u32, threads: u32) -> LaunchConfig {
     LaunchConfig {
