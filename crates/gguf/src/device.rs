@@ -34,10 +34,10 @@ fn cuda(ordinal: usize) -> std::result::Result<(Device, String), String> {
     if let Device::Cuda(cuda) = &device {
         if crate::cuda::ours_on(&device) {
             // candle runs every op of a device on its one stream, but cudarc still records and
-            // waits on two CUDA events around every kernel argument of every launch (its
-            // multi-stream safety net), which costs more host time a token than the kernels'
-            // launches themselves. Nothing of ours uses another stream. (`PARALLAX_KERNELS=candle`
-            // keeps candle's default.)
+            // waits on CUDA events around every kernel argument of every launch (its
+            // multi-stream safety net): host time on each of the hundreds of launches a token.
+            // Nothing of ours uses another stream. (Not yet measured on a GPU;
+            // `PARALLAX_KERNELS=candle` keeps candle's default.)
             // SAFETY: one stream per device: no tensor is used by, or freed under, another stream.
             unsafe { cuda.disable_event_tracking() };
         }

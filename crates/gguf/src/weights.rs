@@ -156,7 +156,7 @@ impl Weights {
     /// quantization of the input instead of one each. On the CPU our kernels fuse them instead
     /// (`Projections::new`). `PARALLAX_KERNELS=candle` keeps them apart everywhere.
     pub fn projections(&self, names: &[String]) -> CResult<Projections> {
-        if !self.device.is_cpu() && Kernel::selected() != Kernel::Candle {
+        if Kernel::ours_on_gpu(&self.device) {
             if let Some((w, rows)) = self.stacked(names)? {
                 return Ok(Projections::Stacked { w, rows });
             }
@@ -175,8 +175,10 @@ impl Weights {
             &[_, k] => Some(k),
             _ => None,
         };
-        let k = width(&parts[0]);
-        if k.is_none() || parts.iter().any(|p| p.dtype != Ok(dtype) || width(p) != k) {
+        let Some(k) = width(&parts[0]) else {
+            return Ok(None);
+        };
+        if parts.iter().any(|p| p.dtype != Ok(dtype) || width(p) != Some(k)) {
             return Ok(None);
         }
         let rows: Vec<usize> = parts.iter().map(|p| p.dims[0]).collect();
@@ -185,7 +187,7 @@ impl Weights {
             bytes.extend_from_slice(p.bytes.as_slice());
             p.bytes.release();
         }
-        let dims = vec![rows.iter().sum(), k.unwrap_or(0)];
+        let dims = vec![rows.iter().sum(), k];
         let t = ggml_file::qtensor_from_ggml(dtype, &bytes, dims, &self.device)?;
         Ok(Some((QLinear::from_arc(Arc::new(t))?, rows)))
     }

@@ -15,9 +15,9 @@ use candle_core::cuda_backend::CudaDevice;
 use crate::kernels::Kernel;
 use crate::layers::CResult;
 
-/// Whether our kernels run on `device`: a CUDA device, unless `PARALLAX_KERNELS=candle`.
+/// Whether our CUDA kernels run on `device`: a CUDA device, unless `PARALLAX_KERNELS=candle`.
 pub fn ours_on(device: &candle_core::Device) -> bool {
-    device.is_cuda() && Kernel::selected() != Kernel::Candle
+    device.is_cuda() && Kernel::ours_on_gpu(device)
 }
 
 /// One PTX module (one `.cu` file).

@@ -64,6 +64,12 @@ impl Kernel {
         })
     }
 
+    /// Whether our GPU-side work runs on `device` (stacked projections, our CUDA kernels): a
+    /// GPU, unless `PARALLAX_KERNELS=candle` asked for candle's ops alone.
+    pub fn ours_on_gpu(device: &candle_core::Device) -> bool {
+        !device.is_cpu() && Kernel::selected() != Kernel::Candle
+    }
+
     /// The fastest kernel this CPU runs.
     pub fn best() -> Kernel {
         *Kernel::available().last().unwrap_or(&Kernel::Scalar)
